@@ -1,0 +1,141 @@
+"""Settings for ml-connector, read from the environment (see README, "Configuration").
+
+Defaults need nothing running: SQLite in ``var/`` and django-q2's ORM broker.
+``DATABASE_URL`` and ``REDIS_URL`` scale it out without a code change.
+"""
+
+import os
+from pathlib import Path
+
+from config import env as envparse
+
+ENV = os.environ
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(ENV.get("CONNECTOR_DATA_DIR", BASE_DIR / "var"))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = envparse.env_bool(ENV, "DJANGO_DEBUG", False)
+SECRET_KEY = envparse.secret_key(ENV, DEBUG, DATA_DIR)
+ALLOWED_HOSTS = envparse.env_list(ENV, "ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = envparse.env_list(ENV, "CSRF_TRUSTED_ORIGINS", [])
+# The address people and webhooks reach this installation at; used to print redirect
+# and webhook URLs for the Xero and Pipedrive app settings.
+PUBLIC_BASE_URL = ENV.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# The emulators of Xero and Pipedrive: on for the run command and demos, off by
+# default in production.
+SANDBOX_ENABLED = envparse.env_bool(ENV, "SANDBOX_ENABLED", DEBUG)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_q",
+    "connector",
+    "mapping",
+    "audit",
+    "sandbox",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": envparse.database_config(ENV, DATA_DIR)}
+CACHES = envparse.cache_config(ENV)
+REDIS_URL = envparse.redis_url(ENV)
+Q_CLUSTER = envparse.q_cluster_config(ENV)
+
+# django-encrypted-model-fields builds its cipher from this at import time.
+FIELD_ENCRYPTION_KEY = envparse.field_encryption_keys(ENV, DEBUG, DATA_DIR)
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = ENV.get("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REST_FRAMEWORK = {
+    # The only API views are webhook receivers, which authenticate by signature.
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = envparse.env_bool(ENV, "SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# External addresses: the real services by default; the sandbox or a test points
+# them elsewhere with configuration only.
+XERO_IDENTITY_URL = ENV.get("XERO_IDENTITY_URL", "https://identity.xero.com").rstrip("/")
+XERO_AUTHORIZE_URL = ENV.get("XERO_AUTHORIZE_URL", "https://login.xero.com/identity/connect/authorize")
+XERO_CONNECTIONS_URL = ENV.get("XERO_CONNECTIONS_URL", "https://api.xero.com/connections")
+XERO_API_URL = ENV.get("XERO_API_URL", "https://api.xero.com/api.xro/2.0").rstrip("/")
+XERO_SCOPES = ENV.get(
+    "XERO_SCOPES",
+    "offline_access accounting.contacts.read accounting.invoices.read accounting.payments.read",
+)
+PIPEDRIVE_API_URL = ENV.get("PIPEDRIVE_API_URL", "https://api.pipedrive.com").rstrip("/")
+PIPEDRIVE_OAUTH_URL = ENV.get("PIPEDRIVE_OAUTH_URL", "https://oauth.pipedrive.com").rstrip("/")
+HTTP_TIMEOUT_SECONDS = float(ENV.get("HTTP_TIMEOUT_SECONDS", "30"))
+
+LOG_LEVEL = ENV.get("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "urllib3": {"level": "WARNING"},
+    },
+}

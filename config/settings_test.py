@@ -1,0 +1,27 @@
+"""Settings for the test suite: the real settings, with tasks run inline.
+
+``DATABASE_URL`` and ``REDIS_URL`` still apply, so the same suite runs on SQLite and
+the ORM broker, and on PostgreSQL and Redis.
+"""
+
+import os
+
+# A fixed key so tests never touch a developer's own key file.
+os.environ.setdefault("FIELD_ENCRYPTION_KEY", "8Yx3pZbM0P8Ck8sUiZr2m3qW2b9yUOvRZ0xWgsl0c0Q=")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
+os.environ.setdefault(
+    "CONNECTOR_DATA_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test")
+)
+
+from config.settings import *  # noqa: F403
+from config.settings import DATA_DIR, DATABASES, Q_CLUSTER
+
+# django-q2 reads Q_CLUSTER once at import; run tasks inline in tests.
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+
+# A file, not :memory:, so threads in tests share one database and WAL is real.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405

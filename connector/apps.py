@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class ConnectorConfig(AppConfig):
+    """Connections, sync pairs, OAuth2, API clients, rate limits, webhook intake and the sync services."""
+
+    name = "connector"
+    verbose_name = "Connections and sync"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from connector import checks, signals  # noqa: F401  (registers checks and signal handlers)

@@ -1,0 +1,37 @@
+# Sourced by run.sh and test.sh: makes .venv with Python 3.11 and installs the
+# project (with the extras named in $EXTRAS) when pyproject.toml has changed.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="${VENV:-$ROOT/.venv}"
+
+find_python() {
+  for cand in "${PYTHON:-}" python3.11 python3.12 python3; do
+    [ -n "$cand" ] || continue
+    if command -v "$cand" >/dev/null 2>&1 &&
+       "$cand" -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 13) else 1)' 2>/dev/null; then
+      echo "$cand"; return 0
+    fi
+  done
+  return 1
+}
+
+if [ ! -x "$VENV/bin/python" ]; then
+  PY="$(find_python)" || { echo "ml-connector needs Python 3.11 or 3.12 (set PYTHON=/path/to/python3.11)." >&2; exit 1; }
+  echo "Creating the virtual environment in $VENV with $($PY --version)..."
+  "$PY" -m venv "$VENV" || { echo "python -m venv failed: on Debian/Ubuntu install python3-venv." >&2; exit 1; }
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+fi
+
+mkdir -p "$ROOT/var"
+stamp="$VENV/.installed-${EXTRAS:-base}"
+want="$(cat pyproject.toml | "$VENV/bin/python" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "Installing ml-connector and its dependencies (${EXTRAS:-base}); details in var/pip.log..."
+  spec="."; [ -n "${EXTRAS:-}" ] && spec=".[${EXTRAS}]"
+  if ! "$VENV/bin/python" -m pip install -e "$spec" >"$ROOT/var/pip.log" 2>&1; then
+    tail -20 "$ROOT/var/pip.log" >&2; echo "Installing failed; see var/pip.log." >&2; exit 1
+  fi
+  echo "$want" > "$stamp"
+fi
+export PATH="$VENV/bin:$PATH"

@@ -1,0 +1,140 @@
+"""Settings parsing: every environment variable the README documents."""
+
+import stat
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+from config import env as envparse
+
+
+def test_default_database_is_sqlite_in_the_data_folder_with_wal_and_immediate(tmp_path):
+    config = envparse.database_config({}, tmp_path)
+    assert config["ENGINE"] == "django.db.backends.sqlite3"
+    assert config["NAME"] == str(tmp_path / "connector.sqlite3")
+    assert config["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert "journal_mode=WAL" in config["OPTIONS"]["init_command"]
+    assert "busy_timeout" in config["OPTIONS"]["init_command"]
+    assert config["OPTIONS"]["timeout"] >= 10
+
+
+def test_database_url_switches_to_postgresql(tmp_path):
+    config = envparse.database_config(
+        {"DATABASE_URL": "postgres://postgres:pw@db.internal:5433/books"}, tmp_path
+    )
+    assert config["ENGINE"] == "django.db.backends.postgresql"
+    assert (config["HOST"], config["PORT"], config["NAME"], config["USER"]) == (
+        "db.internal",
+        5433,
+        "books",
+        "postgres",
+    )
+    assert config["CONN_HEALTH_CHECKS"] is True
+    assert "transaction_mode" not in config.get("OPTIONS", {})
+
+
+def test_sqlite_database_url_keeps_the_safe_options(tmp_path):
+    config = envparse.database_config({"DATABASE_URL": f"sqlite:///{tmp_path}/other.db"}, tmp_path)
+    assert config["NAME"].endswith("other.db")
+    assert config["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+
+
+def test_unsupported_database_is_refused_with_a_clear_message(tmp_path):
+    with pytest.raises(ImproperlyConfigured, match="supports PostgreSQL"):
+        envparse.database_config({"DATABASE_URL": "mysql://root@localhost/x"}, tmp_path)
+
+
+def test_orm_broker_by_default_and_redis_with_redis_url():
+    orm = envparse.q_cluster_config({})
+    assert orm["orm"] == "default" and "redis" not in orm
+    redis = envparse.q_cluster_config({"REDIS_URL": "redis://127.0.0.1:6379/3"})
+    assert redis["redis"] == "redis://127.0.0.1:6379/3" and "orm" not in redis
+
+
+def test_q_cluster_is_configured_safely():
+    config = envparse.q_cluster_config({})
+    assert config["timeout"] < config["retry"]
+    assert config["ack_failures"] is True
+    assert 1 <= config["max_attempts"] <= 5
+
+
+def test_q_timeout_not_below_retry_is_refused():
+    with pytest.raises(ImproperlyConfigured, match="lower than Q_RETRY"):
+        envparse.q_cluster_config({"Q_TIMEOUT": "600", "Q_RETRY": "600"})
+
+
+def test_bad_redis_url_is_refused():
+    with pytest.raises(ImproperlyConfigured, match="REDIS_URL"):
+        envparse.q_cluster_config({"REDIS_URL": "localhost:6379"})
+
+
+def test_cache_follows_redis_url():
+    assert envparse.cache_config({})["default"]["BACKEND"].endswith("DatabaseCache")
+    cache = envparse.cache_config({"REDIS_URL": "redis://127.0.0.1:6379/1"})["default"]
+    assert cache["BACKEND"].endswith("RedisCache") and cache["LOCATION"] == "redis://127.0.0.1:6379/1"
+
+
+def test_missing_encryption_key_with_debug_off_stops_startup_and_says_how(tmp_path):
+    with pytest.raises(ImproperlyConfigured) as excinfo:
+        envparse.field_encryption_keys({}, debug=False, data_dir=tmp_path)
+    message = str(excinfo.value)
+    assert "FIELD_ENCRYPTION_KEY is not set" in message
+    assert "Fernet.generate_key()" in message
+    assert not (tmp_path / "field-encryption.key").exists()
+
+
+def test_missing_key_in_development_is_generated_once_and_reused(tmp_path):
+    first = envparse.field_encryption_keys({}, debug=True, data_dir=tmp_path)
+    second = envparse.field_encryption_keys({}, debug=True, data_dir=tmp_path)
+    assert first == second and len(first) == 1
+    Fernet(first[0])  # a usable key
+    key_file = tmp_path / "field-encryption.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def test_key_list_allows_rotation_and_rejects_garbage(tmp_path):
+    new, old = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    assert envparse.field_encryption_keys({"FIELD_ENCRYPTION_KEY": f"{new}, {old}"}, False, tmp_path) == [
+        new,
+        old,
+    ]
+    with pytest.raises(ImproperlyConfigured, match="entry 2 is not a valid Fernet key"):
+        envparse.field_encryption_keys({"FIELD_ENCRYPTION_KEY": f"{new},not-a-key"}, False, tmp_path)
+
+
+def test_secret_key_required_with_debug_off(tmp_path):
+    with pytest.raises(ImproperlyConfigured, match="SECRET_KEY is not set"):
+        envparse.secret_key({}, debug=False, data_dir=tmp_path)
+    assert envparse.secret_key({"SECRET_KEY": "abc"}, debug=False, data_dir=tmp_path) == "abc"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("on", True), ("false", False), ("0", False)])
+def test_env_bool(raw, expected):
+    assert envparse.env_bool({"X": raw}, "X", not expected) is expected
+
+
+def test_env_bool_rejects_nonsense():
+    with pytest.raises(ImproperlyConfigured, match="not a yes/no"):
+        envparse.env_bool({"X": "maybe"}, "X", False)
+
+
+def test_settings_module_refuses_to_start_without_a_key_when_debug_is_off(tmp_path):
+    """The real settings module, imported in a fresh interpreter, as production would."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in {"FIELD_ENCRYPTION_KEY", "DJANGO_DEBUG"}}
+    env.update(
+        {"SECRET_KEY": "x", "CONNECTOR_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings"}
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEY is not set and DEBUG is off" in result.stderr
