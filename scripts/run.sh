@@ -9,7 +9,7 @@ export CONNECTOR_HOST="${CONNECTOR_HOST:-127.0.0.1}" CONNECTOR_PORT="${CONNECTOR
 export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://$CONNECTOR_HOST:$CONNECTOR_PORT}"
 export PYTHONUNBUFFERED=1
 python manage.py migrate --noinput -v0
-python manage.py createcachetable
+python manage.py createcachetable -v0
 python manage.py ensure_admin
 echo "Starting the web server on $PUBLIC_BASE_URL and the task workers (Ctrl-C stops both)..."
-exec honcho --no-colour -f Procfile start
+exec python manage.py runconnector --addr "$CONNECTOR_HOST" --port "$CONNECTOR_PORT"
