@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "mapping",
     "audit",
     "sandbox",
+    "sandbox.xero",
+    "sandbox.pipedrive",
 ]
 
 MIDDLEWARE = [
@@ -139,3 +141,6 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
     },
 }
+
+# Sandbox: shortens every emulated duration (limit windows, token lifetimes) by this factor.
+SANDBOX_TIME_SCALE = float(ENV.get("SANDBOX_TIME_SCALE", "1"))

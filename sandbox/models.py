@@ -1,1 +1,94 @@
-from django.db import models  # noqa: F401
+"""State shared by both emulators: fault switches, call counters, rate-limit windows.
+
+Each emulator (``sandbox.xero``, ``sandbox.pipedrive``) keeps its own records in its
+own app; these tables are what tests and benchmarks flip and read.
+"""
+
+from django.db import models
+
+
+class Service(models.TextChoices):
+    XERO = "xero", "Xero"
+    PIPEDRIVE = "pipedrive", "Pipedrive"
+
+
+class FaultSwitch(models.Model):
+    """Faults to inject into one emulated service. Rates are probabilities from 0 to 1."""
+
+    service = models.CharField(max_length=20, choices=Service.choices, unique=True)
+    error_rate = models.FloatField(default=0, help_text="Share of calls answered 500 or 503.")
+    rate_limit_rate = models.FloatField(
+        default=0, help_text="Share of calls answered 429 beyond real limits."
+    )
+    latency_ms = models.PositiveIntegerField(default=0, help_text="Added to every response.")
+    timeout_rate = models.FloatField(default=0, help_text="Share of calls that hang for timeout_seconds.")
+    timeout_seconds = models.FloatField(default=35, help_text="How long a 'timeout' call hangs before 504.")
+    webhook_drop_rate = models.FloatField(default=0, help_text="Share of webhook deliveries never sent.")
+    webhook_duplicate_rate = models.FloatField(default=0, help_text="Share of webhook deliveries sent twice.")
+    webhook_reorder = models.BooleanField(default=False, help_text="Send pending deliveries newest first.")
+    revoke_tokens = models.BooleanField(
+        default=False, help_text="Treat every access and refresh token as revoked."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "fault switch"
+
+    def __str__(self):
+        return f"{self.get_service_display()} faults"
+
+
+class CallCount(models.Model):
+    """How many calls one endpoint answered with one status, per service and tenant."""
+
+    service = models.CharField(max_length=20, choices=Service.choices)
+    tenant = models.CharField(max_length=64, blank=True, help_text="Xero tenant id or Pipedrive company id.")
+    endpoint = models.CharField(max_length=120, help_text="Method and route, e.g. 'GET /Contacts'.")
+    status = models.PositiveSmallIntegerField()
+    count = models.PositiveIntegerField(default=0)
+    tokens = models.PositiveIntegerField(default=0, help_text="Pipedrive tokens spent by these calls.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "tenant", "endpoint", "status"], name="sandbox_callcount_key"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.service} {self.tenant} {self.endpoint} {self.status}: {self.count}"
+
+
+class ConcurrencyGauge(models.Model):
+    """Calls in flight now, and the most ever seen at once, per service and tenant."""
+
+    service = models.CharField(max_length=20, choices=Service.choices)
+    tenant = models.CharField(max_length=64, blank=True)
+    current = models.IntegerField(default=0)
+    peak = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["service", "tenant"], name="sandbox_gauge_key")]
+
+    def __str__(self):
+        return f"{self.service} {self.tenant}: {self.current} now, peak {self.peak}"
+
+
+class RateWindow(models.Model):
+    """Units (calls or tokens) spent in one fixed window of one limit."""
+
+    service = models.CharField(max_length=20, choices=Service.choices)
+    scope = models.CharField(max_length=80, help_text="What the limit applies to: a tenant, an app, a token.")
+    kind = models.CharField(max_length=20, help_text="minute, day, app-minute, burst, daily-tokens …")
+    window_start = models.BigIntegerField(help_text="Window number: sandbox epoch seconds // window length.")
+    used = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "scope", "kind", "window_start"], name="sandbox_window_key"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.service} {self.scope} {self.kind}@{self.window_start}: {self.used}"
