@@ -8,6 +8,15 @@ export SANDBOX_ENABLED="${SANDBOX_ENABLED:-1}"
 export CONNECTOR_HOST="${CONNECTOR_HOST:-127.0.0.1}" CONNECTOR_PORT="${CONNECTOR_PORT:-8000}"
 export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://$CONNECTOR_HOST:$CONNECTOR_PORT}"
 export PYTHONUNBUFFERED=1
+if [ "$SANDBOX_ENABLED" = "1" ]; then
+  # Talk to the built-in emulators unless real addresses are configured.
+  export XERO_AUTHORIZE_URL="${XERO_AUTHORIZE_URL:-$PUBLIC_BASE_URL/sandbox/xero/login/identity/connect/authorize}"
+  export XERO_IDENTITY_URL="${XERO_IDENTITY_URL:-$PUBLIC_BASE_URL/sandbox/xero/identity}"
+  export XERO_CONNECTIONS_URL="${XERO_CONNECTIONS_URL:-$PUBLIC_BASE_URL/sandbox/xero/api/connections}"
+  export XERO_API_URL="${XERO_API_URL:-$PUBLIC_BASE_URL/sandbox/xero/api/api.xro/2.0}"
+  export PIPEDRIVE_API_URL="${PIPEDRIVE_API_URL:-$PUBLIC_BASE_URL/sandbox/pipedrive}"
+  export PIPEDRIVE_OAUTH_URL="${PIPEDRIVE_OAUTH_URL:-$PUBLIC_BASE_URL/sandbox/pipedrive/oauth}"
+fi
 python manage.py migrate --noinput -v0
 python manage.py createcachetable -v0
 python manage.py ensure_admin
