@@ -92,3 +92,78 @@ class RateWindow(models.Model):
 
     def __str__(self):
         return f"{self.service} {self.scope} {self.kind}@{self.window_start}: {self.used}"
+
+
+class WebhookSubscription(models.Model):
+    """A webhook registered with an emulated service: where to deliver, and how to sign.
+
+    For Xero this is the developer portal's webhook of one app (``app_ref`` = client_id);
+    Xero has no API for it. The signing key is the fake service's own secret, stored
+    plainly on purpose: the sandbox holds no real credential.
+    """
+
+    service = models.CharField(max_length=20, choices=Service.choices)
+    app_ref = models.CharField(
+        max_length=100, help_text="Xero app client_id, or the Pipedrive webhook's owner (company or user id)."
+    )
+    url = models.URLField(max_length=500, help_text="Delivery URL of the receiver.")
+    signing_key = models.CharField(
+        max_length=200, blank=True, help_text="Xero webhook key (HMAC-SHA256); empty for Pipedrive."
+    )
+    categories = models.CharField(
+        max_length=100,
+        default="CONTACT,INVOICE",
+        help_text="Comma-separated Xero event categories this webhook receives (CONTACT, INVOICE, PAYMENT).",
+    )
+    active = models.BooleanField(
+        default=True, help_text="Off when disabled by hand or after a day of failures."
+    )
+    last_sequence = models.PositiveIntegerField(default=0, help_text="Last Xero event sequence number used.")
+    intent_verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "webhook subscription"
+
+    def __str__(self):
+        return f"{self.get_service_display()} {self.app_ref} → {self.url}"
+
+    @property
+    def category_list(self) -> list[str]:
+        return [c.strip().upper() for c in self.categories.split(",") if c.strip()]
+
+
+class WebhookDelivery(models.Model):
+    """One outgoing webhook request in the outbox: its exact bytes, and what became of it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        SENDING = "sending", "sending"
+        SENT = "sent", "sent"
+        FAILED = "failed", "failed"
+        DROPPED = "dropped", "dropped (fault switch)"
+
+    service = models.CharField(max_length=20, choices=Service.choices)
+    subscription = models.ForeignKey(
+        WebhookSubscription, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    url = models.URLField(max_length=500)
+    headers = models.JSONField(default=dict, blank=True)
+    body = models.TextField(help_text="The raw request body, exactly as signed and sent.")
+    event_count = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_status = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="HTTP status of the last try."
+    )
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="sandbox_delivery_due")]
+
+    def __str__(self):
+        return f"{self.service} delivery #{self.pk} to {self.url}: {self.status}"
