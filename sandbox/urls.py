@@ -2,9 +2,18 @@
 
 from django.urls import include, path
 
-from sandbox import views
+from sandbox import pages, views
 
 urlpatterns = [
+    path("", pages.overview, name="sandbox-overview"),
+    path("_webhooks/", views.webhook_subscriptions, name="sandbox-webhooks"),
+    path("_webhooks/deliveries", views.webhook_deliveries, name="sandbox-webhook-deliveries"),
+    path("_webhooks/deliver", views.webhook_deliver_now, name="sandbox-webhook-deliver"),
+    path(
+        "_webhooks/<int:pk>/intent-to-receive",
+        views.webhook_intent_to_receive,
+        name="sandbox-webhook-intent-to-receive",
+    ),
     path("xero/", include("sandbox.xero.urls")),
     path("pipedrive/", include("sandbox.pipedrive.urls")),
     path("<str:service>/_faults", views.fault_switches, name="sandbox-faults"),

@@ -3,11 +3,12 @@
 import json
 
 from django.http import HttpResponseBadRequest, JsonResponse
+from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from sandbox import clock, counters, faults, ratelimit
-from sandbox.models import Service
+from sandbox import clock, counters, faults, ratelimit, webhooks
+from sandbox.models import Service, WebhookDelivery, WebhookSubscription
 
 
 def _service_or_400(service):
@@ -49,3 +50,61 @@ def reset(request, service):
     faults.reset(service)
     clock.reset()
     return JsonResponse({"reset": service})
+
+
+# ---------------------------------------------------------------- webhooks (the developer portal's part)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def webhook_subscriptions(request):
+    """GET lists the registered webhooks; POST {"client_id", "url", "signing_key"?, "categories"?} adds a
+    Xero one (Xero has no API for this: it is the developer portal), answering its generated key."""
+    if request.method == "POST":
+        try:
+            data = json.loads(request.body or b"{}")
+            subscription = webhooks.register_xero_webhook(
+                client_id=str(data["client_id"]),
+                url=str(data["url"]),
+                signing_key=str(data.get("signing_key", "")),
+                categories=str(data.get("categories", "CONTACT,INVOICE")),
+            )
+        except KeyError as exc:
+            return HttpResponseBadRequest(f"missing field {exc}")
+        except (ValueError, TypeError) as exc:
+            return HttpResponseBadRequest(str(exc))
+        return JsonResponse(webhooks.subscription_as_dict(subscription), status=201)
+    rows = WebhookSubscription.objects.order_by("pk")
+    if service := request.GET.get("service"):
+        rows = rows.filter(service=service)
+    return JsonResponse({"subscriptions": [webhooks.subscription_as_dict(s) for s in rows]})
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def webhook_intent_to_receive(request, pk):
+    """Run Xero's intent-to-receive handshake against the webhook's URL and report."""
+
+    subscription = get_object_or_404(WebhookSubscription, pk=pk, service=Service.XERO)
+    return JsonResponse(webhooks.intent_to_receive(subscription))
+
+
+@require_http_methods(["GET"])
+def webhook_deliveries(request):
+    """The outbox, newest first: ?service=, ?status=, ?limit= (default 100)."""
+    rows = WebhookDelivery.objects.order_by("-pk")
+    for name in ("service", "status"):
+        if value := request.GET.get(name):
+            rows = rows.filter(**{name: value})
+    try:
+        limit = min(1000, int(request.GET.get("limit", 100)))
+    except ValueError:
+        return HttpResponseBadRequest("limit must be a number")
+    return JsonResponse({"deliveries": [webhooks.delivery_as_dict(d) for d in rows[:limit]]})
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def webhook_deliver_now(request):
+    """Send what is due now (for scripts that run without a worker)."""
+    return JsonResponse({"sent": webhooks.deliver_pending(int(request.GET.get("limit", 100)))})
