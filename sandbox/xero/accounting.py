@@ -1,0 +1,370 @@
+"""Writes to the sandbox Xero's accounting records, with Xero's validation and side effects.
+
+Every write stamps ``updated_at`` with the sandbox clock and, once committed, tells the
+webhook outbox (CONTACT, INVOICE or PAYMENT; CREATE or UPDATE).
+"""
+
+import datetime as dt
+import re
+import uuid
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django.db import transaction
+
+from sandbox import clock, webhooks
+from sandbox.xero.models import Contact, Invoice, Organisation, Payment
+
+CENT = Decimal("0.01")
+# NZ GST, the demo organisations' tax; zero-rated types carry no tax.
+TAX_RATES = {"NONE": Decimal("0"), "EXEMPTOUTPUT": Decimal("0"), "ZERORATEDOUTPUT": Decimal("0")}
+DEFAULT_TAX_RATE = Decimal("0.15")
+_MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
+
+
+class ValidationError(Exception):
+    """A request element Xero would refuse; ``messages`` become its ValidationErrors."""
+
+    def __init__(self, *messages: str):
+        super().__init__("; ".join(messages))
+        self.messages = list(messages)
+
+
+def _emit(organisation: Organisation, category: str, event_type: str, resource_id) -> None:
+    tenant, resource = str(organisation.tenant_id), str(resource_id)
+    transaction.on_commit(lambda: webhooks.emit_xero_event(tenant, category, event_type, resource))
+
+
+def parse_date(value, field: str) -> dt.date:
+    """Xero accepts ``2024-05-01``, ``2024-05-01T00:00:00`` and ``/Date(ms+0000)/``."""
+    if isinstance(value, str):
+        if match := _MS_DATE.match(value):
+            return dt.datetime.fromtimestamp(int(match.group(1)) / 1000, tz=dt.UTC).date()
+        try:
+            return dt.date.fromisoformat(value[:10])
+        except ValueError:
+            pass
+    raise ValidationError(f"{field} is not a valid date")
+
+
+def _decimal(value, field: str) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise ValidationError(f"{field} must be a number") from None
+
+
+# --- contacts -------------------------------------------------------------------------------
+
+CONTACT_FIELDS = {
+    "Name": "name",
+    "ContactNumber": "contact_number",
+    "AccountNumber": "account_number",
+    "FirstName": "first_name",
+    "LastName": "last_name",
+    "EmailAddress": "email_address",
+    "CompanyNumber": "company_number",
+    "TaxNumber": "tax_number",
+    "DefaultCurrency": "default_currency",
+}
+CONTACT_LISTS = {"Phones": "phones", "Addresses": "addresses", "ContactPersons": "contact_persons"}
+
+
+def _apply_contact(contact: Contact, data: dict) -> None:
+    for key, attribute in CONTACT_FIELDS.items():
+        if key in data:
+            setattr(contact, attribute, (data[key] or "").strip() if isinstance(data[key], str) else "")
+    for key, attribute in CONTACT_LISTS.items():
+        if key in data:
+            if not isinstance(data[key], list):
+                raise ValidationError(f"{key} must be a list")
+            setattr(contact, attribute, data[key])
+    if "ContactStatus" in data:
+        if data["ContactStatus"] not in Contact.Status.values:
+            raise ValidationError(f"ContactStatus {data['ContactStatus']!r} is not valid")
+        contact.status = data["ContactStatus"]
+    errors = []
+    if not contact.name:
+        errors.append("The contact name must be specified.")
+    elif len(contact.name) > 255:
+        errors.append("The contact name must be 255 characters or less.")
+    elif (
+        Contact.objects.filter(organisation=contact.organisation, name__iexact=contact.name)
+        .exclude(pk=contact.pk)
+        .exists()
+    ):
+        errors.append(
+            f"The contact name {contact.name} is already assigned to another contact. "
+            "The contact name must be unique across all active contacts."
+        )
+    if errors:
+        raise ValidationError(*errors)
+
+
+def create_contact(organisation: Organisation, data: dict) -> Contact:
+    contact = Contact(organisation=organisation, updated_at=clock.now())
+    _apply_contact(contact, data)
+    contact.save()
+    _emit(organisation, "CONTACT", "CREATE", contact.contact_id)
+    return contact
+
+
+def update_contact(contact: Contact, data: dict) -> Contact:
+    _apply_contact(contact, data)
+    contact.updated_at = clock.now()
+    contact.save()
+    _emit(contact.organisation, "CONTACT", "UPDATE", contact.contact_id)
+    return contact
+
+
+def find_contact(organisation: Organisation, data: dict, required: bool = True) -> Contact | None:
+    """The contact a request element names by ContactID, ContactNumber or Name."""
+    rows = Contact.objects.filter(organisation=organisation)
+    if data.get("ContactID"):
+        contact = rows.filter(contact_id=_uuid(data["ContactID"], "ContactID")).first()
+        if not contact:
+            raise ValidationError(f"Contact with ID {data['ContactID']} could not be found")
+        return contact
+    if data.get("ContactNumber"):
+        if contact := rows.filter(contact_number=data["ContactNumber"]).first():
+            return contact
+    if data.get("Name") and (contact := rows.filter(name__iexact=data["Name"]).first()):
+        return contact
+    if required:
+        raise ValidationError("A Contact must be specified with this type of transaction")
+    return None
+
+
+def upsert_contact(organisation: Organisation, data: dict, contact_id=None) -> tuple[Contact, bool]:
+    """POST /Contacts semantics: update the contact named by ID (or number/name), else create."""
+    if contact_id:
+        data = {**data, "ContactID": str(contact_id)}
+    existing = find_contact(organisation, {k: data.get(k) for k in ("ContactID",)}, required=False)
+    if existing:
+        return update_contact(existing, data), False
+    return create_contact(organisation, data), True
+
+
+def _uuid(value, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise ValidationError(f"{field} {value!r} is not a valid identifier") from None
+
+
+# --- invoices -------------------------------------------------------------------------------
+
+
+def _line_items(items, line_amount_types: str) -> tuple[list[dict], Decimal, Decimal]:
+    """Normalise line items and compute (items, sub total, total tax) as Xero rounds them."""
+    if not isinstance(items, list):
+        raise ValidationError("LineItems must be a list")
+    normalised, sub_total, total_tax = [], Decimal("0"), Decimal("0")
+    for item in items:
+        quantity = _decimal(item.get("Quantity", 1), "Quantity")
+        unit = _decimal(item.get("UnitAmount", 0), "UnitAmount")
+        if "LineAmount" in item and "UnitAmount" not in item:
+            amount = _decimal(item["LineAmount"], "LineAmount").quantize(CENT, ROUND_HALF_UP)
+        else:
+            amount = (quantity * unit).quantize(CENT, ROUND_HALF_UP)
+        tax_type = item.get("TaxType") or ("NONE" if line_amount_types == "NoTax" else "OUTPUT2")
+        rate = Decimal("0") if line_amount_types == "NoTax" else TAX_RATES.get(tax_type, DEFAULT_TAX_RATE)
+        if line_amount_types == "Inclusive":
+            tax = (amount * rate / (1 + rate)).quantize(CENT, ROUND_HALF_UP)
+            sub_total += amount - tax
+        else:
+            tax = (amount * rate).quantize(CENT, ROUND_HALF_UP)
+            sub_total += amount
+        total_tax += tax
+        normalised.append(
+            {
+                "LineItemID": item.get("LineItemID") or str(uuid.uuid4()),
+                "Description": item.get("Description", ""),
+                "Quantity": float(quantity),
+                "UnitAmount": float(unit),
+                "ItemCode": item.get("ItemCode", ""),
+                "AccountCode": item.get("AccountCode", "200"),
+                "TaxType": tax_type,
+                "TaxAmount": float(tax),
+                "LineAmount": float(amount),
+                "Tracking": item.get("Tracking", []),
+            }
+        )
+    return normalised, sub_total, total_tax
+
+
+ALLOWED_TRANSITIONS = {
+    "DRAFT": {"DRAFT", "SUBMITTED", "AUTHORISED", "DELETED"},
+    "SUBMITTED": {"SUBMITTED", "DRAFT", "AUTHORISED", "DELETED"},
+    "AUTHORISED": {"AUTHORISED", "VOIDED"},
+    "PAID": {"PAID"},
+    "DELETED": {"DELETED"},
+    "VOIDED": {"VOIDED"},
+}
+
+
+def _apply_invoice(invoice: Invoice, data: dict, creating: bool) -> None:
+    errors = []
+    if creating or "Type" in data:
+        if data.get("Type") not in ("ACCREC", "ACCPAY"):
+            errors.append("Invoice Type must be ACCREC or ACCPAY")
+        else:
+            invoice.type = data["Type"]
+    if creating or "Contact" in data:
+        invoice.contact = find_contact(invoice.organisation, data.get("Contact") or {})
+    for key, attribute in (("Date", "date"), ("DueDate", "due_date")):
+        if data.get(key):
+            setattr(invoice, attribute, parse_date(data[key], key))
+    if creating and not invoice.date:
+        invoice.date = clock.now().date()
+    for key, attribute in (("Reference", "reference"), ("CurrencyCode", "currency_code")):
+        if key in data:
+            setattr(invoice, attribute, data[key] or "")
+    if "LineAmountTypes" in data:
+        if data["LineAmountTypes"] not in ("Exclusive", "Inclusive", "NoTax"):
+            errors.append("LineAmountTypes must be Exclusive, Inclusive or NoTax")
+        else:
+            invoice.line_amount_types = data["LineAmountTypes"]
+    status = data.get("Status", invoice.status if not creating else "DRAFT")
+    if status not in Invoice.Status.values or status == "PAID":
+        errors.append(f"Invoice Status {status!r} cannot be set")
+    elif status not in ALLOWED_TRANSITIONS[invoice.status if not creating else "DRAFT"]:
+        errors.append(f"Invoice not of valid status for modification (from {invoice.status} to {status})")
+    elif status == "VOIDED" and invoice.pk and invoice.payments.filter(status="AUTHORISED").exists():
+        errors.append("Invoice cannot be voided while it has payments")
+    if not creating and invoice.status in ("PAID", "VOIDED", "DELETED") and "LineItems" in data:
+        errors.append("Invoice not of valid status for modification")
+    if "LineItems" in data:
+        if invoice.pk and invoice.amount_paid:
+            errors.append("Line items cannot be changed on an invoice with payments")
+        else:
+            invoice.line_items, invoice.sub_total, invoice.total_tax = _line_items(
+                data["LineItems"], invoice.line_amount_types
+            )
+            invoice.total = invoice.sub_total + invoice.total_tax
+    if status in ("SUBMITTED", "AUTHORISED"):
+        if not invoice.line_items:
+            errors.append("At least one line item must be specified")
+        if not invoice.due_date:
+            errors.append("Due Date is required for an approved invoice")
+    number = data.get("InvoiceNumber")
+    if number is not None:
+        invoice.invoice_number = number
+    if invoice.type == "ACCREC" and invoice.invoice_number:
+        clash = Invoice.objects.filter(
+            organisation=invoice.organisation, type="ACCREC", invoice_number=invoice.invoice_number
+        ).exclude(pk=invoice.pk)
+        if clash.exists():
+            errors.append("Invoice # must be unique.")
+    if errors:
+        raise ValidationError(*errors)
+    invoice.status = status
+
+
+def _next_invoice_number(organisation: Organisation) -> str:
+    numbers = Invoice.objects.filter(organisation=organisation, invoice_number__startswith="INV-")
+    highest = max(
+        (int(n[4:]) for n in numbers.values_list("invoice_number", flat=True) if n[4:].isdigit()), default=0
+    )
+    return f"INV-{highest + 1:04d}"
+
+
+def create_invoice(organisation: Organisation, data: dict) -> Invoice:
+    invoice = Invoice(organisation=organisation, updated_at=clock.now(), date=None)
+    _apply_invoice(invoice, data, creating=True)
+    if invoice.type == "ACCREC" and not invoice.invoice_number:
+        invoice.invoice_number = _next_invoice_number(organisation)
+    invoice.save()
+    _emit(organisation, "INVOICE", "CREATE", invoice.invoice_id)
+    return invoice
+
+
+def update_invoice(invoice: Invoice, data: dict) -> Invoice:
+    _apply_invoice(invoice, data, creating=False)
+    invoice.updated_at = clock.now()
+    invoice.save()
+    _emit(invoice.organisation, "INVOICE", "UPDATE", invoice.invoice_id)
+    return invoice
+
+
+def upsert_invoice(organisation: Organisation, data: dict, invoice_id=None) -> tuple[Invoice, bool]:
+    invoice_id = invoice_id or data.get("InvoiceID")
+    rows = Invoice.objects.filter(organisation=organisation)
+    if invoice_id:
+        invoice = rows.filter(invoice_id=_uuid(invoice_id, "InvoiceID")).first()
+        if not invoice:
+            raise ValidationError(f"Invoice with ID {invoice_id} could not be found")
+        return update_invoice(invoice, data), False
+    if data.get("InvoiceNumber") and data.get("Type", "ACCREC") == "ACCREC":
+        if invoice := rows.filter(type="ACCREC", invoice_number=data["InvoiceNumber"]).first():
+            return update_invoice(invoice, data), False
+    return create_invoice(organisation, data), True
+
+
+# --- payments -------------------------------------------------------------------------------
+
+
+def _recompute_paid(invoice: Invoice) -> None:
+    """Amount paid and status from the invoice's live payments; the invoice changes too."""
+    live = invoice.payments.filter(status=Payment.Status.AUTHORISED)
+    invoice.amount_paid = sum((p.amount for p in live), Decimal("0"))
+    if invoice.amount_paid >= invoice.total and invoice.total > 0:
+        invoice.status = Invoice.Status.PAID
+        invoice.fully_paid_on = max(p.date for p in live)
+    elif invoice.status == Invoice.Status.PAID:
+        invoice.status, invoice.fully_paid_on = Invoice.Status.AUTHORISED, None
+    invoice.updated_at = clock.now()
+    invoice.save()
+    _emit(invoice.organisation, "INVOICE", "UPDATE", invoice.invoice_id)
+
+
+def create_payment(organisation: Organisation, data: dict) -> Payment:
+    reference = data.get("Invoice") or {}
+    rows = Invoice.objects.select_for_update().filter(organisation=organisation)
+    invoice = None
+    if reference.get("InvoiceID"):
+        invoice = rows.filter(invoice_id=_uuid(reference["InvoiceID"], "InvoiceID")).first()
+    elif reference.get("InvoiceNumber"):
+        invoice = rows.filter(invoice_number=reference["InvoiceNumber"]).first()
+    errors = []
+    if not invoice:
+        errors.append("You must specify either an Invoice, Credit Note, Prepayment or Overpayment")
+    account = data.get("Account") or {}
+    if not (account.get("Code") or account.get("AccountID")):
+        errors.append("You must specify an Account for the payment")
+    if "Amount" not in data:
+        errors.append("You must specify a payment amount")
+    if errors:
+        raise ValidationError(*errors)
+    amount = _decimal(data["Amount"], "Amount").quantize(CENT, ROUND_HALF_UP)
+    if invoice.status != Invoice.Status.AUTHORISED:
+        raise ValidationError("Payment cannot be applied to an invoice that is not AUTHORISED")
+    if amount <= 0:
+        raise ValidationError("Payment amount must be greater than zero")
+    if amount > invoice.amount_due:
+        raise ValidationError("Payment amount exceeds the amount outstanding on this document")
+    payment = Payment.objects.create(
+        organisation=organisation,
+        invoice=invoice,
+        account_code=account.get("Code") or "090",
+        date=parse_date(data["Date"], "Date") if data.get("Date") else clock.now().date(),
+        amount=amount,
+        reference=data.get("Reference") or "",
+        updated_at=clock.now(),
+    )
+    _emit(organisation, "PAYMENT", "CREATE", payment.payment_id)
+    _recompute_paid(invoice)
+    return payment
+
+
+def delete_payment(payment: Payment, data: dict) -> Payment:
+    """POST /Payments/{id} {"Status": "DELETED"}: the only change Xero allows to a payment."""
+    if (data or {}).get("Status") != "DELETED":
+        raise ValidationError("Payments can only be deleted: send Status DELETED")
+    if payment.status == Payment.Status.DELETED:
+        raise ValidationError("This payment has already been deleted")
+    payment.status = Payment.Status.DELETED
+    payment.updated_at = clock.now()
+    payment.save()
+    _emit(payment.organisation, "PAYMENT", "UPDATE", payment.payment_id)
+    _recompute_paid(Invoice.objects.select_for_update().get(pk=payment.invoice_id))
+    return payment
