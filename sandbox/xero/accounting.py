@@ -124,9 +124,8 @@ def find_contact(organisation: Organisation, data: dict, required: bool = True) 
         if not contact:
             raise ValidationError(f"Contact with ID {data['ContactID']} could not be found")
         return contact
-    if data.get("ContactNumber"):
-        if contact := rows.filter(contact_number=data["ContactNumber"]).first():
-            return contact
+    if data.get("ContactNumber") and (contact := rows.filter(contact_number=data["ContactNumber"]).first()):
+        return contact
     if data.get("Name") and (contact := rows.filter(name__iexact=data["Name"]).first()):
         return contact
     if required:
@@ -294,9 +293,9 @@ def upsert_invoice(organisation: Organisation, data: dict, invoice_id=None) -> t
         if not invoice:
             raise ValidationError(f"Invoice with ID {invoice_id} could not be found")
         return update_invoice(invoice, data), False
-    if data.get("InvoiceNumber") and data.get("Type", "ACCREC") == "ACCREC":
-        if invoice := rows.filter(type="ACCREC", invoice_number=data["InvoiceNumber"]).first():
-            return update_invoice(invoice, data), False
+    number = data.get("InvoiceNumber") if data.get("Type", "ACCREC") == "ACCREC" else None
+    if number and (invoice := rows.filter(type="ACCREC", invoice_number=number).first()):
+        return update_invoice(invoice, data), False
     return create_invoice(organisation, data), True
 
 

@@ -11,7 +11,6 @@ from django.db import transaction
 
 from sandbox import clock
 from sandbox.xero import accounting
-from sandbox.xero.accounting import CENT
 from sandbox.xero.models import Connection, Grant, Organisation, XeroApp
 
 # A fixed development app, so a local connector can be configured once and forever.
@@ -160,9 +159,7 @@ def seed_demo_data(organisation: Organisation, customers: int = 8) -> None:
                         "Invoice": {"InvoiceID": str(invoice.invoice_id)},
                         "Account": {"Code": "090"},
                         "Date": (issued + dt.timedelta(days=10)).isoformat(),
-                        "Amount": float(
-                            invoice.total if index % 2 else (invoice.total / 2).quantize(Decimal("0.01"))
-                        ),
+                        "Amount": float(invoice.total if index % 2 else (invoice.total / 2).quantize(CENT)),
                         "Reference": "Bank transfer",
                     },
                 )
