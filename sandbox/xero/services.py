@@ -11,6 +11,7 @@ from django.db import transaction
 
 from sandbox import clock
 from sandbox.xero import accounting
+from sandbox.xero.accounting import CENT
 from sandbox.xero.models import Connection, Grant, Organisation, XeroApp
 
 # A fixed development app, so a local connector can be configured once and forever.
