@@ -1,0 +1,576 @@
+"""The webhook outbox: Xero's signed batches, retries with back-off, fault switches, intent to receive."""
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+import responses
+import yaml
+from django.contrib import admin as django_admin
+from django.core.management import call_command
+from django.urls import include, path
+from jsonschema import FormatChecker
+from openapi_schema_validator import OAS31Validator
+from responses import matchers
+
+from sandbox import clock, faults, webhooks
+from sandbox.models import WebhookDelivery, WebhookSubscription
+
+urlpatterns = [path("admin/", django_admin.site.urls), path("sandbox/", include("sandbox.urls"))]
+pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db]
+
+SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "xero" / "xero-webhooks.yaml"
+RECEIVER = "https://receiver.example.com/webhooks/xero/pair-1/"
+TENANT = str(uuid.UUID("c2cc9b6e-9458-4c7d-93cc-f02b81b0594f"))
+CLIENT_ID = "APP1CLIENTID"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_clock():
+    clock.reset()
+    yield
+    clock.reset()
+
+
+@pytest.fixture
+def connected(monkeypatch):
+    """Tenant TENANT is connected to app CLIENT_ID (the Xero emulator's answer, stubbed here)."""
+    apps = {TENANT: {CLIENT_ID}}
+    monkeypatch.setattr(webhooks, "_connected_client_ids", lambda tenant: apps.get(tenant, set()))
+    return apps
+
+
+@pytest.fixture
+def hold(settings):
+    """Queue without sending, so a test can look at the outbox before delivery."""
+    settings.SANDBOX_WEBHOOK_AUTODELIVER = False
+
+
+@pytest.fixture
+def receiver():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def register(url=RECEIVER, categories="CONTACT,INVOICE", key=""):
+    return webhooks.register_xero_webhook(CLIENT_ID, url, signing_key=key, categories=categories)
+
+
+def independent_signature(body: bytes, key: str) -> str:
+    return base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def webhook_event_validator() -> OAS31Validator:
+    spec = yaml.safe_load(SPEC.read_text())
+    # Formats checked strictly except date-time: Xero's own events (and the spec's example) carry
+    # eventDateUtc without a zone suffix, which RFC 3339 refuses; that format is asserted below instead.
+    return OAS31Validator(
+        spec["components"]["schemas"]["WebhookEvent"], format_checker=FormatChecker(["uuid"])
+    )
+
+
+# ---------------------------------------------------------------- signing and shape
+
+
+def test_a_write_is_delivered_signed_with_the_webhook_key(
+    connected, receiver, django_capture_on_commit_callbacks
+):
+    subscription = register()
+    receiver.post(RECEIVER, status=200)
+    contact_id = str(uuid.uuid4())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        webhooks.emit_xero_event(TENANT, "CONTACT", "CREATE", contact_id)
+
+    assert len(receiver.calls) == 1
+    request = receiver.calls[0].request
+    assert request.headers["x-xero-signature"] == independent_signature(
+        request.body, subscription.signing_key
+    )
+    assert request.headers["x-xero-signature"] != independent_signature(request.body, "another key")
+    payload = json.loads(request.body)
+    assert payload["events"][0]["resourceId"] == contact_id
+    assert payload["events"][0]["resourceUrl"] == f"https://api.xero.com/api.xro/2.0/Contacts/{contact_id}"
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.last_status) == ("sent", 1, 200)
+    assert delivery.sent_at is not None
+
+
+def test_batches_have_xeros_shape(connected, hold):
+    register(categories="CONTACT,INVOICE")
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    webhooks.emit_xero_event(TENANT, "CONTACT", "CREATE", ids[0])
+    webhooks.emit_xero_event(TENANT, "INVOICE", "CREATE", ids[1])
+    webhooks.emit_xero_event(TENANT, "INVOICE", "UPDATE", ids[2])
+
+    payload = json.loads(WebhookDelivery.objects.get().body)
+    errors = [e.message for e in webhook_event_validator().iter_errors(payload)]
+    assert errors == []
+    assert set(payload) == {"events", "firstEventSequence", "lastEventSequence", "entropy"}
+    assert (payload["firstEventSequence"], payload["lastEventSequence"]) == (1, 3)
+    assert [e["eventCategory"] for e in payload["events"]] == ["CONTACT", "INVOICE", "INVOICE"]
+    assert [e["eventType"] for e in payload["events"]] == ["CREATE", "CREATE", "UPDATE"]
+    for event in payload["events"]:
+        assert event["tenantId"] == TENANT and event["tenantType"] == "ORGANISATION"
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}", event["eventDateUtc"])
+
+
+def test_the_validator_rejects_a_malformed_batch():
+    # The schema check above can fail: a batch without entropy and with a bad id is refused.
+    bad = {"events": [{"resourceId": "not-a-uuid"}], "firstEventSequence": 1, "lastEventSequence": 1}
+    assert len(list(webhook_event_validator().iter_errors(bad))) >= 2
+
+
+def test_event_date_is_utc_without_zone_suffix(connected, hold):
+    register()
+    moment = clock.timezone.datetime(2024, 6, 21, 11, 15, 39, 902000, tzinfo=clock.dt.timezone.utc)
+    webhooks.emit_xero_event(TENANT, "CONTACT", "UPDATE", str(uuid.uuid4()), event_date=moment)
+    event = json.loads(WebhookDelivery.objects.get().body)["events"][0]
+    assert event["eventDateUtc"] == "2024-06-21T11:15:39.902"
+
+
+def test_events_of_one_transaction_go_in_one_signed_delivery(
+    connected, receiver, django_capture_on_commit_callbacks
+):
+    subscription = register()
+    receiver.post(RECEIVER, status=200)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(4):
+            webhooks.emit_xero_event(TENANT, "INVOICE", "UPDATE", str(uuid.uuid4()))
+        assert len(receiver.calls) == 0  # nothing leaves before the commit
+
+    assert len(receiver.calls) == 1
+    body = receiver.calls[0].request.body
+    assert len(json.loads(body)["events"]) == 4
+    # The batch was re-signed as it grew: the signature covers all four events.
+    assert receiver.calls[0].request.headers["x-xero-signature"] == independent_signature(
+        body, subscription.signing_key
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        webhooks.emit_xero_event(TENANT, "INVOICE", "UPDATE", str(uuid.uuid4()))
+    later = json.loads(receiver.calls[1].request.body)
+    assert (later["firstEventSequence"], later["lastEventSequence"]) == (5, 5)
+    assert later["entropy"] != json.loads(body)["entropy"]
+
+
+def test_a_new_batch_starts_after_the_window(connected, hold):
+    register()
+    webhooks.emit_xero_event(TENANT, "CONTACT", "CREATE", str(uuid.uuid4()))
+    clock.advance(webhooks.BATCH_WINDOW_SECONDS + 1)
+    webhooks.emit_xero_event(TENANT, "CONTACT", "UPDATE", str(uuid.uuid4()))
+    assert list(WebhookDelivery.objects.order_by("pk").values_list("event_count", flat=True)) == [1, 1]
+
+
+def test_events_go_only_to_subscribed_categories_and_connected_apps(connected, hold):
+    contacts_only = register(url="https://a.example.com/hook", categories="CONTACT")
+    with_payments = register(url="https://b.example.com/hook", categories="CONTACT,INVOICE,PAYMENT")
+    webhooks.register_xero_webhook("OTHERAPP", "https://c.example.com/hook")
+    inactive = register(url="https://d.example.com/hook")
+    WebhookSubscription.objects.filter(pk=inactive.pk).update(active=False)
+
+    webhooks.emit_xero_event(TENANT, "CONTACT", "CREATE", str(uuid.uuid4()))
+    webhooks.emit_xero_event(TENANT, "INVOICE", "CREATE", str(uuid.uuid4()))
+    webhooks.emit_xero_event(TENANT, "PAYMENT", "CREATE", str(uuid.uuid4()))
+    webhooks.emit_xero_event(str(uuid.uuid4()), "CONTACT", "CREATE", str(uuid.uuid4()))  # no app connected
+
+    categories = {
+        d.url: [e["eventCategory"] for e in json.loads(d.body)["events"]]
+        for d in WebhookDelivery.objects.all()
+    }
+    assert categories == {
+        contacts_only.url: ["CONTACT"],
+        with_payments.url: ["CONTACT", "INVOICE", "PAYMENT"],
+    }
+    payment = json.loads(WebhookDelivery.objects.get(url=with_payments.url).body)["events"][2]
+    assert "/api.xro/2.0/Payments/" in payment["resourceUrl"]
+
+
+def test_only_create_and_update_of_known_categories(connected):
+    with pytest.raises(ValueError, match="CREATE or UPDATE"):
+        webhooks.emit_xero_event(TENANT, "CONTACT", "DELETE", str(uuid.uuid4()))
+    with pytest.raises(ValueError, match="no webhooks"):
+        webhooks.emit_xero_event(TENANT, "ITEM", "CREATE", str(uuid.uuid4()))
+    with pytest.raises(ValueError, match="unknown Xero webhook categories"):
+        register(categories="CONTACT,BANKTRANSACTION")
+
+
+# ---------------------------------------------------------------- retries
+
+
+def test_a_failing_receiver_is_retried_with_back_off_until_it_answers(connected, hold, receiver):
+    register()
+    receiver.post(RECEIVER, status=500)
+    receiver.post(RECEIVER, status=503)
+    receiver.post(RECEIVER, status=500)
+    receiver.post(RECEIVER, status=200)
+    webhooks.emit_xero_event(TENANT, "CONTACT", "CREATE", str(uuid.uuid4()))
+
+    assert webhooks.deliver_pending() == 0
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.last_status) == ("pending", 1, 500)
+    assert "HTTP 500" in delivery.last_error
+
+    # Xero retries at once, then backs off.
+    assert webhooks.deliver_pending() == 0
+    delivery.refresh_from_db()
+    assert (delivery.attempts, delivery.last_status) == (2, 503)
+    first_gap = (delivery.next_attempt_at - clock.now()).total_seconds()
+    assert 55 < first_gap <= 60
+
+    assert webhooks.deliver_pending() == 0  # not due yet: no request
+    assert len(receiver.calls) == 2
+
+    clock.advance(60)
+    assert webhooks.deliver_pending() == 0
+    delivery.refresh_from_db()
+    second_gap = (delivery.next_attempt_at - clock.now()).total_seconds()
+    assert second_gap > first_gap  # the gap grows
+
+    clock.advance(second_gap)
+    assert webhooks.deliver_pending() == 1
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.last_status, delivery.last_error) == (
+        "sent",
+        4,
+        200,
+        "",
+    )
+    # Every try carried the same signed bytes.
+    assert len({call.request.body for call in receiver.calls}) == 1
+
+
+def test_back_off_follows_the_time_scale(connected, hold, receiver, settings):
+    settings.SANDBOX_TIME_SCALE = 60
+    register()
+    receiver.post(RECEIVER, status=500)
+    webhooks.emit_xero_event(TENANT, "CONTACT", "CREATE", str(uuid.uuid4()))
+    webhooks.deliver_pending()
+    webhooks.deliver_pending()
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.attempts == 2
+    assert (delivery.next_attempt_at - clock.now()).total_seconds() <= 1  # 60 sandbox seconds
+
+
+def test_xero_gives_up_after_a_day_and_disables_the_webhook(connected, hold, receiver):
+    subscription = register()
+    receiver.post(RECEIVER, status=500)
+    webhooks.emit_xero_event(TENANT, "CONTACT", "CREATE", str(uuid.uuid4()))
+
+    tries = 0
+    while WebhookDelivery.objects.get().status == "pending" and tries < 500:
+        webhooks.deliver_pending()
+        clock.advance(900)
+        tries += 1
+
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "failed"
+    assert 90 < delivery.attempts < 110  # every 15 minutes for 24 hours, after the first back-offs
+    subscription.refresh_from_db()
+    assert not subscription.active
+    # A disabled webhook gets no new events.
+    webhooks.emit_xero_event(TENANT, "CONTACT", "UPDATE", str(uuid.uuid4()))
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_an_unreachable_receiver_is_recorded_and_retried(connected, hold, receiver):
+    register()
+    receiver.post(RECEIVER, body=requests.exceptions.ConnectionError("connection refused"))
+    webhooks.emit_xero_event(TENANT, "CONTACT", "CREATE", str(uuid.uuid4()))
+    webhooks.deliver_pending()
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.last_status) == ("pending", None)
+    assert "connection refused" in delivery.last_error
+
+
+def test_pipedrive_deliveries_are_sent_as_given_and_tried_four_times(hold, receiver):
+    url = "https://connector.example.com/webhooks/pipedrive/pair-1/"
+    receiver.post(url, status=500, match=[matchers.header_matcher({"Authorization": "Basic dTpw"})])
+    webhooks.queue_delivery(
+        "pipedrive", url, b'{"meta":{"action":"change"}}', {"Authorization": "Basic dTpw"}
+    )
+
+    webhooks.deliver_pending()
+    for delay in (3, 30, 150):
+        clock.advance(delay)
+        webhooks.deliver_pending()
+
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("failed", 4)
+    assert [call.request.body for call in receiver.calls] == [b'{"meta":{"action":"change"}}'] * 4
+
+
+def test_queue_delivery_sends_after_the_commit(receiver, django_capture_on_commit_callbacks):
+    url = "https://connector.example.com/webhooks/pipedrive/pair-1/"
+    receiver.post(url, status=200)
+    with django_capture_on_commit_callbacks(execute=True):
+        webhooks.queue_delivery("pipedrive", url, b"{}", {"Content-Type": "application/json"})
+    assert len(receiver.calls) == 1
+    assert WebhookDelivery.objects.get().status == "sent"
+
+
+def test_the_deliver_command_sends_what_is_due(connected, hold, receiver):
+    register()
+    receiver.post(RECEIVER, status=200)
+    webhooks.emit_xero_event(TENANT, "CONTACT", "CREATE", str(uuid.uuid4()))
+    call_command("sandbox_deliver")
+    assert WebhookDelivery.objects.get().status == "sent"
+
+
+# ---------------------------------------------------------------- fault switches
+
+
+def test_drop_switch_marks_deliveries_dropped_and_never_sends_them(connected, hold, receiver):
+    register()
+    faults.set_faults("xero", webhook_drop_rate=1)
+    webhooks.emit_xero_event(TENANT, "CONTACT", "CREATE", str(uuid.uuid4()))
+    assert webhooks.deliver_pending() == 0
+    assert WebhookDelivery.objects.get().status == "dropped"
+    clock.advance(86400)
+    webhooks.deliver_pending()
+    assert len(receiver.calls) == 0
+
+
+def test_duplicate_switch_sends_the_same_delivery_twice(connected, hold, receiver):
+    register()
+    receiver.post(RECEIVER, status=200)
+    faults.set_faults("xero", webhook_duplicate_rate=1)
+    webhooks.emit_xero_event(TENANT, "CONTACT", "CREATE", str(uuid.uuid4()))
+    assert webhooks.deliver_pending() == 1
+    assert len(receiver.calls) == 2
+    assert receiver.calls[0].request.body == receiver.calls[1].request.body
+    assert WebhookDelivery.objects.get().status == "sent"
+
+
+def test_reorder_switch_sends_pending_deliveries_newest_first(connected, hold, receiver):
+    register()
+    receiver.post(RECEIVER, status=200)
+    ids = []
+    for _ in range(3):
+        ids.append(str(uuid.uuid4()))
+        webhooks.emit_xero_event(TENANT, "CONTACT", "CREATE", ids[-1])
+        clock.advance(webhooks.BATCH_WINDOW_SECONDS + 1)  # three separate batches
+
+    faults.set_faults("xero", webhook_reorder=True)
+    assert webhooks.deliver_pending() == 3
+    sent = [json.loads(call.request.body)["events"][0]["resourceId"] for call in receiver.calls]
+    assert sent == list(reversed(ids))
+
+
+def test_without_reorder_deliveries_go_oldest_first(connected, hold, receiver):
+    register()
+    receiver.post(RECEIVER, status=200)
+    ids = []
+    for _ in range(3):
+        ids.append(str(uuid.uuid4()))
+        webhooks.emit_xero_event(TENANT, "CONTACT", "CREATE", ids[-1])
+        clock.advance(webhooks.BATCH_WINDOW_SECONDS + 1)
+    faults.set_faults("pipedrive", webhook_reorder=True)  # another service's switch changes nothing here
+    webhooks.deliver_pending()
+    assert [json.loads(c.request.body)["events"][0]["resourceId"] for c in receiver.calls] == ids
+
+
+# ---------------------------------------------------------------- intent to receive
+
+
+def correct_receiver(key):
+    """A receiver that does what Xero asks: 200 when the signature verifies, 401 otherwise."""
+
+    def answer(request):
+        expected = independent_signature(request.body, key)
+        return (
+            (200, {}, "")
+            if hmac.compare_digest(expected, request.headers["x-xero-signature"])
+            else (401, {}, "")
+        )
+
+    return answer
+
+
+def test_intent_to_receive_passes_for_a_receiver_that_checks_signatures(receiver):
+    subscription = register()
+    receiver.add_callback(responses.POST, RECEIVER, callback=correct_receiver(subscription.signing_key))
+
+    report = webhooks.intent_to_receive(subscription)
+
+    assert report["passed"] is True
+    assert [(c["expected"], c["status"], c["passed"]) for c in report["checks"]] == [
+        (200, 200, True),
+        (401, 401, True),
+    ]
+    payload = json.loads(receiver.calls[0].request.body)
+    assert payload["events"] == [] and payload["firstEventSequence"] == payload["lastEventSequence"] == 0
+    subscription.refresh_from_db()
+    assert subscription.intent_verified_at is not None
+
+
+def test_intent_to_receive_fails_for_a_receiver_that_accepts_everything(receiver):
+    subscription = register()
+    receiver.post(RECEIVER, status=200)
+
+    report = webhooks.intent_to_receive(subscription)
+
+    assert report["passed"] is False
+    assert [(c["expected"], c["status"], c["passed"]) for c in report["checks"]] == [
+        (200, 200, True),
+        (401, 200, False),
+    ]
+    subscription.refresh_from_db()
+    assert subscription.intent_verified_at is None
+
+
+def test_intent_to_receive_fails_for_a_receiver_with_the_wrong_key(receiver):
+    subscription = register()
+    receiver.add_callback(responses.POST, RECEIVER, callback=correct_receiver("not the webhook key"))
+    report = webhooks.intent_to_receive(subscription)
+    assert report["passed"] is False
+    assert report["checks"][0]["status"] == 401
+
+
+def test_intent_to_receive_endpoint(client, receiver):
+    subscription = register()
+    receiver.add_callback(responses.POST, RECEIVER, callback=correct_receiver(subscription.signing_key))
+    response = client.post(f"/sandbox/_webhooks/{subscription.pk}/intent-to-receive")
+    assert response.status_code == 200
+    assert response.json()["passed"] is True
+    assert client.post("/sandbox/_webhooks/999999/intent-to-receive").status_code == 404
+
+
+# ---------------------------------------------------------------- control endpoints
+
+
+def test_registering_a_xero_webhook_over_http(client):
+    response = client.post(
+        "/sandbox/_webhooks/",
+        {"client_id": CLIENT_ID, "url": RECEIVER, "categories": "CONTACT,INVOICE,PAYMENT"},
+        content_type="application/json",
+    )
+    assert response.status_code == 201
+    created = response.json()
+    assert len(created["signing_key"]) == 88 and base64.b64decode(created["signing_key"])
+    assert created["categories"] == ["CONTACT", "INVOICE", "PAYMENT"]
+    assert WebhookSubscription.objects.get(pk=created["id"]).app_ref == CLIENT_ID
+
+    listed = client.get("/sandbox/_webhooks/").json()["subscriptions"]
+    assert [s["id"] for s in listed] == [created["id"]]
+
+    given_key = client.post(
+        "/sandbox/_webhooks/",
+        {"client_id": "X", "url": RECEIVER, "signing_key": "k"},
+        content_type="application/json",
+    )
+    assert given_key.json()["signing_key"] == "k"
+    assert (
+        client.post("/sandbox/_webhooks/", {"url": RECEIVER}, content_type="application/json").status_code
+        == 400
+    )
+    bad = client.post(
+        "/sandbox/_webhooks/",
+        {"client_id": "X", "url": RECEIVER, "categories": "ITEM"},
+        content_type="application/json",
+    )
+    assert bad.status_code == 400
+
+
+def test_deliveries_endpoint_and_deliver_now(client, connected, hold, receiver):
+    register()
+    receiver.post(RECEIVER, status=200)
+    webhooks.emit_xero_event(TENANT, "CONTACT", "CREATE", str(uuid.uuid4()))
+    assert [d["status"] for d in client.get("/sandbox/_webhooks/deliveries").json()["deliveries"]] == [
+        "pending"
+    ]
+    assert client.post("/sandbox/_webhooks/deliver").json() == {"sent": 1}
+    listed = client.get("/sandbox/_webhooks/deliveries", {"status": "sent"}).json()["deliveries"]
+    assert len(listed) == 1 and listed[0]["event_count"] == 1
+
+
+# ---------------------------------------------------------------- pages
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):
+    user = django_user_model.objects.create_superuser("admin", "admin@example.com", "pw")
+    client.force_login(user)
+    return client
+
+
+def test_overview_page_shows_services_counters_faults_and_deliveries(staff_client, connected, hold):
+    from sandbox import counters
+
+    register()
+    webhooks.emit_xero_event(TENANT, "CONTACT", "CREATE", str(uuid.uuid4()))
+    counters.count_call("xero", TENANT, "GET /Contacts", 200)
+    faults.set_faults("pipedrive", error_rate=0.25)
+
+    response = staff_client.get("/sandbox/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="service-xero"' in html and 'id="service-pipedrive"' in html
+    assert "GET /Contacts" in html
+    assert "error_rate: 0.25" in html
+    assert RECEIVER in html and "pending" in html
+
+
+def test_overview_page_needs_a_staff_login(client):
+    response = client.get("/sandbox/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_admin_pages_of_the_core_models_render(staff_client, connected, hold):
+    from sandbox import counters
+
+    subscription = register()
+    webhooks.emit_xero_event(TENANT, "CONTACT", "CREATE", str(uuid.uuid4()))
+    counters.count_call("xero", TENANT, "GET /Contacts", 200)
+    with counters.in_flight("xero", TENANT, limit=5):
+        pass
+    faults.set_faults("xero", latency_ms=5)
+    delivery = WebhookDelivery.objects.get()
+
+    for name in (
+        "faultswitch",
+        "callcount",
+        "concurrencygauge",
+        "ratewindow",
+        "webhooksubscription",
+        "webhookdelivery",
+    ):
+        assert staff_client.get(f"/admin/sandbox/{name}/").status_code == 200, name
+    page = staff_client.get(f"/admin/sandbox/webhookdelivery/{delivery.pk}/change/")
+    assert page.status_code == 200
+    assert "x-xero-signature" in page.content.decode() and "firstEventSequence" in page.content.decode()
+    assert (
+        staff_client.get(f"/admin/sandbox/webhooksubscription/{subscription.pk}/change/").status_code == 200
+    )
+    assert staff_client.get("/admin/sandbox/webhookdelivery/add/").status_code == 403
+
+
+def test_admin_action_runs_intent_to_receive(staff_client, receiver):
+    subscription = register()
+    receiver.add_callback(responses.POST, RECEIVER, callback=correct_receiver(subscription.signing_key))
+    response = staff_client.post(
+        "/admin/sandbox/webhooksubscription/",
+        {"action": "send_intent_to_receive", "_selected_action": [subscription.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "passed" in response.content.decode()
+    subscription.refresh_from_db()
+    assert subscription.intent_verified_at is not None
+
+
+def test_admin_adds_a_xero_webhook_with_a_generated_key(staff_client):
+    response = staff_client.post(
+        "/admin/sandbox/webhooksubscription/add/",
+        {"service": "xero", "app_ref": CLIENT_ID, "url": RECEIVER, "categories": "CONTACT", "active": "on"},
+    )
+    assert response.status_code == 302
+    assert len(WebhookSubscription.objects.get().signing_key) == 88
