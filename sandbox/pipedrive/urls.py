@@ -1,1 +1,43 @@
-urlpatterns = []
+"""The emulated Pipedrive at /sandbox/pipedrive/: the connector's PIPEDRIVE_API_URL and api_domain."""
+
+from django.http import JsonResponse
+from django.urls import path
+
+from sandbox.pipedrive import views
+
+
+def root(request):
+    return JsonResponse({"service": "sandbox pipedrive", "api": ["api/v2/", "api/v1/"]})
+
+
+urlpatterns = [
+    path("", root, name="sandbox-pipedrive-root"),
+    path("oauth/authorize", views.authorize, name="sandbox-pipedrive-authorize"),
+    path("oauth/token", views.token, name="sandbox-pipedrive-token"),
+    path("api/v2/organizations", views.organizations),
+    path("api/v2/organizations/search", views.organization_search),
+    path("api/v2/organizations/<int:record_id>", views.organization),
+    path("api/v2/persons", views.persons),
+    path("api/v2/persons/search", views.person_search),
+    path("api/v2/persons/<int:record_id>", views.person),
+    path("api/v2/deals", views.deals),
+    path("api/v2/deals/<int:record_id>", views.deal),
+    path("api/v2/itemSearch/field", views.item_search_field),
+    path("api/v2/dealFields", views.deal_fields),
+    path("api/v2/dealFields/<str:field_code>", views.deal_field),
+    path("api/v2/organizationFields", views.organization_fields),
+    path("api/v2/organizationFields/<str:field_code>", views.organization_field),
+    path("api/v2/personFields", views.person_fields),
+    path("api/v2/personFields/<str:field_code>", views.person_field),
+    path("api/v2/pipelines", views.pipelines),
+    path("api/v2/pipelines/<int:record_id>", views.pipeline),
+    path("api/v2/stages", views.stages),
+    path("api/v2/stages/<int:record_id>", views.stage),
+    path("api/v1/notes", views.notes),
+    path("api/v1/notes/<int:record_id>", views.note),
+    path("api/v1/webhooks", views.webhooks),
+    path("api/v1/webhooks/<int:record_id>", views.webhook),
+    path("api/v1/organizations/<int:record_id>/merge", views.organization_merge),
+    path("api/v1/persons/<int:record_id>/merge", views.person_merge),
+    path("api/v1/deals/<int:record_id>/merge", views.deal_merge),
+]

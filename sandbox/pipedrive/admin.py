@@ -1,0 +1,71 @@
+from django.contrib import admin
+
+from sandbox.pipedrive import models
+
+
+@admin.register(models.Company)
+class CompanyAdmin(admin.ModelAdmin):
+    list_display = ["name", "domain", "plan", "seats", "daily_budget_display"]
+
+    @admin.display(description="daily token budget")
+    def daily_budget_display(self, obj):
+        return obj.daily_budget
+
+
+@admin.register(models.User)
+class UserAdmin(admin.ModelAdmin):
+    list_display = ["name", "email", "company", "is_admin"]
+    list_filter = ["company"]
+
+
+@admin.register(models.OAuthApp)
+class OAuthAppAdmin(admin.ModelAdmin):
+    list_display = ["name", "client_id", "redirect_uri"]
+
+
+@admin.register(models.OAuthGrant)
+class OAuthGrantAdmin(admin.ModelAdmin):
+    list_display = ["app", "user", "access_expires_at", "revoked", "created_at"]
+    exclude = ["access_token", "refresh_token", "code"]
+
+
+class StageInline(admin.TabularInline):
+    model = models.Stage
+    extra = 0
+
+
+@admin.register(models.Pipeline)
+class PipelineAdmin(admin.ModelAdmin):
+    list_display = ["name", "company", "order_nr"]
+    inlines = [StageInline]
+
+
+@admin.register(models.CustomField)
+class CustomFieldAdmin(admin.ModelAdmin):
+    list_display = ["field_name", "entity", "field_type", "field_code", "company"]
+    list_filter = ["entity", "field_type"]
+
+
+@admin.register(models.Organization, models.Person)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "company", "is_deleted", "update_time"]
+    list_filter = ["company", "is_deleted"]
+    search_fields = ["name"]
+
+
+@admin.register(models.Deal)
+class DealAdmin(admin.ModelAdmin):
+    list_display = ["id", "title", "status", "stage", "org", "is_deleted", "update_time"]
+    list_filter = ["company", "status", "is_deleted"]
+    search_fields = ["title"]
+
+
+@admin.register(models.Note)
+class NoteAdmin(admin.ModelAdmin):
+    list_display = ["id", "__str__", "deal", "org", "person", "add_time"]
+
+
+@admin.register(models.Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    list_display = ["id", "event_action", "event_object", "version", "subscription_url", "company"]
+    exclude = ["http_auth_password"]
