@@ -1,0 +1,98 @@
+"""Read-mostly admin pages to watch what the sandbox Xero holds. Secrets and tokens are never shown."""
+
+from django.contrib import admin
+
+from sandbox.xero import representation
+from sandbox.xero.models import Connection, Contact, Invoice, Organisation, Payment, XeroApp
+
+
+@admin.register(XeroApp)
+class XeroAppAdmin(admin.ModelAdmin):
+    list_display = ["name", "client_id", "minute_limit", "day_limit", "app_minute_limit", "concurrent_limit"]
+    exclude = ["client_secret"]
+    readonly_fields = ["client_id", "created_at"]
+
+
+class ConnectionInline(admin.TabularInline):
+    model = Connection
+    fields = ["grant", "created_at", "updated_at", "deleted_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(admin.ModelAdmin):
+    list_display = ["name", "tenant_id", "base_currency", "contact_count", "invoice_count", "created_at"]
+    readonly_fields = ["tenant_id", "created_at"]
+    inlines = [ConnectionInline]
+
+    @admin.display(description="contacts")
+    def contact_count(self, obj):
+        return obj.contacts.count()
+
+    @admin.display(description="invoices")
+    def invoice_count(self, obj):
+        return obj.invoices.count()
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ["name", "organisation", "email_address", "status", "outstanding", "overdue", "updated_at"]
+    list_filter = ["organisation", "status"]
+    search_fields = ["name", "email_address", "contact_number", "contact_id"]
+    readonly_fields = ["contact_id", "updated_at", "outstanding", "overdue"]
+
+    def _balance(self, obj):
+        return representation.balances([obj]).get(obj.pk, (0, 0))
+
+    @admin.display(description="AR outstanding")
+    def outstanding(self, obj):
+        return self._balance(obj)[0]
+
+    @admin.display(description="AR overdue")
+    def overdue(self, obj):
+        return self._balance(obj)[1]
+
+
+class PaymentInline(admin.TabularInline):
+    model = Payment
+    fields = ["payment_id", "date", "amount", "reference", "status"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(admin.ModelAdmin):
+    list_display = [
+        "invoice_number",
+        "contact",
+        "organisation",
+        "status",
+        "date",
+        "due_date",
+        "total",
+        "amount_paid",
+        "updated_at",
+    ]
+    list_filter = ["organisation", "status", "type"]
+    search_fields = ["invoice_number", "reference", "contact__name", "invoice_id"]
+    readonly_fields = [
+        "invoice_id",
+        "sub_total",
+        "total_tax",
+        "total",
+        "amount_paid",
+        "fully_paid_on",
+        "updated_at",
+    ]
+    inlines = [PaymentInline]
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = ["payment_id", "invoice", "organisation", "date", "amount", "status", "updated_at"]
+    list_filter = ["organisation", "status"]
+    search_fields = ["payment_id", "invoice__invoice_number", "reference"]
+    readonly_fields = ["payment_id", "updated_at"]

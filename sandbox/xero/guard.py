@@ -1,0 +1,159 @@
+"""The one pipeline every sandbox Xero API call goes through.
+
+bearer token → tenant header → fault switches → concurrency (per tenant) → minute, day
+and app-minute windows → the handler → call counters, with Xero's rate-limit headers on
+every response and 429 + Retry-After + X-Rate-Limit-Problem when a limit trips.
+"""
+
+import functools
+import json
+import uuid
+from dataclasses import dataclass
+
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from sandbox import counters, faults, ratelimit
+from sandbox.xero import identity
+from sandbox.xero.models import Connection, Grant, Organisation, XeroApp
+
+SERVICE = "xero"
+# X-Rate-Limit-Problem values as Xero sends them, by our window kind.
+PROBLEMS = {"minute": "minute", "day": "day", "app-minute": "appminute"}
+
+
+@dataclass
+class CallContext:
+    grant: Grant
+    app: XeroApp
+    organisation: Organisation | None
+
+
+def problem(status: int, title: str, detail: str) -> JsonResponse:
+    """Xero's problem shape for 401/403/404/429/5xx answers."""
+    return JsonResponse(
+        {
+            "Type": None,
+            "Title": title,
+            "Status": status,
+            "Detail": detail,
+            "Instance": str(uuid.uuid4()),
+            "Extensions": {},
+        },
+        status=status,
+    )
+
+
+def error_response(status: int, message: str) -> HttpResponse:
+    titles = {
+        429: "Too Many Requests",
+        500: "Internal Server Error",
+        503: "Service Unavailable",
+        504: "Gateway Timeout",
+    }
+    return problem(status, titles.get(status, "Error"), message)
+
+
+def limits_for(app: XeroApp, tenant_id: str) -> list[ratelimit.Limit]:
+    scope = f"{app.client_id}:{tenant_id}"  # Xero counts per connection: app and organisation
+    return [
+        ratelimit.Limit("minute", scope, 60, app.minute_limit),
+        ratelimit.Limit("day", scope, 86400, app.day_limit),
+        ratelimit.Limit("app-minute", app.client_id, 60, app.app_minute_limit),
+    ]
+
+
+def _limit_headers(response: HttpResponse, outcome: ratelimit.Outcome) -> HttpResponse:
+    for header, kind in (
+        ("X-DayLimit-Remaining", "day"),
+        ("X-MinLimit-Remaining", "minute"),
+        ("X-AppMinLimit-Remaining", "app-minute"),
+    ):
+        if kind in outcome.remaining:
+            response[header] = str(outcome.remaining[kind])
+    return response
+
+
+def _bearer(request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def xero_call(endpoint: str, needs_tenant: bool = True):
+    """Decorate a view ``view(request, ctx, **kwargs)`` with the whole call pipeline.
+
+    ``endpoint`` names the route for the counters, e.g. ``"GET /Contacts"``.
+    """
+
+    def decorate(view):
+        @csrf_exempt
+        @functools.wraps(view)
+        def wrapper(request, **kwargs):
+            tenant_header = request.headers.get("xero-tenant-id", "").strip()
+            grant = identity.grant_for_access_token(_bearer(request))
+            if not grant or faults.get(SERVICE).revoke_tokens:
+                counters.count_call(SERVICE, tenant_header[:64], endpoint, 401)
+                return problem(401, "Unauthorized", "AuthenticationUnsuccessful")
+            organisation = None
+            if needs_tenant:
+                organisation = _connected_organisation(grant, tenant_header)
+                if not organisation:
+                    counters.count_call(SERVICE, tenant_header[:64], endpoint, 403)
+                    return problem(403, "Forbidden", "AuthenticationUnsuccessful")
+            tenant = str(organisation.tenant_id) if organisation else ""
+            ctx = CallContext(grant=grant, app=grant.app, organisation=organisation)
+            response = _limited(request, ctx, tenant, view, kwargs)
+            counters.count_call(SERVICE, tenant, endpoint, response.status_code)
+            return response
+
+        return wrapper
+
+    return decorate
+
+
+def _connected_organisation(grant: Grant, tenant_id: str) -> Organisation | None:
+    try:
+        tenant = uuid.UUID(tenant_id)
+    except ValueError:
+        return None
+    connection = (
+        Connection.objects.select_related("organisation")
+        .filter(grant=grant, organisation__tenant_id=tenant, deleted_at__isnull=True)
+        .first()
+    )
+    return connection.organisation if connection else None
+
+
+def _limited(request, ctx: CallContext, tenant: str, view, kwargs) -> HttpResponse:
+    limits = (
+        limits_for(ctx.app, tenant)
+        if tenant
+        else [ratelimit.Limit("app-minute", ctx.app.client_id, 60, ctx.app.app_minute_limit)]
+    )
+    injected = faults.inject(faults.get(SERVICE), error_response)
+    if injected is not None:
+        if injected.status_code == 429:
+            injected["X-Rate-Limit-Problem"] = "minute"
+        return _limit_headers(injected, ratelimit.remaining(SERVICE, limits))
+    with counters.in_flight(SERVICE, tenant, ctx.app.concurrent_limit if tenant else None) as taken:
+        if not taken:
+            response = error_response(429, "Too many concurrent requests")
+            response["Retry-After"] = "1"
+            response["X-Rate-Limit-Problem"] = "concurrent"
+            return _limit_headers(response, ratelimit.remaining(SERVICE, limits))
+        outcome = ratelimit.spend(SERVICE, limits)
+        if not outcome.allowed:
+            response = error_response(429, "Rate limit exceeded")
+            response["Retry-After"] = str(outcome.retry_after)
+            response["X-Rate-Limit-Problem"] = PROBLEMS[outcome.tripped.kind]
+            return _limit_headers(response, outcome)
+        return _limit_headers(view(request, ctx, **kwargs), outcome)
+
+
+def json_body(request):
+    """The request's JSON body, or None when it is not JSON."""
+    try:
+        return json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        return None

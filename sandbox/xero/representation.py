@@ -1,0 +1,228 @@
+"""Sandbox Xero records as the API shows them: field names, .NET dates and computed balances."""
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+from django.db.models import Case, DecimalField, F, Q, Sum, When
+
+from sandbox import clock
+from sandbox.xero.models import Contact, Invoice, Payment
+
+PHONE_TYPES = ["DDI", "DEFAULT", "FAX", "MOBILE"]
+ADDRESS_TYPES = ["STREET", "POBOX"]
+ZERO = Decimal("0")
+
+
+def ms_date(value: dt.date | dt.datetime | None) -> str | None:
+    """``/Date(1439434356790+0000)/``: Unix milliseconds, as Xero's JSON writes dates."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+    return f"/Date({int(value.timestamp() * 1000)}+0000)/"
+
+
+def date_string(value: dt.date | None) -> str | None:
+    return f"{value.isoformat()}T00:00:00" if value else None
+
+
+def utc_string(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def envelope(app_name: str, key: str, items: list, pagination: dict | None = None) -> dict:
+    body = {
+        "Id": str(uuid.uuid4()),
+        "Status": "OK",
+        "ProviderName": app_name,
+        "DateTimeUTC": ms_date(clock.now()),
+    }
+    if pagination is not None:
+        body["pagination"] = pagination
+    body[key] = items
+    return body
+
+
+def _money(value) -> float:
+    return float(value or ZERO)
+
+
+def balances(contacts: list[Contact]) -> dict[int, tuple[Decimal, Decimal]]:
+    """Receivables per contact (outstanding, overdue) from its AUTHORISED ACCREC invoices and payments."""
+    today = clock.now().date()
+    due = F("total") - F("amount_paid")
+    rows = (
+        Invoice.objects.filter(
+            contact__in=[c.pk for c in contacts], type="ACCREC", status=Invoice.Status.AUTHORISED
+        )
+        .values("contact_id")
+        .annotate(
+            outstanding=Sum(due, output_field=DecimalField()),
+            overdue=Sum(
+                Case(When(Q(due_date__lt=today), then=due), default=ZERO, output_field=DecimalField())
+            ),
+        )
+    )
+    return {row["contact_id"]: (row["outstanding"] or ZERO, row["overdue"] or ZERO) for row in rows}
+
+
+def customer_ids(contacts: list[Contact]) -> set[int]:
+    ids = Invoice.objects.filter(contact__in=[c.pk for c in contacts], type="ACCREC").exclude(
+        status__in=["DRAFT", "DELETED"]
+    )
+    return set(ids.values_list("contact_id", flat=True))
+
+
+def contact(row: Contact, balance=None, is_customer=False, summary=False) -> dict:
+    body = {
+        "ContactID": str(row.contact_id),
+        "ContactNumber": row.contact_number or None,
+        "AccountNumber": row.account_number or None,
+        "ContactStatus": row.status,
+        "Name": row.name,
+        "FirstName": row.first_name,
+        "LastName": row.last_name,
+        "EmailAddress": row.email_address,
+        "CompanyNumber": row.company_number or None,
+        "TaxNumber": row.tax_number or None,
+        "BankAccountDetails": "",
+        "UpdatedDateUTC": ms_date(row.updated_at),
+        "IsSupplier": False,
+        "IsCustomer": is_customer,
+        "DefaultCurrency": row.default_currency or None,
+        "HasAttachments": False,
+        "HasValidationErrors": False,
+    }
+    body = {k: v for k, v in body.items() if v is not None}
+    if summary:
+        return body
+    # Xero always lists every address and phone type, blank when unset.
+    by_phone = {p.get("PhoneType"): p for p in row.phones}
+    body["Phones"] = [
+        {
+            "PhoneType": kind,
+            "PhoneNumber": "",
+            "PhoneAreaCode": "",
+            "PhoneCountryCode": "",
+            **by_phone.get(kind, {}),
+        }
+        for kind in PHONE_TYPES
+    ]
+    by_address = {a.get("AddressType"): a for a in row.addresses}
+    body["Addresses"] = [
+        {
+            "AddressType": kind,
+            "City": "",
+            "Region": "",
+            "PostalCode": "",
+            "Country": "",
+            **by_address.get(kind, {}),
+        }
+        for kind in ADDRESS_TYPES
+    ]
+    body["ContactPersons"] = row.contact_persons
+    body["ContactGroups"] = []
+    outstanding, overdue = balance or (ZERO, ZERO)
+    body["Balances"] = {
+        "AccountsReceivable": {"Outstanding": _money(outstanding), "Overdue": _money(overdue)},
+        "AccountsPayable": {"Outstanding": 0.0, "Overdue": 0.0},
+    }
+    return body
+
+
+def contacts(rows: list[Contact], summary=False) -> list[dict]:
+    if summary:
+        return [contact(row, summary=True, is_customer=row.pk in customer_ids(rows)) for row in rows]
+    amounts, customers = balances(rows), customer_ids(rows)
+    return [contact(row, amounts.get(row.pk), row.pk in customers) for row in rows]
+
+
+def _invoice_payment(payment: Payment) -> dict:
+    return {
+        "PaymentID": str(payment.payment_id),
+        "Date": ms_date(payment.date),
+        "Amount": _money(payment.amount),
+        "Reference": payment.reference,
+        "CurrencyRate": 1.0,
+        "HasAccount": True,
+        "HasValidationErrors": False,
+    }
+
+
+def invoice(row: Invoice, summary=False) -> dict:
+    body = {
+        "Type": row.type,
+        "InvoiceID": str(row.invoice_id),
+        "InvoiceNumber": row.invoice_number,
+        "Reference": row.reference,
+        "AmountDue": _money(row.amount_due),
+        "AmountPaid": _money(row.amount_paid),
+        "AmountCredited": 0.0,
+        "CurrencyRate": 1.0,
+        "IsDiscounted": False,
+        "HasAttachments": False,
+        "HasErrors": False,
+        "Contact": {"ContactID": str(row.contact.contact_id), "Name": row.contact.name},
+        "DateString": date_string(row.date),
+        "Date": ms_date(row.date),
+        "Status": row.status,
+        "LineAmountTypes": row.line_amount_types,
+        "SubTotal": _money(row.sub_total),
+        "TotalTax": _money(row.total_tax),
+        "Total": _money(row.total),
+        "UpdatedDateUTC": ms_date(row.updated_at),
+        "UpdatedDateUTCString": utc_string(row.updated_at),
+        "CurrencyCode": row.currency_code,
+    }
+    if row.due_date:
+        body["DueDateString"] = date_string(row.due_date)
+        body["DueDate"] = ms_date(row.due_date)
+    if row.fully_paid_on:
+        body["FullyPaidOnDate"] = ms_date(row.fully_paid_on)
+    if summary:
+        return body
+    body["Contact"] = contact(row.contact, summary=True)
+    body["LineItems"] = row.line_items
+    body["Payments"] = [
+        _invoice_payment(p) for p in row.payments.all() if p.status == Payment.Status.AUTHORISED
+    ]
+    body["CreditNotes"], body["Prepayments"], body["Overpayments"] = [], [], []
+    return body
+
+
+def payment(row: Payment) -> dict:
+    inv = row.invoice
+    return {
+        "PaymentID": str(row.payment_id),
+        "Date": ms_date(row.date),
+        "BankAmount": _money(row.amount),
+        "Amount": _money(row.amount),
+        "Reference": row.reference,
+        "CurrencyRate": 1.0,
+        "PaymentType": "ACCRECPAYMENT" if inv.type == "ACCREC" else "ACCPAYPAYMENT",
+        "Status": row.status,
+        "UpdatedDateUTC": ms_date(row.updated_at),
+        "UpdatedDateUTCString": utc_string(row.updated_at),
+        "HasAccount": True,
+        "IsReconciled": False,
+        "Account": {
+            "AccountID": str(uuid.uuid5(uuid.NAMESPACE_OID, row.account_code)),
+            "Code": row.account_code,
+        },
+        "Invoice": {
+            "Type": inv.type,
+            "InvoiceID": str(inv.invoice_id),
+            "InvoiceNumber": inv.invoice_number,
+            "Contact": {"ContactID": str(inv.contact.contact_id), "Name": inv.contact.name},
+            "CurrencyCode": inv.currency_code,
+            "Payments": [],
+            "CreditNotes": [],
+            "Prepayments": [],
+            "Overpayments": [],
+            "HasErrors": False,
+            "IsDiscounted": False,
+            "LineItems": [],
+        },
+        "HasValidationErrors": False,
+    }
