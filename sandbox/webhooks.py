@@ -254,9 +254,13 @@ def deliver_pending(limit: int = 100) -> int:
     """Send the deliveries that are due; returns how many were answered 2xx.
 
     Each row is claimed with a conditional UPDATE before it is sent, so two senders
-    (the task and ``sandbox_deliver --loop``) never send the same try twice.
+    (the task and ``sandbox_deliver --loop``) never send the same try twice. A claim is
+    a lease: a row left "sending" by a sender that died is due again once it expires.
     """
     now = clock.now()
+    WebhookDelivery.objects.filter(status=WebhookDelivery.Status.SENDING, next_attempt_at__lte=now).update(
+        status=WebhookDelivery.Status.PENDING
+    )
     due = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
     batch = list(due.order_by("created_at", "pk")[:limit])
     reordered = {service for service in Service.values if faults.get(service).webhook_reorder}
@@ -266,9 +270,10 @@ def deliver_pending(limit: int = 100) -> int:
         batch = [next(newest_first) if d.service in reordered else d for d in batch]
     sent = 0
     for delivery in batch:
+        lease = 3 * POLICIES[Service(delivery.service)].timeout_seconds + 30  # real seconds, not scaled
         claimed = WebhookDelivery.objects.filter(
-            pk=delivery.pk, status=WebhookDelivery.Status.PENDING
-        ).update(status=WebhookDelivery.Status.SENDING)
+            pk=delivery.pk, status=WebhookDelivery.Status.PENDING, next_attempt_at=delivery.next_attempt_at
+        ).update(status=WebhookDelivery.Status.SENDING, next_attempt_at=now + dt.timedelta(seconds=lease))
         if claimed:
             sent += _attempt(delivery)
     return sent

@@ -367,6 +367,22 @@ def test_the_deliver_command_sends_what_is_due(connected, hold, receiver):
     assert WebhookDelivery.objects.get().status == "sent"
 
 
+def test_a_delivery_left_sending_by_a_dead_sender_is_sent_once_its_lease_expires(connected, hold, receiver):
+    register()
+    receiver.post(RECEIVER, status=200)
+    webhooks.emit_xero_event(TENANT, "CONTACT", "CREATE", str(uuid.uuid4()))
+    lease_end = clock.now() + clock.dt.timedelta(seconds=45)
+    WebhookDelivery.objects.update(
+        status="sending", next_attempt_at=lease_end
+    )  # claimed, then the sender died
+
+    assert webhooks.deliver_pending() == 0  # still leased: nobody else sends it
+    assert len(receiver.calls) == 0
+    clock.advance(46)
+    assert webhooks.deliver_pending() == 1
+    assert WebhookDelivery.objects.get().status == "sent"
+
+
 # ---------------------------------------------------------------- fault switches
 
 
@@ -608,6 +624,49 @@ def test_admin_action_runs_intent_to_receive(staff_client, receiver):
     assert "passed" in response.content.decode()
     subscription.refresh_from_db()
     assert subscription.intent_verified_at is not None
+
+
+def test_admin_action_sends_due_deliveries(staff_client, connected, hold, receiver):
+    register()
+    receiver.post(RECEIVER, status=200)
+    webhooks.emit_xero_event(TENANT, "CONTACT", "CREATE", str(uuid.uuid4()))
+    delivery = WebhookDelivery.objects.get()
+    response = staff_client.post(
+        "/admin/sandbox/webhookdelivery/",
+        {"action": "send_due_now", "_selected_action": [delivery.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "Sent 1 due deliveries." in response.content.decode()
+    assert WebhookDelivery.objects.get().status == "sent"
+
+
+def test_overview_links_to_every_registered_record_admin_of_the_emulators(staff_client):
+    from django.apps import apps
+
+    html = staff_client.get("/sandbox/").content.decode()
+    for label in ("sandbox_xero", "sandbox_pipedrive"):
+        for model in apps.get_app_config(label).get_models():
+            if django_admin.site.is_registered(model):
+                assert f"/admin/{label}/{model._meta.model_name}/" in html
+
+
+def test_overview_survives_a_record_admin_without_urls(staff_client):
+    from django.apps import apps
+
+    # Registered after the URLconf was built: is_registered says yes, reverse() finds nothing.
+    model = next(
+        m
+        for m in apps.get_app_config("sandbox_pipedrive").get_models()
+        if not django_admin.site.is_registered(m)
+    )
+    django_admin.site.register(model)
+    try:
+        response = staff_client.get("/sandbox/")
+    finally:
+        django_admin.site.unregister(model)
+    assert response.status_code == 200
+    assert f"/admin/sandbox_pipedrive/{model._meta.model_name}/" not in response.content.decode()
 
 
 def test_admin_adds_a_xero_webhook_with_a_generated_key(staff_client):
