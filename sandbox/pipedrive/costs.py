@@ -45,4 +45,5 @@ def _fallback(version: str, method: str, spec_path: str) -> int:
 
 
 def cost(version: str, method: str, spec_path: str) -> int:
-    return table().get((version, method, spec_path)) or _fallback(version, method, spec_path)
+    found = table().get((version, method, spec_path))
+    return _fallback(version, method, spec_path) if found is None else found

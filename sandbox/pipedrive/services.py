@@ -488,7 +488,8 @@ def list_records(company: Company, entity: str, params) -> tuple[list, str | Non
         if "deleted" in statuses:
             wanted |= Q(is_deleted=True)
         # Archived deals live only under /deals/archived since 2025-07-15.
-        rows = rows.filter(wanted).exclude(attributes__is_archived=True).select_related("stage")
+        not_archived = Q(attributes__is_archived__isnull=True) | Q(attributes__is_archived=False)
+        rows = rows.filter(wanted).filter(not_archived).select_related("stage")
     else:
         rows = rows.filter(is_deleted=False)
     if params.get("ids"):
