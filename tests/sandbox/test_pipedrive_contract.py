@@ -15,7 +15,8 @@ import pytest
 import yaml
 from django.conf import settings
 from django.test import Client
-from django.urls import include, path
+from django.urls import include
+from django.urls import path as route
 
 from sandbox import clock
 from sandbox.pipedrive import costs, services
@@ -26,7 +27,7 @@ from openapi_core import OpenAPI  # noqa: E402
 from openapi_core.testing import MockRequest, MockResponse  # noqa: E402
 
 # This module is also the URLconf of the Pipedrive tests: the sandbox is mounted only when enabled.
-urlpatterns = [path("sandbox/", include("sandbox.urls"))]
+urlpatterns = [route("sandbox/", include("sandbox.urls"))]
 pytestmark = pytest.mark.urls("tests.sandbox.test_pipedrive_contract")
 
 SPEC_DIR = Path(settings.BASE_DIR).parent / "shared" / "specs" / "pipedrive"
