@@ -107,4 +107,8 @@ def webhook_deliveries(request):
 @require_http_methods(["POST"])
 def webhook_deliver_now(request):
     """Send what is due now (for scripts that run without a worker)."""
-    return JsonResponse({"sent": webhooks.deliver_pending(int(request.GET.get("limit", 100)))})
+    try:
+        limit = int(request.GET.get("limit", 100))
+    except ValueError:
+        return HttpResponseBadRequest("limit must be a number")
+    return JsonResponse({"sent": webhooks.deliver_pending(limit)})

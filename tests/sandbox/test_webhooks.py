@@ -367,6 +367,26 @@ def test_the_deliver_command_sends_what_is_due(connected, hold, receiver):
     assert WebhookDelivery.objects.get().status == "sent"
 
 
+def test_the_deliver_command_loops_until_interrupted(connected, hold, receiver, monkeypatch):
+    from sandbox.management.commands import sandbox_deliver
+
+    register()
+    receiver.post(RECEIVER, status=200)
+    rounds = []
+
+    def sleep(seconds):
+        rounds.append(seconds)
+        if len(rounds) == 1:  # an event arrives between two polls
+            webhooks.emit_xero_event(TENANT, "CONTACT", "CREATE", str(uuid.uuid4()))
+        else:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sandbox_deliver.time, "sleep", sleep)
+    call_command("sandbox_deliver", "--loop", "--interval", "0.25")
+    assert rounds == [0.25, 0.25]
+    assert WebhookDelivery.objects.get().status == "sent"
+
+
 def test_a_delivery_left_sending_by_a_dead_sender_is_sent_once_its_lease_expires(connected, hold, receiver):
     register()
     receiver.post(RECEIVER, status=200)
@@ -470,6 +490,15 @@ def test_intent_to_receive_passes_for_a_receiver_that_checks_signatures(receiver
     assert subscription.intent_verified_at is not None
 
 
+def test_passing_intent_to_receive_re_enables_a_disabled_webhook(receiver):
+    subscription = register()
+    WebhookSubscription.objects.filter(pk=subscription.pk).update(active=False)
+    receiver.add_callback(responses.POST, RECEIVER, callback=correct_receiver(subscription.signing_key))
+    assert webhooks.intent_to_receive(subscription)["passed"]
+    subscription.refresh_from_db()
+    assert subscription.active
+
+
 def test_intent_to_receive_fails_for_a_receiver_that_accepts_everything(receiver):
     subscription = register()
     receiver.post(RECEIVER, status=200)
@@ -545,6 +574,7 @@ def test_deliveries_endpoint_and_deliver_now(client, connected, hold, receiver):
     assert [d["status"] for d in client.get("/sandbox/_webhooks/deliveries").json()["deliveries"]] == [
         "pending"
     ]
+    assert client.post("/sandbox/_webhooks/deliver", QUERY_STRING="limit=x").status_code == 400
     assert client.post("/sandbox/_webhooks/deliver").json() == {"sent": 1}
     listed = client.get("/sandbox/_webhooks/deliveries", {"status": "sent"}).json()["deliveries"]
     assert len(listed) == 1 and listed[0]["event_count"] == 1
