@@ -245,7 +245,7 @@ def test_connections_list_and_delete(xero, xero_orgs):
     assert _claims(xero.tokens["access_token"])["authentication_event_id"] == rows[0]["authEventId"]
 
     headers = {"HTTP_AUTHORIZATION": f"Bearer {xero.tokens['access_token']}"}
-    gone = [r for r in rows if r["tenantId"] == xero.tenant_id][0]
+    gone = next(r for r in rows if r["tenantId"] == xero.tenant_id)
     assert xero.client.delete(f"{XERO}/api/connections/{gone['id']}", **headers).status_code == 204
     assert xero.client.delete(f"{XERO}/api/connections/{gone['id']}", **headers).status_code == 404
     remaining = xero.client.get(f"{XERO}/api/Connections", **headers).json()
