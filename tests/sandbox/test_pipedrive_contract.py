@@ -140,14 +140,14 @@ class PipedriveApi:
         return self.call("DELETE", path, **kw)
 
 
-@pytest.fixture
-def company(db):
+@pytest.fixture(name="company")
+def company_fixture(db):
     clock.reset()
     return services.ensure_demo_company()
 
 
-@pytest.fixture
-def api(company, client):
+@pytest.fixture(name="api")
+def api_fixture(company, client):
     return PipedriveApi(client, token=services.DEMO_API_TOKEN)
 
 
