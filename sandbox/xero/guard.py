@@ -1,6 +1,6 @@
 """The one pipeline every sandbox Xero API call goes through.
 
-bearer token → tenant header → fault switches → concurrency (per tenant) → minute, day
+bearer token → tenant header → concurrency (per tenant) → fault switches → minute, day
 and app-minute windows → the handler → call counters, with Xero's rate-limit headers on
 every response and 429 + Retry-After + X-Rate-Limit-Problem when a limit trips.
 """
@@ -131,17 +131,18 @@ def _limited(request, ctx: CallContext, tenant: str, view, kwargs) -> HttpRespon
         if tenant
         else [ratelimit.Limit("app-minute", ctx.app.client_id, 60, ctx.app.app_minute_limit)]
     )
-    injected = faults.inject(faults.get(SERVICE), error_response)
-    if injected is not None:
-        if injected.status_code == 429:
-            injected["X-Rate-Limit-Problem"] = "minute"
-        return _limit_headers(injected, ratelimit.remaining(SERVICE, limits))
+    # Faults run inside the concurrency slot: a slow (latency, timeout) call is a call in flight.
     with counters.in_flight(SERVICE, tenant, ctx.app.concurrent_limit if tenant else None) as taken:
         if not taken:
             response = error_response(429, "Too many concurrent requests")
             response["Retry-After"] = "1"
             response["X-Rate-Limit-Problem"] = "concurrent"
             return _limit_headers(response, ratelimit.remaining(SERVICE, limits))
+        injected = faults.inject(faults.get(SERVICE), error_response)
+        if injected is not None:
+            if injected.status_code == 429:
+                injected["X-Rate-Limit-Problem"] = "minute"
+            return _limit_headers(injected, ratelimit.remaining(SERVICE, limits))
         outcome = ratelimit.spend(SERVICE, limits)
         if not outcome.allowed:
             response = error_response(429, "Rate limit exceeded")

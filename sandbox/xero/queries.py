@@ -31,6 +31,7 @@ class Resource:
     model: type
     fields: dict[str, str]  # Xero field name (lower case) -> ORM lookup path
     order_default: tuple[str, ...]
+    id_field: str
 
 
 CONTACT = Resource(
@@ -47,6 +48,7 @@ CONTACT = Resource(
         "updateddateutc": "updated_at",
     },
     ("name", "pk"),
+    "contact_id",
 )
 INVOICE = Resource(
     Invoice,
@@ -68,6 +70,7 @@ INVOICE = Resource(
         "updateddateutc": "updated_at",
     },
     ("updated_at", "pk"),
+    "invoice_id",
 )
 PAYMENT = Resource(
     Payment,
@@ -84,6 +87,7 @@ PAYMENT = Resource(
         "updateddateutc": "updated_at",
     },
     ("updated_at", "pk"),
+    "payment_id",
 )
 
 _TOKEN = re.compile(
@@ -282,8 +286,7 @@ def filtered(resource: Resource, organisation, params, headers) -> QuerySet:
     if resource is CONTACT and params.get("includeArchived", "").lower() != "true":
         rows = rows.exclude(status=Contact.Status.ARCHIVED)
     if ids := params.get("IDs"):
-        lookup = {CONTACT: "contact_id", INVOICE: "invoice_id", PAYMENT: "payment_id"}[resource]
-        rows = rows.filter(**{f"{lookup}__in": _uuids(ids, "IDs")})
+        rows = rows.filter(**{f"{resource.id_field}__in": _uuids(ids, "IDs")})
     if resource is INVOICE:
         if statuses := _csv(params.get("Statuses", "")):
             rows = rows.filter(status__in=[s.upper() for s in statuses])
