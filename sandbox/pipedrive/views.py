@@ -7,7 +7,6 @@ import json
 
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template import engines
-from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -316,7 +315,8 @@ CONSENT_PAGE = engines["django"].from_string(
 
 
 def api_domain(request) -> str:
-    return request.build_absolute_uri(reverse("sandbox-pipedrive-root")).rstrip("/")
+    # The mount this request came through: <base>/sandbox/pipedrive/oauth/token -> <base>/sandbox/pipedrive
+    return request.build_absolute_uri(request.path.rsplit("/oauth/", 1)[0])
 
 
 @require_http_methods(["GET", "POST"])
