@@ -1,15 +1,19 @@
 from django.contrib import admin
 
-from sandbox.pipedrive import models
+from sandbox.pipedrive import guard, models
 
 
 @admin.register(models.Company)
 class CompanyAdmin(admin.ModelAdmin):
-    list_display = ["name", "domain", "plan", "seats", "daily_budget_display"]
+    list_display = ["name", "domain", "plan", "seats", "daily_budget_display", "tokens_left_today"]
 
     @admin.display(description="daily token budget")
     def daily_budget_display(self, obj):
         return obj.daily_budget
+
+    @admin.display(description="tokens left today")
+    def tokens_left_today(self, obj):
+        return guard.spent_today(obj).remaining["daily-tokens"]
 
 
 @admin.register(models.User)

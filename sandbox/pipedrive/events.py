@@ -95,8 +95,14 @@ def _queue(hook, body: dict) -> None:
     )
 
 
-def record_changed(caller, entity, action, record, previous=None, merged_to_id=None, merged_from_id=None):
-    """Queue one delivery per matching webhook for a create, change or delete of ``record``."""
+def record_changed(
+    caller, entity, action, record, previous=None, previous_full=None, merged_to_id=None, merged_from_id=None
+):
+    """Queue one delivery per matching webhook for a create, change or delete of ``record``.
+
+    ``previous`` holds the old values of the changed fields (v2); ``previous_full`` the whole
+    former object, which v1 sends on change.
+    """
     from sandbox.pipedrive.services import serialize
 
     current = None if action == "delete" else serialize(record)
@@ -108,6 +114,5 @@ def record_changed(caller, entity, action, record, previous=None, merged_to_id=N
             )
         else:
             v1_action = "merged" if merged_from_id is not None else V1_ACTIONS[action]
-            # v1 "previous" is the whole former object on change; the change-only diff is all we keep.
-            body = v1_body(hook, caller, entity, v1_action, record.id, current, previous)
+            body = v1_body(hook, caller, entity, v1_action, record.id, current, previous_full or previous)
         _queue(hook, body)

@@ -432,10 +432,11 @@ def create_record(caller, entity: str, body: dict):
 @transaction.atomic
 def update_record(caller, entity: str, record_id: int, body: dict):
     record = get_record(caller.company, entity, record_id)
+    before = serialize(record)
     previous = _apply(record, entity, body, caller.company, creating=False)
     record.save()
     if previous:
-        events.record_changed(caller, entity, "change", record, previous=previous)
+        events.record_changed(caller, entity, "change", record, previous=previous, previous_full=before)
     return record
 
 
@@ -476,7 +477,9 @@ def merge_records(caller, entity: str, merged_id: int, survivor_id: int):
     delete_record(caller, entity, merged.id, merged_to=survivor.id)
     after = serialize(survivor)
     previous = {k: v for k, v in before.items() if after.get(k) != v and k != "update_time"}
-    events.record_changed(caller, entity, "change", survivor, previous=previous, merged_from_id=merged.id)
+    events.record_changed(
+        caller, entity, "change", survivor, previous=previous, previous_full=before, merged_from_id=merged.id
+    )
     return survivor
 
 

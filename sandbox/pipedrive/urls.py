@@ -35,6 +35,7 @@ urlpatterns = [
     path("api/v2/stages/<int:record_id>", views.stage),
     path("api/v1/notes", views.notes),
     path("api/v1/notes/<int:record_id>", views.note),
+    path("api/v1/users/me", views.users_me),
     path("api/v1/webhooks", views.webhooks),
     path("api/v1/webhooks/<int:record_id>", views.webhook),
     path("api/v1/organizations/<int:record_id>/merge", views.organization_merge),

@@ -300,6 +300,37 @@ webhooks = api("v1", "/webhooks", GET=_webhooks_list, POST=_webhooks_create)
 webhook = api("v1", "/webhooks/{id}", DELETE=_webhook_delete)
 
 
+# --- users (v1) --------------------------------------------------------------------------------
+
+
+def _me(request, caller):
+    """Who the token belongs to, and the company domain (the other way to find the API host)."""
+    user, company = caller.user, caller.company
+    return ok(
+        {
+            "id": user.id,
+            "name": user.name,
+            "email": user.email,
+            "default_currency": "USD",
+            "locale": "en_US",
+            "lang": 1,
+            "activated": True,
+            "active_flag": True,
+            "is_you": True,
+            "is_deleted": False,
+            "timezone_name": "UTC",
+            "timezone_offset": "+00:00",
+            "company_id": company.id,
+            "company_name": company.name,
+            "company_domain": company.domain,
+            "access": [{"app": "global", "admin": user.is_admin}],
+        }
+    )
+
+
+users_me = api("v1", "/users/me", GET=_me)
+
+
 # --- OAuth --------------------------------------------------------------------------------------
 
 CONSENT_PAGE = engines["django"].from_string(

@@ -285,6 +285,11 @@ def test_notes_are_v1_with_offset_paging(api):
     assert api.post("/api/v1/notes", {"content": "orphan"}).status_code == 400
 
 
+def test_users_me_names_the_company_domain(api, company):
+    me = api.get("/api/v1/users/me").json()["data"]
+    assert me["company_domain"] == company.domain and me["company_id"] == company.id
+
+
 def test_token_cost_table_is_read_from_the_spec():
     if not (SPEC_DIR / "openapi-v2.yaml").exists():
         pytest.skip("spec absent")

@@ -92,6 +92,7 @@ def test_v1_payloads_use_event_current_previous(api, queued):
     assert all(b["v"] == 1 and b["meta"]["object"] == "deal" and b["retry"] == 0 for b in bodies)
     assert bodies[0]["current"]["title"] == "INV-7" and bodies[0]["previous"] is None
     assert bodies[1]["current"]["status"] == "won" and bodies[1]["previous"]["status"] == "open"
+    assert bodies[1]["previous"]["title"] == "INV-7"  # v1 sends the whole former object
     assert bodies[2]["current"] is None and bodies[2]["previous"]["id"] == deal["id"]
     assert all(q["headers"]["Authorization"] == BASIC for q in queued)
 
