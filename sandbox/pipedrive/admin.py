@@ -44,6 +44,12 @@ class PipelineAdmin(admin.ModelAdmin):
     inlines = [StageInline]
 
 
+@admin.register(models.Stage)
+class StageAdmin(admin.ModelAdmin):
+    list_display = ["name", "pipeline", "order_nr", "deal_probability"]
+    list_filter = ["pipeline"]
+
+
 @admin.register(models.CustomField)
 class CustomFieldAdmin(admin.ModelAdmin):
     list_display = ["field_name", "entity", "field_type", "field_code", "company"]

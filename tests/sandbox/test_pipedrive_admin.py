@@ -1,0 +1,22 @@
+"""The sandbox Pipedrive records are browsable in the admin (the sandbox pages link there)."""
+
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.urls import reverse
+
+from sandbox.pipedrive import services
+from sandbox.pipedrive.models import Company
+
+
+@pytest.mark.django_db
+def test_every_record_type_has_a_working_admin_list(admin_client):
+    services.ensure_demo_company()
+    models = list(apps.get_app_config("sandbox_pipedrive").get_models())
+    registered = [m for m in models if admin.site.is_registered(m)]
+    assert registered == models
+    for model in registered:
+        response = admin_client.get(reverse(f"admin:sandbox_pipedrive_{model._meta.model_name}_changelist"))
+        assert response.status_code == 200, model
+    page = admin_client.get(reverse("admin:sandbox_pipedrive_company_changelist")).content.decode()
+    assert str(Company.objects.get().daily_budget) in page.replace(",", "")
