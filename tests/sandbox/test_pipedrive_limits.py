@@ -1,8 +1,13 @@
 """Sandbox Pipedrive limits: burst per token, search burst, daily token budget, token costs, faults."""
 
+import threading
+
 import pytest
+from django.db import connection
+from django.test import Client
 
 from sandbox import clock, counters, faults
+from sandbox.pipedrive import services
 from sandbox.pipedrive.models import Company
 from tests.sandbox.test_pipedrive_contract import (  # noqa: F401 (fixtures and the URLconf marker)
     PipedriveApi,
@@ -193,3 +198,30 @@ def test_calls_hold_a_concurrency_slot_and_the_peak_is_recorded(api, company):
     assert snapshot["peak_concurrency"] == 1 and snapshot["in_flight"] == 0
     control = api.client.get("/sandbox/pipedrive/_counters", {"tenant": str(company.id)}).json()
     assert control["tokens_by_endpoint"] == {"GET /api/v2/deals": 10}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_peak_concurrency_counts_overlapping_calls():
+    company = services.ensure_demo_company()
+    faults.set_faults("pipedrive", latency_ms=300)  # each call stays in flight a while
+    start, statuses = threading.Barrier(4), []
+
+    def call():
+        try:
+            start.wait()
+            response = Client().get(
+                "/sandbox/pipedrive/api/v2/deals", headers={"x-api-token": services.DEMO_API_TOKEN}
+            )
+            statuses.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    snapshot = counters.snapshot("pipedrive", str(company.id))
+    assert statuses == [200] * 4
+    assert snapshot["peak_concurrency"] >= 2 and snapshot["in_flight"] == 0
+    assert snapshot["by_endpoint"]["GET /api/v2/deals"] == {"200": 4}
