@@ -95,47 +95,53 @@ def endpoint(version: str, spec_path: str, handlers: dict, search: bool = False)
             counters.count_call(SERVICE, "", name, 401)
             return error(401, "unauthorized access", errorCode=401)
 
-        switch = faults.get(SERVICE)
-        injected = faults.inject(switch, lambda status, message: error(status, message))
-        if injected is not None:
-            counters.count_call(SERVICE, caller.tenant, name, injected.status_code)
-            return injected
-
-        burst = _burst_limits(caller, search)
-        outcome = ratelimit.spend(SERVICE, burst, 1)
-        if not outcome.allowed:
-            return _rejected(caller, name, burst, outcome, "Request over limit", outcome)
-
-        tokens = costs.cost(version, method, spec_path)
-        daily = [
-            ratelimit.Limit(
-                "daily-tokens", f"company:{caller.company.id}", DAY_SECONDS, caller.company.daily_budget
-            )
-        ]
-        budget = ratelimit.spend(SERVICE, daily, tokens)
-        if not budget.allowed:
-            return _rejected(caller, name, burst, outcome, "Daily API token budget exhausted", budget)
-
-        writes_left = None
-        if not caller.oauth and method in ("POST", "PUT"):
-            writes = [
-                ratelimit.Limit("daily-writes", f"user:{caller.user.id}", DAY_SECONDS, DAILY_WRITES_PER_USER)
-            ]
-            written = ratelimit.spend(SERVICE, writes, 1)
-            if not written.allowed:
-                return _rejected(caller, name, burst, outcome, "Daily POST/PUT limit reached", written)
-            writes_left = written.remaining["daily-writes"]
-
+        # The call is in flight from here (injected latency included) until it is answered.
         with counters.in_flight(SERVICE, caller.tenant):
-            response = handler(request, caller, **kwargs)
-        _rate_headers(response, burst, outcome)
-        if writes_left is not None:
-            response["x-daily-requests-left"] = str(writes_left)
-        counters.count_call(SERVICE, caller.tenant, name, response.status_code, tokens=tokens)
-        return response
+            return _guarded(request, caller, name, version, method, spec_path, handler, search, kwargs)
 
     view.spec = (version, spec_path)
     return view
+
+
+def _guarded(request, caller, name, version, method, spec_path, handler, search, kwargs):
+    """Faults, then the limits (nothing spent by a refused call beyond its burst slot), then the view."""
+    switch = faults.get(SERVICE)
+    injected = faults.inject(switch, lambda status, message: error(status, message))
+    if injected is not None:
+        counters.count_call(SERVICE, caller.tenant, name, injected.status_code)
+        return injected
+
+    burst = _burst_limits(caller, search)
+    outcome = ratelimit.spend(SERVICE, burst, 1)
+    if not outcome.allowed:
+        return _rejected(caller, name, burst, outcome, "Request over limit", outcome)
+
+    tokens = costs.cost(version, method, spec_path)
+    daily = [
+        ratelimit.Limit(
+            "daily-tokens", f"company:{caller.company.id}", DAY_SECONDS, caller.company.daily_budget
+        )
+    ]
+    budget = ratelimit.spend(SERVICE, daily, tokens)
+    if not budget.allowed:
+        return _rejected(caller, name, burst, outcome, "Daily API token budget exhausted", budget)
+
+    writes_left = None
+    if not caller.oauth and method in ("POST", "PUT"):
+        writes = [
+            ratelimit.Limit("daily-writes", f"user:{caller.user.id}", DAY_SECONDS, DAILY_WRITES_PER_USER)
+        ]
+        written = ratelimit.spend(SERVICE, writes, 1)
+        if not written.allowed:
+            return _rejected(caller, name, burst, outcome, "Daily POST/PUT limit reached", written)
+        writes_left = written.remaining["daily-writes"]
+
+    response = handler(request, caller, **kwargs)
+    _rate_headers(response, burst, outcome)
+    if writes_left is not None:
+        response["x-daily-requests-left"] = str(writes_left)
+    counters.count_call(SERVICE, caller.tenant, name, response.status_code, tokens=tokens)
+    return response
 
 
 def _rejected(caller, name, burst, burst_outcome, message, tripped_outcome) -> JsonResponse:
