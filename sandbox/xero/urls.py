@@ -1,28 +1,34 @@
 """Sandbox Xero, mounted at /sandbox/xero/; the hosts login.xero.com, identity.xero.com and
-api.xero.com become path prefixes. API paths match case-insensitively, as Xero's do
-(the SDK calls ``/Connections``, the docs ``/connections``)."""
+api.xero.com become path prefixes. Resource names answer in both the documented and the
+lower-case spelling (the SDK calls ``/Connections``, the docs ``/connections``), as Xero does.
+"""
 
-from django.urls import path, re_path
+from django.urls import path
 
 from sandbox.xero import views
 
-UUID = r"(?P<{}>[0-9a-fA-F]{{8}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{12}})"
-API = r"(?i)^api/api\.xro/2\.0/"
+API = "api/api.xro/2.0/"
+
+
+def both_cases(route: str, view, name: str) -> list:
+    """The route as written (named, reversible) and its lower-case spelling."""
+    patterns = [path(route, view, name=name)]
+    lower = route.replace("<uuid:", "\0").lower().replace("\0", "<uuid:")
+    if lower != route:
+        patterns.append(path(lower, view))
+    return patterns
+
 
 urlpatterns = [
     path("login/identity/connect/authorize", views.authorize, name="sandbox-xero-authorize"),
     path("identity/connect/token", views.token, name="sandbox-xero-token"),
     path("identity/connect/revocation", views.revocation, name="sandbox-xero-revocation"),
-    re_path(r"(?i)^api/connections$", views.connections, name="sandbox-xero-connections"),
-    re_path(
-        r"(?i)^api/connections/" + UUID.format("connection_id") + "$",
-        views.connection,
-        name="sandbox-xero-connection",
-    ),
-    re_path(API + "contacts$", views.contacts, name="sandbox-xero-contacts"),
-    re_path(API + "contacts/" + UUID.format("record_id") + "$", views.contact, name="sandbox-xero-contact"),
-    re_path(API + "invoices$", views.invoices, name="sandbox-xero-invoices"),
-    re_path(API + "invoices/" + UUID.format("record_id") + "$", views.invoice, name="sandbox-xero-invoice"),
-    re_path(API + "payments$", views.payments, name="sandbox-xero-payments"),
-    re_path(API + "payments/" + UUID.format("record_id") + "$", views.payment, name="sandbox-xero-payment"),
+    *both_cases("api/Connections", views.connections, "sandbox-xero-connections"),
+    *both_cases("api/Connections/<uuid:connection_id>", views.connection, "sandbox-xero-connection"),
+    *both_cases(API + "Contacts", views.contacts, "sandbox-xero-contacts"),
+    *both_cases(API + "Contacts/<uuid:record_id>", views.contact, "sandbox-xero-contact"),
+    *both_cases(API + "Invoices", views.invoices, "sandbox-xero-invoices"),
+    *both_cases(API + "Invoices/<uuid:record_id>", views.invoice, "sandbox-xero-invoice"),
+    *both_cases(API + "Payments", views.payments, "sandbox-xero-payments"),
+    *both_cases(API + "Payments/<uuid:record_id>", views.payment, "sandbox-xero-payment"),
 ]
