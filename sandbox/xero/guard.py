@@ -20,6 +20,26 @@ from sandbox.xero.models import Connection, Grant, Organisation, XeroApp
 SERVICE = "xero"
 # X-Rate-Limit-Problem values as Xero sends them, by our window kind.
 PROBLEMS = {"minute": "minute", "day": "day", "app-minute": "appminute"}
+# Scopes that open each resource: broad (accounting.transactions) and granular (2026) forms; a
+# ".read" scope opens GETs only.
+RESOURCE_SCOPES = {
+    "Contacts": ("accounting.contacts",),
+    "Invoices": ("accounting.transactions", "accounting.invoices"),
+    "Payments": ("accounting.transactions", "accounting.payments"),
+}
+
+
+def scope_allows(scope: str, endpoint: str) -> bool:
+    """Whether a consent's scope opens ``endpoint`` ("GET /Invoices/{id}"); identity calls need none."""
+    method, _, route = endpoint.partition(" ")
+    resource = route.strip("/").split("/")[0]
+    if resource not in RESOURCE_SCOPES:
+        return True
+    granted = set(scope.split())
+    wanted = {*RESOURCE_SCOPES[resource]}
+    if method == "GET":
+        wanted |= {f"{name}.read" for name in RESOURCE_SCOPES[resource]}
+    return bool(granted & wanted)
 
 
 @dataclass
@@ -95,6 +115,10 @@ def xero_call(endpoint: str, needs_tenant: bool = True):
             if not grant or faults.get(SERVICE).revoke_tokens:
                 counters.count_call(SERVICE, tenant_header[:64], endpoint, 401)
                 return problem(401, "Unauthorized", "AuthenticationUnsuccessful")
+            if not scope_allows(grant.scope, endpoint):
+                # Xero's answer to a token without the scope (Xero-NetStandard #298, xero-ruby-oauth2-app #82).
+                counters.count_call(SERVICE, tenant_header[:64], endpoint, 401)
+                return problem(401, "Unauthorized", "AuthorizationUnsuccessful")
             organisation = None
             if needs_tenant:
                 organisation = _connected_organisation(grant, tenant_header)

@@ -18,7 +18,7 @@ SANDBOX_URLS = [path("sandbox/", include("sandbox.urls"))]
 XERO = "/sandbox/xero"
 XERO_API = f"{XERO}/api/api.xro/2.0"
 REDIRECT_URI = "https://app.example/connect/xero/callback/"
-SCOPE = "openid profile email offline_access accounting.contacts.read accounting.transactions"
+SCOPE = "openid profile email offline_access accounting.contacts accounting.transactions"
 
 
 @pytest.fixture(autouse=True)

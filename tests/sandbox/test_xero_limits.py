@@ -189,3 +189,50 @@ def test_counters_record_calls_by_endpoint_and_status(xero):
 
     over_http = xero.client.get("/sandbox/xero/_counters", {"tenant": xero.tenant_id}).json()
     assert over_http["by_endpoint"]["GET /Contacts"] == {"200": 1, "429": 1}
+
+
+# ---------------------------------------------------------------- scopes
+
+
+@pytest.mark.parametrize(
+    ("scope", "allowed", "refused"),
+    [
+        (
+            "offline_access accounting.contacts.read accounting.invoices.read accounting.payments.read",
+            ["/Contacts", "/Invoices", "/Payments"],
+            [],
+        ),
+        ("offline_access accounting.contacts.read", ["/Contacts"], ["/Invoices", "/Payments"]),
+        ("offline_access accounting.transactions.read", ["/Invoices", "/Payments"], ["/Contacts"]),
+    ],
+)
+def test_scopes_open_only_their_resources(client, xero_app, xero_orgs, scope, allowed, refused):
+    query = authorize(client, xero_app, xero_orgs[:1], scope=scope)
+    tokens = token_request(
+        client, xero_app, grant_type="authorization_code", code=query["code"], redirect_uri=REDIRECT_URI
+    ).json()
+    headers = {
+        "HTTP_AUTHORIZATION": f"Bearer {tokens['access_token']}",
+        "HTTP_XERO_TENANT_ID": str(xero_orgs[0].tenant_id),
+    }
+    for path in allowed:
+        assert client.get(f"{XERO_API}{path}", **headers).status_code == 200, path
+    for path in refused:
+        response = client.get(f"{XERO_API}{path}", **headers)
+        assert response.status_code == 401, path
+        assert response.json()["Detail"] == "AuthorizationUnsuccessful"
+
+
+def test_read_scopes_cannot_write(client, xero_app, xero_orgs):
+    query = authorize(client, xero_app, xero_orgs[:1], scope="accounting.contacts.read")
+    tokens = token_request(
+        client, xero_app, grant_type="authorization_code", code=query["code"], redirect_uri=REDIRECT_URI
+    ).json()
+    response = client.put(
+        f"{XERO_API}/Contacts",
+        {"Contacts": [{"Name": "Nope"}]},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}",
+        HTTP_XERO_TENANT_ID=str(xero_orgs[0].tenant_id),
+    )
+    assert response.status_code == 401 and response.json()["Detail"] == "AuthorizationUnsuccessful"
