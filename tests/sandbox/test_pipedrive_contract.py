@@ -44,6 +44,13 @@ def spec(version: str) -> tuple[OpenAPI, dict]:
     document = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 (safe loader)
     # Map the spec's servers (api.pipedrive.com/api/v2, /v1) onto the sandbox mount.
     document["servers"] = [{"url": f"{HOST}{MOUNT}/api/{version}"}]
+    for spec_path, operations in document["paths"].items():
+        if spec_path.startswith(
+            "/oauth/"
+        ):  # served by oauth.pipedrive.com; the sandbox serves it at the mount
+            for operation in operations.values():
+                if isinstance(operation, dict) and "servers" in operation:
+                    operation["servers"] = [{"url": f"{HOST}{MOUNT}"}]
     _allow_null_next_cursor(document)
     return OpenAPI.from_dict(document), document
 
@@ -138,6 +145,21 @@ class PipedriveApi:
 
     def delete(self, path, **kw):
         return self.call("DELETE", path, **kw)
+
+
+def validate_oauth_token_call(form: dict, headers: dict, response) -> None:
+    """Check a POST /oauth/token exchange (form body, Basic auth) against openapi-v1.yaml."""
+    api, _ = spec("v1")
+    request = MockRequest(
+        HOST,
+        "post",
+        f"{MOUNT}/oauth/token",
+        headers=headers,
+        data=urlencode(form).encode(),
+        content_type="application/x-www-form-urlencoded",
+    )
+    api.validate_request(request)
+    api.validate_response(request, MockResponse(response.content, status_code=response.status_code))
 
 
 @pytest.fixture(name="company")

@@ -15,6 +15,7 @@ from tests.sandbox.test_pipedrive_contract import (  # noqa: F401 (fixtures and 
     PipedriveApi,
     company_fixture,
     pytestmark,
+    validate_oauth_token_call,
 )
 
 OAUTH = "/sandbox/pipedrive/oauth"
@@ -47,7 +48,10 @@ def authorize(client, decision="allow", state="xyz"):
 
 
 def exchange(client, **form):
-    return client.post(f"{OAUTH}/token", form, headers={"Authorization": BASIC})
+    response = client.post(f"{OAUTH}/token", form, headers={"Authorization": BASIC})
+    if response.status_code == 200:
+        validate_oauth_token_call(form, {"Authorization": BASIC}, response)
+    return response
 
 
 def test_code_exchange_refresh_and_bearer_calls(company, client):
