@@ -116,7 +116,7 @@ def xero_call(endpoint: str, needs_tenant: bool = True):
                 counters.count_call(SERVICE, tenant_header[:64], endpoint, 401)
                 return problem(401, "Unauthorized", "AuthenticationUnsuccessful")
             if not scope_allows(grant.scope, endpoint):
-                # Xero's answer to a token lacking the scope (Xero-NetStandard #298, xero-ruby-oauth2-app #82).
+                # Xero's answer to a token lacking the scope (Xero-NetStandard #298).
                 counters.count_call(SERVICE, tenant_header[:64], endpoint, 401)
                 return problem(401, "Unauthorized", "AuthorizationUnsuccessful")
             organisation = None
