@@ -216,7 +216,9 @@ class Deal(CrmRecord):
     """A deal in a pipeline stage (a Xero invoice becomes one)."""
 
     title = models.CharField(max_length=255)
-    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="+")
+    stage = models.ForeignKey(
+        Stage, on_delete=models.RESTRICT, related_name="+"
+    )  # deleting a company takes its deals too
     person = models.ForeignKey(Person, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     org = models.ForeignKey(Organization, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     status = models.CharField(max_length=10, default="open")

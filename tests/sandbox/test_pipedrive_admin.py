@@ -5,8 +5,9 @@ from django.apps import apps
 from django.contrib import admin
 from django.urls import reverse
 
+from sandbox import clock
 from sandbox.pipedrive import services
-from sandbox.pipedrive.models import Company
+from sandbox.pipedrive.models import Company, Deal, Organization, Stage
 
 
 @pytest.mark.django_db
@@ -20,3 +21,15 @@ def test_every_record_type_has_a_working_admin_list(admin_client):
         assert response.status_code == 200, model
     page = admin_client.get(reverse("admin:sandbox_pipedrive_company_changelist")).content.decode()
     assert str(Company.objects.get().daily_budget) in page.replace(",", "")
+
+
+@pytest.mark.django_db
+def test_deleting_a_company_takes_its_records():
+    company = services.ensure_demo_company()
+    now = clock.now()
+    org = Organization.objects.create(company=company, name="Acme", add_time=now, update_time=now)
+    Deal.objects.create(
+        company=company, title="INV-1", org=org, stage=Stage.objects.first(), add_time=now, update_time=now
+    )
+    company.delete()
+    assert not Deal.objects.exists() and not Stage.objects.exists() and not Organization.objects.exists()
