@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
+from django.core.exceptions import ValidationError
 from django.db.models import F, Q, QuerySet
 
 from sandbox.xero.models import Contact, Invoice, Payment
@@ -308,7 +309,10 @@ def filtered(resource: Resource, organisation, params, headers) -> QuerySet:
     if text := params.get("where", "").strip():
         if resource is PAYMENT:
             text = re.sub(r'"(ACC(?:REC|PAY))PAYMENT"', r'"\1"', text, flags=re.IGNORECASE)
-        rows = rows.filter(where(resource, text))
+        try:
+            rows = rows.filter(where(resource, text))
+        except (ValidationError, ValueError, TypeError) as error:  # a value of the wrong kind for its field
+            raise QueryError(f"Invalid value in where clause: {error}") from None
     if since := headers.get("If-Modified-Since"):
         rows = rows.filter(updated_at__gte=if_modified_since(since).replace(microsecond=0))
     return rows.order_by(*order(resource, params.get("order", "")))
