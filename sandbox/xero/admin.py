@@ -1,5 +1,7 @@
 """Read-mostly admin pages to watch what the sandbox Xero holds. Secrets and tokens are never shown."""
 
+import secrets
+
 from django.contrib import admin
 
 from sandbox.xero import representation
@@ -11,6 +13,15 @@ class XeroAppAdmin(admin.ModelAdmin):
     list_display = ["name", "client_id", "minute_limit", "day_limit", "app_minute_limit", "concurrent_limit"]
     exclude = ["client_secret"]
     readonly_fields = ["client_id", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        # A new app gets its credentials generated, as in the developer portal; the secret is
+        # never shown here (the seed command prints the demo app's).
+        if not obj.client_id:
+            obj.client_id = secrets.token_hex(16).upper()
+        if not obj.client_secret:
+            obj.client_secret = secrets.token_urlsafe(36)
+        super().save_model(request, obj, form, change)
 
 
 class ConnectionInline(admin.TabularInline):
