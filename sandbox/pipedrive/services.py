@@ -213,16 +213,26 @@ def entity_of(record) -> str:
 # --- paging -------------------------------------------------------------------------------------
 
 
+def _encode(position: dict) -> str:
+    # Opaque to clients, like Pipedrive's: base64 of where the last page ended.
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> dict:
+    try:
+        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        int(position["id"])
+        return position
+    except (ValueError, KeyError, TypeError):
+        raise ApiError(400, "Invalid cursor") from None
+
+
 def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"id": last_id}).encode()).decode().rstrip("=")
+    return _encode({"id": last_id})
 
 
 def decode_cursor(cursor: str) -> int:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        return int(json.loads(base64.urlsafe_b64decode(padded))["id"])
-    except (ValueError, KeyError, TypeError):
-        raise ApiError(400, "Invalid cursor") from None
+    return int(_decode(cursor)["id"])
 
 
 def page_limit(raw: str | None, maximum: int = MAX_PAGE) -> int:
@@ -509,7 +519,33 @@ def list_records(company: Company, entity: str, params) -> tuple[list, str | Non
         rows = rows.filter(update_time__gte=_parse_time(params["updated_since"]))
     if params.get("updated_until"):
         rows = rows.filter(update_time__lt=_parse_time(params["updated_until"]))
-    return cursor_page(rows, params, descending=params.get("sort_direction") == "desc")
+    return record_page(rows, params)
+
+
+def record_page(rows, params) -> tuple[list, str | None]:
+    """A page of a v2 list sorted by ``sort_by`` (id, update_time, add_time) and ``sort_direction``."""
+    sort_by = params.get("sort_by") or "id"
+    direction = params.get("sort_direction") or "asc"
+    if sort_by not in ("id", "update_time", "add_time") or direction not in ("asc", "desc"):
+        raise ApiError(400, "sort_by must be id, update_time or add_time; sort_direction asc or desc")
+    if sort_by == "id":
+        return cursor_page(rows, params, descending=direction == "desc")
+    limit = page_limit(params.get("limit"))
+    sign, beyond = ("-", "lt") if direction == "desc" else ("", "gt")
+    rows = rows.order_by(f"{sign}{sort_by}", f"{sign}id")
+    if params.get("cursor"):
+        after = _decode(params["cursor"])
+        value = _parse_time(after.get("value") or "")
+        # Ties on the timestamp are broken by id, so no record is skipped or repeated.
+        rows = rows.filter(
+            Q(**{f"{sort_by}__{beyond}": value}) | Q(**{sort_by: value, f"id__{beyond}": int(after["id"])})
+        )
+    page = list(rows[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    last = page[-1] if page else None
+    next_cursor = _encode({"id": last.id, "value": getattr(last, sort_by).isoformat()}) if more else None
+    return page, next_cursor
 
 
 def _parse_time(raw: str):

@@ -1,5 +1,6 @@
 """Sandbox Pipedrive records: custom fields through custom_fields, cursor paging, exact-match search."""
 
+import datetime
 import re
 import uuid
 
@@ -146,3 +147,34 @@ def test_merge_moves_children_and_keeps_the_survivor(api):
     assert survivor["name"] == "Acme Ltd" and survivor["website"] == "https://acme.example"
     assert api.get(f"/api/v2/persons/{person['id']}").json()["data"]["org_id"] == keep["id"]
     assert api.get(f"/api/v2/organizations/{dupe['id']}").status_code == 404
+
+
+def test_incremental_listing_by_update_time_pages_without_gaps(api, company):
+    owner = User.objects.get(company=company)
+    start = clock.now()
+    for n in range(5):  # created in one order, updated in another; two share an update time
+        Organization.objects.create(
+            company=company,
+            owner=owner,
+            name=f"Org {n}",
+            add_time=start,
+            update_time=start + datetime.timedelta(minutes=[4, 1, 3, 1, 2][n]),
+        )
+    params = {
+        "sort_by": "update_time",
+        "limit": 2,
+        "updated_since": (start + datetime.timedelta(minutes=1)).isoformat(),
+    }
+    names, cursor = [], None
+    while True:
+        body = api.get("/api/v2/organizations", {**params, **({"cursor": cursor} if cursor else {})}).json()
+        names += [o["name"] for o in body["data"]]
+        cursor = body["additional_data"]["next_cursor"]
+        if cursor is None:
+            break
+    assert names == ["Org 1", "Org 3", "Org 4", "Org 2", "Org 0"]
+    newest = api.get(
+        "/api/v2/organizations", {"sort_by": "update_time", "sort_direction": "desc", "limit": 1}
+    )
+    assert newest.json()["data"][0]["name"] == "Org 0"
+    assert api.get("/api/v2/organizations", {"sort_by": "name"}, valid_request=False).status_code == 400
