@@ -112,7 +112,8 @@ def xero_call(endpoint: str, needs_tenant: bool = True):
         def wrapper(request, **kwargs):
             tenant_header = request.headers.get("xero-tenant-id", "").strip()
             grant = identity.grant_for_access_token(_bearer(request))
-            if not grant or faults.get(SERVICE).revoke_tokens:
+            switch = faults.get(SERVICE)  # read once per call
+            if not grant or switch.revoke_tokens:
                 counters.count_call(SERVICE, tenant_header[:64], endpoint, 401)
                 return problem(401, "Unauthorized", "AuthenticationUnsuccessful")
             if not scope_allows(grant.scope, endpoint):
@@ -127,7 +128,7 @@ def xero_call(endpoint: str, needs_tenant: bool = True):
                     return problem(403, "Forbidden", "AuthenticationUnsuccessful")
             tenant = str(organisation.tenant_id) if organisation else ""
             ctx = CallContext(grant=grant, app=grant.app, organisation=organisation)
-            response = _limited(request, ctx, tenant, view, kwargs)
+            response = _limited(request, ctx, tenant, switch, view, kwargs)
             counters.count_call(SERVICE, tenant, endpoint, response.status_code)
             return response
 
@@ -149,7 +150,7 @@ def _connected_organisation(grant: Grant, tenant_id: str) -> Organisation | None
     return connection.organisation if connection else None
 
 
-def _limited(request, ctx: CallContext, tenant: str, view, kwargs) -> HttpResponse:
+def _limited(request, ctx: CallContext, tenant: str, switch, view, kwargs) -> HttpResponse:
     limits = (
         limits_for(ctx.app, tenant)
         if tenant
@@ -162,7 +163,7 @@ def _limited(request, ctx: CallContext, tenant: str, view, kwargs) -> HttpRespon
             response["Retry-After"] = "1"
             response["X-Rate-Limit-Problem"] = "concurrent"
             return _limit_headers(response, ratelimit.remaining(SERVICE, limits))
-        injected = faults.inject(faults.get(SERVICE), error_response)
+        injected = faults.inject(switch, error_response)
         if injected is not None:
             if injected.status_code == 429:
                 injected["X-Rate-Limit-Problem"] = "minute"
