@@ -164,3 +164,59 @@ def seed_demo_data(organisation: Organisation, customers: int = 8) -> None:
                         "Reference": "Bank transfer",
                     },
                 )
+
+
+def demo_activity_step(organisation: Organisation, chooser) -> str:
+    """One thing a finance team does: add a customer, raise an invoice, or record a payment."""
+    from sandbox.xero.models import Contact, Invoice
+
+    today = clock.now().date()
+    open_invoices = list(Invoice.objects.filter(organisation=organisation, status="AUTHORISED"))
+    action = chooser.choice(["contact", "invoice", "invoice", "payment"])
+    if action == "payment" and open_invoices:
+        invoice = chooser.choice(open_invoices)
+        amount = invoice.amount_due if chooser.random() < 0.6 else (invoice.amount_due / 2).quantize(CENT)
+        accounting.create_payment(
+            organisation,
+            {
+                "Invoice": {"InvoiceID": str(invoice.invoice_id)},
+                "Account": {"Code": "090"},
+                "Date": today.isoformat(),
+                "Amount": float(amount),
+                "Reference": "Bank transfer",
+            },
+        )
+        return f"payment of {amount} on {invoice.invoice_number}"
+    contacts = list(Contact.objects.filter(organisation=organisation, status="ACTIVE"))
+    if action == "invoice" and contacts:
+        contact = chooser.choice(contacts)
+        invoice = accounting.create_invoice(
+            organisation,
+            {
+                "Type": "ACCREC",
+                "Contact": {"ContactID": str(contact.contact_id)},
+                "Date": today.isoformat(),
+                "DueDate": (today + dt.timedelta(days=20)).isoformat(),
+                "Status": "AUTHORISED",
+                "LineItems": [
+                    {
+                        "Description": "Services",
+                        "Quantity": chooser.randint(1, 10),
+                        "UnitAmount": chooser.choice([95, 120, 150, 480]),
+                        "AccountCode": "200",
+                    }
+                ],
+            },
+        )
+        return f"invoice {invoice.invoice_number} for {contact.name}: {invoice.total}"
+    number = Contact.objects.filter(organisation=organisation).count() + 1
+    contact = accounting.create_contact(
+        organisation,
+        {
+            "Name": f"New Customer {number:03d} Ltd",
+            "EmailAddress": f"accounts{number}@customer.example",
+            "FirstName": "Alex",
+            "LastName": f"Buyer{number}",
+        },
+    )
+    return f"customer {contact.name}"

@@ -318,3 +318,33 @@ def test_connected_client_ids_lists_live_connections(xero, xero_orgs):
 
     assert services.connected_client_ids(xero_orgs[0].tenant_id) == [xero.app.client_id]
     assert services.connected_client_ids("00000000-0000-0000-0000-000000000000") == []
+
+
+def test_activity_command_writes_through_the_api_rules(
+    db, capsys, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.core.management import call_command
+
+    from sandbox import webhooks
+    from sandbox.xero.models import Contact, Invoice, Organisation, Payment
+
+    events = []
+    monkeypatch.setattr(webhooks, "emit_xero_event", lambda *args, **kw: events.append(args[1:3]))
+    call_command("sandbox_xero_seed")
+    org = Organisation.objects.get(name="Demo Company (NZ)")
+    before = (
+        Contact.objects.filter(organisation=org).count(),
+        Invoice.objects.filter(organisation=org).count(),
+        Payment.objects.filter(organisation=org).count(),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("sandbox_xero_activity", count=12, interval=0, seed=7)
+    after = (
+        Contact.objects.filter(organisation=org).count(),
+        Invoice.objects.filter(organisation=org).count(),
+        Payment.objects.filter(organisation=org).count(),
+    )
+    assert sum(after) - sum(before) == 12
+    assert len(capsys.readouterr().out.strip().splitlines()) >= 12
+    assert ("CONTACT", "CREATE") in events or ("INVOICE", "CREATE") in events
+    assert all(invoice.total == invoice.sub_total + invoice.total_tax for invoice in Invoice.objects.all())
