@@ -132,7 +132,7 @@ def seed_demo_data(organisation: Organisation, customers: int = 8) -> None:
                     "Type": "ACCREC",
                     "Contact": {"ContactID": str(contact.contact_id)},
                     "Date": issued.isoformat(),
-                    "DueDate": (issued + dt.timedelta(days=20)).isoformat(),
+                    "DueDate": (issued + dt.timedelta(days=30)).isoformat(),
                     "Status": status,
                     "Reference": f"PO-{4000 + index * 10 + number}",
                     "LineItems": [
