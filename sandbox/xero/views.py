@@ -258,6 +258,8 @@ def _write(request, ctx, key: str, record_id=None, create_only=False):
             },
             status=400,
         )
+    if request.GET.get("summarizeErrors", "true").lower() == "false":
+        return _write_each(ctx, key, elements, record_id, create_only)
     written = []
     try:
         with transaction.atomic():
@@ -270,6 +272,31 @@ def _write(request, ctx, key: str, record_id=None, create_only=False):
         return validation_error(current, error.messages)
     rows = _refetch(ctx.organisation, key, written)
     return JsonResponse(shape.envelope(ctx.app.name, key, _render(key, rows)))
+
+
+def _write_each(ctx, key, elements, record_id, create_only):
+    """summarizeErrors=false: save what is valid; refused elements come back marked ERROR (still 200)."""
+    results = []
+    for element in elements:
+        try:
+            with transaction.atomic():
+                if not isinstance(element, dict):
+                    raise accounting.ValidationError("Each element must be an object")
+                row = _write_one(ctx.organisation, key, element, record_id, create_only)
+            results.append(
+                {**_render(key, _refetch(ctx.organisation, key, [row]))[0], "StatusAttributeString": "OK"}
+            )
+        except accounting.ValidationError as error:
+            refused = element if isinstance(element, dict) else {}
+            results.append(
+                {
+                    **refused,
+                    "StatusAttributeString": "ERROR",
+                    "HasValidationErrors": True,
+                    "ValidationErrors": [{"Message": m} for m in error.messages],
+                }
+            )
+    return JsonResponse(shape.envelope(ctx.app.name, key, results))
 
 
 def _write_one(organisation, key, element, record_id, create_only):

@@ -348,3 +348,14 @@ def test_activity_command_writes_through_the_api_rules(
     assert len(capsys.readouterr().out.strip().splitlines()) >= 12
     assert ("CONTACT", "CREATE") in events or ("INVOICE", "CREATE") in events
     assert all(invoice.total == invoice.sub_total + invoice.total_tax for invoice in Invoice.objects.all())
+
+
+def test_summarize_errors_false_saves_the_valid_elements(xero):
+    response = xero.send(
+        "PUT", "/Contacts?summarizeErrors=false", {"Contacts": [{"Name": "Kept Ltd"}, {"Name": ""}]}
+    )
+    assert response.status_code == 200
+    first, second = response.json()["Contacts"]
+    assert first["StatusAttributeString"] == "OK" and first["ContactID"]
+    assert second["StatusAttributeString"] == "ERROR" and second["ValidationErrors"]
+    assert [c["Name"] for c in xero.get("/Contacts").json()["Contacts"]] == ["Kept Ltd"]

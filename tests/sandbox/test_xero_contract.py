@@ -222,6 +222,13 @@ def test_validation_errors_match_the_spec(accounting):
         "PUT", "/Invoices", body={"Invoices": [{"Type": "ACCREC", "Contact": {"Name": "Nobody"}}]}, expect=400
     )
     assert error["Elements"][0]["ValidationErrors"]
+    mixed = accounting(
+        "PUT",
+        "/Contacts",
+        params={"summarizeErrors": "false"},
+        body={"Contacts": [{"Name": "Solo"}, {"Name": "Twin"}]},
+    )
+    assert [c["StatusAttributeString"] for c in mixed["Contacts"]] == ["OK", "ERROR"]
 
 
 def test_connections_match_the_identity_spec(identity_calls, identity_spec):
