@@ -359,3 +359,23 @@ def test_summarize_errors_false_saves_the_valid_elements(xero):
     assert first["StatusAttributeString"] == "OK" and first["ContactID"]
     assert second["StatusAttributeString"] == "ERROR" and second["ValidationErrors"]
     assert [c["Name"] for c in xero.get("/Contacts").json()["Contacts"]] == ["Kept Ltd"]
+
+
+def test_invoice_status_rules_void_delete_and_paid_locks(xero):
+    contact = make_contact(xero, "Status Ltd")["ContactID"]
+    draft = make_invoice(xero, contact, status="DRAFT")
+    deleted = xero.send("POST", f"/Invoices/{draft['InvoiceID']}", {"Invoices": [{"Status": "DELETED"}]})
+    assert deleted.status_code == 200 and deleted.json()["Invoices"][0]["Status"] == "DELETED"
+
+    authorised = make_invoice(xero, contact, amount=10)
+    assert xero.send("POST", f"/Invoices/{authorised['InvoiceID']}", {"Status": "DELETED"}).status_code == 400
+    pay(xero, authorised["InvoiceID"], 5)
+    refused = xero.send("POST", f"/Invoices/{authorised['InvoiceID']}", {"Status": "VOIDED"})
+    assert refused.status_code == 400
+    assert "payments" in refused.json()["Elements"][0]["ValidationErrors"][0]["Message"]
+
+    other = make_invoice(xero, contact, amount=10)
+    voided = xero.send("POST", f"/Invoices/{other['InvoiceID']}", {"Status": "VOIDED"})
+    assert voided.status_code == 200 and voided.json()["Invoices"][0]["Status"] == "VOIDED"
+    voided_list = xero.get("/Invoices", {"Statuses": "VOIDED,DELETED"}).json()["Invoices"]
+    assert {i["InvoiceID"] for i in voided_list} == {draft["InvoiceID"], other["InvoiceID"]}
