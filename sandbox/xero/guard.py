@@ -10,12 +10,13 @@ import json
 import uuid
 from dataclasses import dataclass
 
+from django.db import IntegrityError, transaction
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from sandbox import counters, faults, ratelimit
+from sandbox import clock, counters, faults, ratelimit
 from sandbox.xero import identity
-from sandbox.xero.models import Connection, Grant, Organisation, XeroApp
+from sandbox.xero.models import Connection, Grant, IdempotentWrite, Organisation, XeroApp
 
 SERVICE = "xero"
 # X-Rate-Limit-Problem values as Xero sends them, by our window kind.
@@ -174,7 +175,40 @@ def _limited(request, ctx: CallContext, tenant: str, switch, view, kwargs) -> Ht
             response["Retry-After"] = str(outcome.retry_after)
             response["X-Rate-Limit-Problem"] = PROBLEMS[outcome.tripped.kind]
             return _limit_headers(response, outcome)
-        return _limit_headers(view(request, ctx, **kwargs), outcome)
+        return _limit_headers(_idempotent(request, ctx, view, kwargs), outcome)
+
+
+def _idempotent(request, ctx: CallContext, view, kwargs) -> HttpResponse:
+    """Writes with an ``Idempotency-Key`` (≤128 characters) answer a retry with the first answer."""
+    key = request.headers.get("Idempotency-Key", "")
+    if request.method not in ("PUT", "POST") or not key or not ctx.organisation:
+        return view(request, ctx, **kwargs)
+    if len(key) > 128:
+        return JsonResponse(
+            {
+                "ErrorNumber": 10,
+                "Type": "ValidationException",
+                "Message": "Idempotency-Key is limited to 128 characters",
+            },
+            status=400,
+        )
+    keys = {"client_id": ctx.app.client_id, "tenant_id": ctx.organisation.tenant_id, "key": key}
+    if earlier := IdempotentWrite.objects.filter(**keys).first():
+        return HttpResponse(earlier.body, status=earlier.status, content_type="application/json")
+    response = view(request, ctx, **kwargs)
+    if response.status_code < 500:
+        try:
+            with transaction.atomic():
+                IdempotentWrite.objects.create(
+                    **keys,
+                    endpoint=f"{request.method} {request.path}",
+                    status=response.status_code,
+                    body=response.content.decode(),
+                    created_at=clock.now(),
+                )
+        except IntegrityError:  # a concurrent retry stored it first; both answers stand
+            pass
+    return response
 
 
 def json_body(request):

@@ -213,3 +213,25 @@ class Payment(models.Model):
 
     def __str__(self):
         return f"{self.amount} on {self.invoice}"
+
+
+class IdempotentWrite(models.Model):
+    """The answer to a write sent with an ``Idempotency-Key``: a retry with the same key gets it again."""
+
+    client_id = models.CharField(max_length=64)
+    tenant_id = models.UUIDField()
+    key = models.CharField(max_length=128)
+    endpoint = models.CharField(max_length=120)
+    status = models.PositiveSmallIntegerField()
+    body = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client_id", "tenant_id", "key"], name="sandbox_xero_idempotency_key"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.endpoint} [{self.key}] → {self.status}"

@@ -379,3 +379,15 @@ def test_invoice_status_rules_void_delete_and_paid_locks(xero):
     assert voided.status_code == 200 and voided.json()["Invoices"][0]["Status"] == "VOIDED"
     voided_list = xero.get("/Invoices", {"Statuses": "VOIDED,DELETED"}).json()["Invoices"]
     assert {i["InvoiceID"] for i in voided_list} == {draft["InvoiceID"], other["InvoiceID"]}
+
+
+def test_idempotency_key_makes_a_retried_write_happen_once(xero):
+    body = {"Contacts": [{"Name": "Once Ltd"}]}
+    first = xero.send("PUT", "/Contacts", body, HTTP_IDEMPOTENCY_KEY="k-1")
+    retry = xero.send("PUT", "/Contacts", body, HTTP_IDEMPOTENCY_KEY="k-1")
+    assert first.status_code == retry.status_code == 200
+    assert retry.json()["Contacts"][0]["ContactID"] == first.json()["Contacts"][0]["ContactID"]
+    assert [c["Name"] for c in xero.get("/Contacts").json()["Contacts"]] == ["Once Ltd"]
+    # Without a key (or with another one) the same body is a new write: here a duplicate name.
+    assert xero.send("PUT", "/Contacts", body, HTTP_IDEMPOTENCY_KEY="k-2").status_code == 400
+    assert xero.send("PUT", "/Contacts", body, HTTP_IDEMPOTENCY_KEY="x" * 129).status_code == 400
