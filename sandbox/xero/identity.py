@@ -190,8 +190,9 @@ def exchange_code(app: XeroApp, code: str, redirect_uri: str, code_verifier: str
 @transaction.atomic
 def refresh(app: XeroApp, refresh_token: str) -> TokenSet:
     row = (
-        Token.objects.select_for_update()
-        .select_related("grant", "replaced_by")
+        # Lock only the token row: PostgreSQL refuses FOR UPDATE on the nullable side of an outer join.
+        Token.objects.select_for_update(of=("self",))
+        .select_related("grant")
         .filter(kind=Token.Kind.REFRESH, token=refresh_token, grant__app=app)
         .first()
     )
