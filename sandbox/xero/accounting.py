@@ -316,6 +316,7 @@ def _recompute_paid(invoice: Invoice) -> None:
     _emit(invoice.organisation, "INVOICE", "UPDATE", invoice.invoice_id)
 
 
+@transaction.atomic  # the invoice row is locked while its payments change
 def create_payment(organisation: Organisation, data: dict) -> Payment:
     reference = data.get("Invoice") or {}
     rows = Invoice.objects.select_for_update().filter(organisation=organisation)
@@ -355,6 +356,7 @@ def create_payment(organisation: Organisation, data: dict) -> Payment:
     return payment
 
 
+@transaction.atomic
 def delete_payment(payment: Payment, data: dict) -> Payment:
     """POST /Payments/{id} {"Status": "DELETED"}: the only change Xero allows to a payment."""
     if (data or {}).get("Status") != "DELETED":

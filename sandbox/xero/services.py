@@ -84,6 +84,7 @@ def ensure_demo_app() -> XeroApp:
     return app
 
 
+@transaction.atomic
 def seed_demo_data(organisation: Organisation, customers: int = 8) -> None:
     """Customers with authorised, part-paid, paid, draft and overdue invoices, as a finance team has."""
     companies = [
