@@ -3,6 +3,7 @@
 import json
 
 from django.contrib import admin, messages
+from django.db.models import URLField
 from django.utils.html import format_html
 
 from sandbox import webhooks
@@ -74,6 +75,7 @@ class RateWindowAdmin(ReadOnlyAdmin):
 
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    formfield_overrides = {URLField: {"assume_scheme": "https"}}
     list_display = ("__str__", "service", "app_ref", "url", "categories", "active", "intent_verified_at")
     list_filter = ("service", "active")
     readonly_fields = ("last_sequence", "intent_verified_at", "created_at")

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db.models import URLField
 
 from sandbox.pipedrive import guard, models
 
@@ -24,11 +25,13 @@ class UserAdmin(admin.ModelAdmin):
 
 @admin.register(models.OAuthApp)
 class OAuthAppAdmin(admin.ModelAdmin):
+    formfield_overrides = {URLField: {"assume_scheme": "https"}}
     list_display = ["name", "client_id", "redirect_uri"]
 
 
 @admin.register(models.OAuthGrant)
 class OAuthGrantAdmin(admin.ModelAdmin):
+    formfield_overrides = {URLField: {"assume_scheme": "https"}}
     list_display = ["app", "user", "access_expires_at", "revoked", "created_at"]
     exclude = ["access_token", "refresh_token", "code"]
 
@@ -77,5 +80,6 @@ class NoteAdmin(admin.ModelAdmin):
 
 @admin.register(models.Webhook)
 class WebhookAdmin(admin.ModelAdmin):
+    formfield_overrides = {URLField: {"assume_scheme": "https"}}
     list_display = ["id", "event_action", "event_object", "version", "subscription_url", "company"]
     exclude = ["http_auth_password"]
