@@ -222,7 +222,8 @@ class _Parser:
                     numbers.append(int(self.take("number")))
                 self.take("op", ")")
                 try:
-                    return dt.datetime(*numbers, tzinfo=dt.UTC) if len(numbers) > 3 else dt.date(*numbers)
+                    # Always aware: compared with DateTimeFields (UpdatedDateUTC) as well as dates.
+                    return dt.datetime(*numbers, tzinfo=dt.UTC)
                 except (TypeError, ValueError):
                     raise QueryError("DateTime needs a valid year, month and day") from None
         raise QueryError(f"Unexpected {text!r} in where clause")
