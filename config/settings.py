@@ -145,3 +145,6 @@ LOGGING = {
 
 # Sandbox: shortens every emulated duration (limit windows, token lifetimes) by this factor.
 SANDBOX_TIME_SCALE = float(ENV.get("SANDBOX_TIME_SCALE", "1"))
+# Send sandbox webhooks through the task queue as soon as they are queued; off when a
+# separate `manage.py sandbox_deliver --loop` process sends them (scripts/sandbox.sh).
+SANDBOX_WEBHOOK_AUTODELIVER = envparse.env_bool(ENV, "SANDBOX_WEBHOOK_AUTODELIVER", True)

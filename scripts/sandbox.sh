@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Run only the sandbox (Xero and Pipedrive emulators) as its own process, for
+# benchmarks and for trying a connector installed elsewhere against it.
+#   scripts/sandbox.sh [port]     (default 8100; data in var/sandbox/)
+# Gunicorn serves the APIs; a second process sends the emulators' webhooks.
+set -euo pipefail
+EXTRAS="" source "$(dirname "$0")/bootstrap.sh"
+PORT="${1:-8100}"
+export DJANGO_DEBUG=1 SANDBOX_ENABLED=1 SANDBOX_WEBHOOK_AUTODELIVER=0 PYTHONUNBUFFERED=1
+export CONNECTOR_DATA_DIR="${CONNECTOR_DATA_DIR:-$ROOT/var/sandbox}"
+export PUBLIC_BASE_URL="http://127.0.0.1:$PORT"
+python manage.py migrate --noinput -v0
+python manage.py createcachetable -v0
+python manage.py sandbox_xero_seed
+python manage.py sandbox_pipedrive_seed
+python manage.py sandbox_deliver --loop &
+DELIVER=$!
+trap 'kill $DELIVER 2>/dev/null; wait $DELIVER 2>/dev/null' EXIT
+echo "Sandbox on $PUBLIC_BASE_URL/sandbox/ (Ctrl-C stops it)"
+gunicorn config.wsgi -b "127.0.0.1:$PORT" -w "${SANDBOX_WORKERS:-4}" --threads 4 --access-logfile - --log-level warning
