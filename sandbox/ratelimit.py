@@ -58,13 +58,16 @@ def spend(service: str, limits: list[Limit], units: int = 1) -> Outcome:
                 keys = {"service": service, "scope": limit.scope, "kind": limit.kind, "window_start": number}
                 rows = RateWindow.objects.filter(**keys, used__lte=limit.limit - units)
                 if not rows.update(used=F("used") + units):
-                    if units > limit.limit or RateWindow.objects.filter(**keys).exists():
+                    # No row with room: either the window is new or it is full. Try to open
+                    # it; a conflict means another caller opened it meanwhile, so try the
+                    # conditional update once more before calling the window full.
+                    if units > limit.limit:
                         outcome.allowed, outcome.tripped = False, limit
                         raise _Rejected
                     try:
                         with transaction.atomic():
                             RateWindow.objects.create(**keys, used=units)
-                    except IntegrityError:  # created meanwhile by another caller
+                    except IntegrityError:
                         if not rows.update(used=F("used") + units):
                             outcome.allowed, outcome.tripped = False, limit
                             raise _Rejected from None

@@ -106,6 +106,35 @@ def test_remaining_spends_nothing():
 # ---------------------------------------------------------------- counters and gauges
 
 
+@pytest.mark.django_db(transaction=True)
+def test_callers_racing_to_open_a_window_are_all_counted_and_none_refused():
+    """Regression: a caller that missed the row another caller was just creating was refused."""
+    limits = [minute(1000, scope="race")]
+    rounds, callers = 30, 8
+    # Every round starts a new window, so every round races to create its row.
+    barrier, outcomes = threading.Barrier(callers, action=lambda: clock.advance(60)), []
+
+    def spend():
+        from django.db import connection
+
+        try:
+            for _ in range(rounds):
+                barrier.wait()
+                outcomes.append(ratelimit.spend("xero", limits).allowed)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=spend) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count(False) == 0
+    assert (
+        sorted(RateWindow.objects.filter(scope="race").values_list("used", flat=True)) == [callers] * rounds
+    )
+
+
 @pytest.mark.django_db
 def test_calls_are_counted_by_endpoint_status_and_tenant():
     counters.count_call("pipedrive", "co-1", "GET /api/v2/deals", 200, tokens=10)
