@@ -33,6 +33,7 @@ class FaultSwitch(models.Model):
 
     class Meta:
         verbose_name = "fault switch"
+        verbose_name_plural = "fault switches"
 
     def __str__(self):
         return f"{self.get_service_display()} faults"

@@ -66,5 +66,9 @@ def overview(request):
     return render(
         request,
         "sandbox/overview.html",
-        {"services": [service_summary(s) for s in Service.values], "title": "Sandbox"},
+        {
+            **admin.site.each_context(request),  # site header, user links, nav sidebar
+            "services": [service_summary(s) for s in Service.values],
+            "title": "Sandbox",
+        },
     )
