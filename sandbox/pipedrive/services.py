@@ -7,6 +7,7 @@ import base64
 import json
 import secrets
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
@@ -872,7 +873,7 @@ def ensure_demo_company() -> Company:
         defaults={
             "name": "ml-connector (sandbox)",
             "client_secret": DEMO_CLIENT_SECRET,
-            "redirect_uri": "http://127.0.0.1:8000/connect/pipedrive/callback/",
+            "redirect_uri": f"{settings.PUBLIC_BASE_URL}/connect/pipedrive/callback/",
         },
     )
     return company

@@ -7,6 +7,7 @@ hear about a write in an organisation.
 import datetime as dt
 import secrets
 
+from django.conf import settings
 from django.db import transaction
 
 from sandbox import clock
@@ -69,14 +70,20 @@ def connect(app: XeroApp, organisations: list[Organisation], scope: str) -> Gran
 
 def ensure_demo_app() -> XeroApp:
     """The fixed demo app and its organisations, filled with demo data on first use."""
-    app, _ = XeroApp.objects.get_or_create(
+    # The installation's own callback too, so `make run` on another port can connect.
+    wanted = [*DEMO_REDIRECT_URIS, f"{settings.PUBLIC_BASE_URL}/connect/xero/callback/"]
+    app, created = XeroApp.objects.get_or_create(
         client_id=DEMO_CLIENT_ID,
         defaults={
             "name": "ml-connector (sandbox)",
             "client_secret": DEMO_CLIENT_SECRET,
-            "redirect_uris": "\n".join(DEMO_REDIRECT_URIS),
+            "redirect_uris": "\n".join(dict.fromkeys(wanted)),
         },
     )
+    known = app.redirect_uris.split()
+    if not created and any(uri not in known for uri in wanted):
+        app.redirect_uris = "\n".join(dict.fromkeys([*known, *wanted]))
+        app.save(update_fields=["redirect_uris"])
     for name in DEMO_ORGANISATIONS:
         organisation, created = Organisation.objects.get_or_create(name=name)
         if created:
