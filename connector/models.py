@@ -1,3 +1,5 @@
+import secrets
+
 from django.db import models
 
 from connector.fields import EncryptedSecretField
@@ -20,3 +22,225 @@ class EncryptionCanary(models.Model):
 
     def __str__(self):
         return f"Encryption canary from {self.created_at:%Y-%m-%d}"
+
+
+# --- Connections (issue 5 part A) ---
+
+
+class ConnectionStatus(models.TextChoices):
+    PENDING = "pending", "Pending (connect not finished)"
+    ACTIVE = "active", "Active"
+    BROKEN = "broken", "Broken (reconnect needed)"
+    DISCONNECTED = "disconnected", "Disconnected"
+
+
+class XeroConnection(models.Model):
+    """One Xero organisation (tenant) with its own OAuth token set.
+
+    Each row owns its token set: Xero's token sets must live in one place, and a refresh
+    rotates the refresh token, so two rows sharing one would lose it. Connecting several
+    tenants means one consent per tenant.
+    """
+
+    tenant_id = models.CharField(max_length=64, blank=True)
+    tenant_name = models.CharField(max_length=255, blank=True)
+    xero_connection_id = models.CharField(max_length=64, blank=True, help_text="Id in Xero's /connections.")
+    auth_event_id = models.CharField(max_length=64, blank=True)
+    client_id = models.CharField(max_length=100)
+    client_secret = EncryptedSecretField(blank=True)
+    access_token = EncryptedSecretField(blank=True)
+    refresh_token = EncryptedSecretField(blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Access token expiry.")
+    previous_refresh_token = EncryptedSecretField(blank=True)
+    previous_refresh_grace_until = models.DateTimeField(null=True, blank=True)
+    scopes = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=20, choices=ConnectionStatus.choices, default=ConnectionStatus.PENDING
+    )
+    last_error = models.TextField(blank=True)
+    secrets_set_at = models.DateTimeField(null=True, blank=True)
+    last_refreshed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Xero connection"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant_id"],
+                condition=~models.Q(tenant_id="") & ~models.Q(status="disconnected"),
+                name="xero_one_live_row_per_tenant",
+            )
+        ]
+
+    def __str__(self):
+        return self.tenant_name or self.tenant_id or f"Xero connection #{self.pk} (pending)"
+
+
+class PipedriveConnection(models.Model):
+    """One Pipedrive company, reached with a personal API token or an OAuth token set."""
+
+    class AuthType(models.TextChoices):
+        API_TOKEN = "api_token", "API token"
+        OAUTH = "oauth", "OAuth"
+
+    company_id = models.BigIntegerField(null=True, blank=True)
+    company_name = models.CharField(max_length=255, blank=True)
+    company_domain = models.CharField(max_length=255, blank=True)
+    api_domain = models.URLField(
+        blank=True, help_text="Base URL for API calls (OAuth answers it on each refresh)."
+    )
+    auth_type = models.CharField(max_length=20, choices=AuthType.choices, default=AuthType.OAUTH)
+    api_token = EncryptedSecretField(blank=True)
+    access_token = EncryptedSecretField(blank=True)
+    refresh_token = EncryptedSecretField(blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    client_id = models.CharField(max_length=100, blank=True)
+    client_secret = EncryptedSecretField(blank=True)
+    scopes = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=20, choices=ConnectionStatus.choices, default=ConnectionStatus.PENDING
+    )
+    last_error = models.TextField(blank=True)
+    user_name = models.CharField(max_length=255, blank=True)
+    user_email = models.CharField(max_length=255, blank=True)
+    secrets_set_at = models.DateTimeField(null=True, blank=True)
+    last_refreshed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Pipedrive connection"
+
+    def __str__(self):
+        return self.company_name or self.company_domain or f"Pipedrive connection #{self.pk} (pending)"
+
+
+def default_pair_options():
+    return {"deal_value_from": "Total", "create_deals": True, "create_notes": True}
+
+
+def new_pair_key():
+    return secrets.token_urlsafe(32)
+
+
+def new_webhook_user():
+    return "ml-" + secrets.token_hex(6)
+
+
+def new_webhook_password():
+    return secrets.token_urlsafe(24)
+
+
+class SyncPair(models.Model):
+    """Joins one Xero tenant to one Pipedrive company, with its webhook secrets and sync options."""
+
+    name = models.CharField(max_length=200)
+    xero_connection = models.ForeignKey(XeroConnection, on_delete=models.PROTECT, related_name="pairs")
+    pipedrive_connection = models.ForeignKey(
+        PipedriveConnection, on_delete=models.PROTECT, related_name="pairs"
+    )
+    key = models.CharField(max_length=64, unique=True, default=new_pair_key, editable=False)
+    xero_webhook_key = EncryptedSecretField(blank=True, help_text="Webhook signing key from Xero's portal.")
+    pipedrive_webhook_user = models.CharField(max_length=64, default=new_webhook_user)
+    pipedrive_webhook_password = EncryptedSecretField(default=new_webhook_password)
+    pipedrive_signing_secret = EncryptedSecretField(blank=True)
+    enabled = models.BooleanField(default=True)
+    options = models.JSONField(default=default_pair_options, blank=True)
+    secrets_set_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "sync pair"
+        constraints = [
+            models.UniqueConstraint(fields=["xero_connection", "pipedrive_connection"], name="pair_unique")
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class OAuthState(models.Model):
+    """The ``state`` of one authorization request with its PKCE verifier: single use, short-lived."""
+
+    state = models.CharField(max_length=64, unique=True)
+    service = models.CharField(max_length=20)
+    code_verifier = EncryptedSecretField(blank=True)
+    client_id = models.CharField(max_length=100, blank=True)
+    client_secret = EncryptedSecretField(blank=True)
+    redirect_uri = models.URLField()
+    user_id = models.IntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    # After the Xero callback: the token set waits here until a tenant is picked.
+    token_set = EncryptedSecretField(blank=True)
+
+    def __str__(self):
+        return f"{self.service} state {self.created_at:%Y-%m-%d %H:%M}"
+
+
+# --- API limits and deferred work (issue 5 part B) ---
+
+
+class ApiRateWindow(models.Model):
+    """Units spent in one fixed window (minute, day, burst, daily tokens) of a scope, for all workers."""
+
+    service = models.CharField(max_length=20)
+    scope = models.CharField(max_length=120, help_text="Xero tenant id or Pipedrive company/token.")
+    kind = models.CharField(max_length=30)
+    window_start = models.BigIntegerField(help_text="Window number: epoch seconds // window length.")
+    used = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "scope", "kind", "window_start"], name="api_window_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.service} {self.scope} {self.kind}: {self.used}"
+
+
+class ApiSlot(models.Model):
+    """One of the N concurrent-call slots of a scope; a lease (``expires_at``) frees it if a worker dies."""
+
+    service = models.CharField(max_length=20)
+    scope = models.CharField(max_length=120)
+    number = models.PositiveSmallIntegerField()
+    holder = models.CharField(max_length=64, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["service", "scope", "number"], name="api_slot_unique")]
+
+    def __str__(self):
+        return f"{self.service} {self.scope} slot {self.number}"
+
+
+class DeferredJob(models.Model):
+    """Non-urgent work (backfill, reconciliation) put off until a spent daily budget resets."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting for the budget reset"
+        DONE = "done", "Re-run"
+        FAILED = "failed", "Failed when re-run"
+
+    service = models.CharField(max_length=20, default="pipedrive")
+    scope = models.CharField(max_length=120, help_text="The company (or tenant) whose budget is spent.")
+    job_name = models.CharField(max_length=200)
+    func = models.CharField(max_length=300, help_text="Dotted path of the function to re-run.")
+    args = models.JSONField(default=list, blank=True)
+    run_after = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run_after"]
+
+    def __str__(self):
+        return f"{self.job_name} ({self.get_status_display()})"
