@@ -1,0 +1,143 @@
+"""The base API client: one requests session, timeouts, typed errors, bounded retries.
+
+Never logs tokens or Authorization headers: log lines carry method, path and status only.
+"""
+
+import logging
+import random
+import time
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+
+from connector.errors import (
+    AuthExpired,
+    BudgetExhausted,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ServerError,
+    ValidationFailed,
+)
+from connector.ratelimit import Limiter, NoLimiter
+
+logger = logging.getLogger(__name__)
+sleep = time.sleep  # patched in tests (assert waits without waiting)
+
+
+class TokenProvider(Protocol):
+    def get_token(self) -> str: ...
+
+    def on_unauthorized(self) -> str: ...
+
+
+def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
+    """Exponential back-off with full jitter (AWS architecture blog's "full jitter")."""
+    return random.uniform(0, min(cap, base * 2**attempt))  # noqa: S311 (jitter, not crypto)
+
+
+class ApiClient:
+    """Subclasses set ``service`` and implement auth headers, limit observation and error messages."""
+
+    service = "api"
+
+    def __init__(
+        self, base_url: str, limiter: Limiter | None = None, session: requests.Session | None = None
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.limiter = limiter or NoLimiter()
+        self.session = session or requests.Session()
+        self.timeout = float(getattr(settings, "HTTP_TIMEOUT_SECONDS", 30))
+        self.max_retries = int(getattr(settings, "API_MAX_RETRIES", 4))
+        self.max_wait = float(getattr(settings, "API_MAX_LIMIT_WAIT_SECONDS", 60))
+
+    # hooks -----------------------------------------------------------------
+    def auth_headers(self) -> dict:
+        return {}
+
+    def refresh_auth(self) -> bool:
+        """After a 401: get a new token; False when there is nothing to refresh."""
+        return False
+
+    def observe(self, response: requests.Response) -> None:
+        """Correct the shared limits from the response headers."""
+
+    def rate_limit_wait(self, response: requests.Response) -> float:
+        return float(response.headers.get("Retry-After") or 0)
+
+    def error_message(self, response: requests.Response) -> str:
+        return response.text[:500]
+
+    def on_429(self, response: requests.Response) -> None:
+        """Raise BudgetExhausted when a daily limit (not a short one) refused the call."""
+
+    # the call --------------------------------------------------------------
+    def request(self, method: str, path: str, *, params=None, json=None, units: int = 1) -> dict | None:
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        attempt, refreshed = 0, False
+        while True:
+            try:
+                with self.limiter.call(units, timeout=self.timeout):
+                    response = self.session.request(
+                        method,
+                        url,
+                        params=params,
+                        json=json,
+                        headers={"Accept": "application/json", **self.auth_headers()},
+                        timeout=self.timeout,
+                    )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if attempt >= self.max_retries:
+                    raise ServerError(
+                        f"{self.service} {method} {urlsplit(url).path}: {type(exc).__name__}"
+                    ) from exc
+                self._pause(backoff(attempt), method, url, type(exc).__name__)
+                attempt += 1
+                continue
+            self.observe(response)
+            status = response.status_code
+            if status == 401 and not refreshed and self.refresh_auth():
+                refreshed = True
+                continue
+            if status == 429:
+                self.on_429(response)
+                wait = self.rate_limit_wait(response)
+                if wait > self.max_wait or attempt >= self.max_retries:
+                    raise RateLimited(
+                        wait or backoff(attempt), f"{self.service} rate limit: {self.error_message(response)}"
+                    )
+                self._pause(max(wait, backoff(attempt)), method, url, 429)
+                attempt += 1
+                continue
+            if status >= 500:
+                if attempt >= self.max_retries:
+                    raise ServerError(f"{self.service} {status}: {self.error_message(response)}")
+                self._pause(backoff(attempt), method, url, status)
+                attempt += 1
+                continue
+            return self._result(response)
+
+    def _pause(self, seconds: float, method: str, url: str, why) -> None:
+        logger.info(
+            "%s %s %s: %s, retrying in %.2f s", self.service, method, urlsplit(url).path, why, seconds
+        )
+        sleep(seconds)
+
+    def _result(self, response: requests.Response):
+        status = response.status_code
+        if status == 401:
+            raise AuthExpired(f"{self.service} refused the credentials (401): {self.error_message(response)}")
+        if status == 403:
+            raise Forbidden(self.error_message(response))
+        if status in (404, 410):
+            raise NotFound(f"{self.service} {urlsplit(response.url).path}: not found")
+        if status >= 400:
+            raise ValidationFailed(self.error_message(response), status)
+        if status == 204 or not response.content:
+            return None
+        return response.json()
+
+
+__all__ = ["ApiClient", "BudgetExhausted", "TokenProvider", "backoff"]

@@ -1,0 +1,161 @@
+"""Pipedrive API client (v2 records, v1 notes/webhooks/users): token costs, burst and daily budget."""
+
+from django.conf import settings
+
+from connector.clients.http import ApiClient, TokenProvider
+from connector.errors import BudgetExhausted
+from connector.ratelimit import PipedriveLimiter
+
+_DEFAULT = object()
+
+# (version, METHOD, spec path) -> x-token-cost, from /work/shared/specs/pipedrive (a test checks it).
+TOKEN_COSTS = {
+    **{("v2", "GET", f"/{e}"): 10 for e in ("organizations", "persons", "deals")},
+    **{("v2", "GET", f"/{e}/{{id}}"): 1 for e in ("organizations", "persons", "deals")},
+    **{("v2", "POST", f"/{e}"): 5 for e in ("organizations", "persons", "deals")},
+    **{("v2", "PATCH", f"/{e}/{{id}}"): 5 for e in ("organizations", "persons", "deals")},
+    **{("v2", "DELETE", f"/{e}/{{id}}"): 3 for e in ("organizations", "persons", "deals")},
+    ("v2", "GET", "/organizations/search"): 20,
+    ("v2", "GET", "/persons/search"): 20,
+    ("v2", "GET", "/itemSearch/field"): 20,
+    ("v2", "GET", "/pipelines"): 5,
+    ("v2", "GET", "/stages"): 5,
+    **{("v2", "GET", f"/{e}Fields"): 10 for e in ("organization", "person", "deal")},
+    **{("v2", "POST", f"/{e}Fields"): 5 for e in ("organization", "person", "deal")},
+    ("v1", "POST", "/notes"): 10,
+    ("v1", "GET", "/webhooks"): 10,
+    ("v1", "POST", "/webhooks"): 10,
+    ("v1", "DELETE", "/webhooks/{id}"): 6,
+    ("v1", "GET", "/users/me"): 2,
+}
+ENTITIES = {"organization": "organizations", "person": "persons", "deal": "deals"}
+
+
+class PipedriveClient(ApiClient):
+    service = "pipedrive"
+
+    def __init__(
+        self, company_id, base_url: str | None = None, auth: "str | TokenProvider" = "", limiter=_DEFAULT
+    ):
+        self.company_id = str(company_id)
+        self.auth = auth
+        token_scope = f"api-token:{company_id}" if isinstance(auth, str) else f"oauth:{company_id}"
+        limiter_ = PipedriveLimiter(company_id, token_scope) if limiter is _DEFAULT else limiter
+        super().__init__(base_url or settings.PIPEDRIVE_API_URL, limiter_)
+
+    def auth_headers(self):
+        if isinstance(self.auth, str):
+            return {"x-api-token": self.auth}
+        return {"Authorization": f"Bearer {self.auth.get_token()}"}
+
+    def refresh_auth(self):
+        if isinstance(self.auth, str):
+            return False  # an API token cannot be refreshed: 401 means deleted user or regenerated token
+        self.auth.on_unauthorized()
+        return True
+
+    def observe(self, response):
+        remaining = response.headers.get("x-ratelimit-remaining")
+        if remaining is not None and remaining.isdigit():
+            self.limiter.observe_burst_remaining(int(remaining))
+
+    def rate_limit_wait(self, response):
+        return float(response.headers.get("x-ratelimit-reset") or response.headers.get("Retry-After") or 0)
+
+    def on_429(self, response):
+        # Burst headers still showing room on a 429 means the daily budget is spent (pipedrive-api.md §4.3).
+        remaining = response.headers.get("x-ratelimit-remaining")
+        if remaining is not None and remaining.isdigit() and int(remaining) >= 1:
+            raise BudgetExhausted(self.limiter.exhaust("daily-tokens"), "Pipedrive daily token budget spent")
+
+    def error_message(self, response):
+        try:
+            body = response.json()
+        except ValueError:
+            return response.text[:300]
+        return str(body.get("error") or body)[:500]
+
+    def call(self, version: str, method: str, spec_path: str, path: str | None = None, **kwargs):
+        """One operation, spending its token cost from the company budget."""
+        units = TOKEN_COSTS.get((version, method, spec_path), 10)
+        return self.request(method, f"api/{version}{path or spec_path}", units=units, **kwargs)
+
+    # --- v2 records -----------------------------------------------------------
+    def get(self, entity: str, record_id):
+        plural = ENTITIES[entity]
+        return self.call("v2", "GET", f"/{plural}/{{id}}", f"/{plural}/{record_id}")["data"]
+
+    def list(self, entity: str, cursor=None, limit=100, **filters):
+        """One page: (rows, next cursor or None)."""
+        params = {
+            k: v for k, v in {"cursor": cursor, "limit": min(limit, 500), **filters}.items() if v is not None
+        }
+        body = self.call("v2", "GET", f"/{ENTITIES[entity]}", params=params)
+        return body["data"] or [], (body.get("additional_data") or {}).get("next_cursor")
+
+    def iter(self, entity: str, limit=500, **filters):
+        cursor = None
+        while True:
+            rows, cursor = self.list(entity, cursor=cursor, limit=limit, **filters)
+            yield from rows
+            if not cursor:
+                return
+
+    def create(self, entity: str, data: dict):
+        return self.call("v2", "POST", f"/{ENTITIES[entity]}", json=data)["data"]
+
+    def update(self, entity: str, record_id, data: dict):
+        plural = ENTITIES[entity]
+        return self.call("v2", "PATCH", f"/{plural}/{{id}}", f"/{plural}/{record_id}", json=data)["data"]
+
+    def delete(self, entity: str, record_id):
+        plural = ENTITIES[entity]
+        return self.call("v2", "DELETE", f"/{plural}/{{id}}", f"/{plural}/{record_id}")
+
+    def _search(self, entity, term, fields=None, exact_match=True, **extra):
+        params = {"term": term, "exact_match": "true" if exact_match else "false", "fields": fields, **extra}
+        params = {k: v for k, v in params.items() if v is not None}
+        body = self.call("v2", "GET", f"/{ENTITIES[entity]}/search", params=params)
+        return [item["item"] for item in (body.get("data") or {}).get("items", [])]
+
+    def search_organizations(self, term, fields=None, exact_match=True):
+        return self._search("organization", term, fields, exact_match)
+
+    def search_persons(self, term, fields=None, exact_match=True, organization_id=None):
+        return self._search("person", term, fields, exact_match, organization_id=organization_id)
+
+    def search_field(self, entity_type: str, field: str, term: str):
+        params = {"term": term, "entity_type": entity_type, "field": field, "match": "exact"}
+        return self.call("v2", "GET", "/itemSearch/field", params=params)["data"] or []
+
+    def pipelines(self):
+        return self.call("v2", "GET", "/pipelines")["data"]
+
+    def stages(self, pipeline_id=None):
+        params = {"pipeline_id": pipeline_id} if pipeline_id else None
+        return self.call("v2", "GET", "/stages", params=params)["data"]
+
+    def fields(self, entity: str):
+        return self.call("v2", "GET", f"/{entity}Fields")["data"]
+
+    def add_field(self, entity: str, data: dict):
+        return self.call("v2", "POST", f"/{entity}Fields", json=data)["data"]
+
+    # --- v1 -------------------------------------------------------------------
+    def add_note(self, content: str, **links):
+        return self.call("v1", "POST", "/notes", json={"content": content, **links})["data"]
+
+    def list_webhooks(self):
+        return self.call("v1", "GET", "/webhooks")["data"]
+
+    def create_webhook(self, data: dict):
+        return self.call("v1", "POST", "/webhooks", json=data)["data"]
+
+    def delete_webhook(self, webhook_id):
+        return self.call("v1", "DELETE", "/webhooks/{id}", f"/webhooks/{webhook_id}")
+
+    def get_current_user(self):
+        return self.call("v1", "GET", "/users/me")["data"]
+
+    def remaining_budget(self) -> int:
+        return self.limiter.remaining("daily-tokens")

@@ -1,0 +1,353 @@
+"""API limits shared by every worker process: fixed windows and concurrent-call slots.
+
+The database backend uses atomic conditional UPDATEs (no read-modify-write), so any number
+of processes can spend from the same window without overspending; Redis is used instead
+when ``settings.REDIS_URL`` is set. Xero: per tenant at most 5 in flight, 60 a minute and
+5,000 a day. Pipedrive: per token a 2-second burst window, per company a daily token budget.
+A minute/burst limit makes the caller wait (bounded); a spent daily limit raises
+BudgetExhausted so the work can be deferred to the reset.
+"""
+
+import contextlib
+import datetime as dt
+import logging
+import math
+import random
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Greatest
+
+from connector.errors import BudgetExhausted, RateLimited
+
+logger = logging.getLogger(__name__)
+
+DAY = 86400
+sleep = time.sleep  # patched in tests
+_now = time.time  # the limits' clock; tests move it to a budget reset
+
+
+def now_dt() -> dt.datetime:
+    return dt.datetime.fromtimestamp(_now(), dt.UTC)
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+@dataclass(frozen=True)
+class Window:
+    kind: str  # "minute", "day", "burst", "daily-tokens"
+    seconds: float
+    limit: int
+    daily: bool = False  # spent => BudgetExhausted rather than a short wait
+
+
+def _number(window: Window, now: float) -> tuple[int, float]:
+    """(window number, seconds until it ends)."""
+    number = int(now // window.seconds)
+    return number, max(0.01, (number + 1) * window.seconds - now)
+
+
+class DatabaseBackend:
+    """Windows and slots as rows of ApiRateWindow / ApiSlot (works on SQLite and PostgreSQL)."""
+
+    def try_spend(self, service: str, scope: str, windows: list[Window], units: int) -> Window | None:
+        """Spend ``units`` in every window, all or nothing; return the window that is full, if any."""
+        from connector.models import ApiRateWindow
+
+        now = _now()
+
+        class _Full(Exception):
+            pass
+
+        tripped = None
+        try:
+            with transaction.atomic():
+                for window in windows:
+                    number, _ = _number(window, now)
+                    keys = {"service": service, "scope": scope, "kind": window.kind, "window_start": number}
+                    rows = ApiRateWindow.objects.filter(**keys, used__lte=window.limit - units)
+                    if rows.update(used=F("used") + units):
+                        continue
+                    if units > window.limit or ApiRateWindow.objects.filter(**keys).exists():
+                        tripped = window
+                        raise _Full
+                    try:  # open the window; a conflict means another caller just opened it
+                        with transaction.atomic():
+                            ApiRateWindow.objects.create(**keys, used=units)
+                    except IntegrityError:
+                        if not rows.update(used=F("used") + units):
+                            tripped = window
+                            raise _Full from None
+        except _Full:
+            return tripped
+        return None
+
+    def used(self, service: str, scope: str, window: Window) -> int:
+        from connector.models import ApiRateWindow
+
+        number, _ = _number(window, _now())
+        row = ApiRateWindow.objects.filter(
+            service=service, scope=scope, kind=window.kind, window_start=number
+        )
+        return row.values_list("used", flat=True).first() or 0
+
+    def raise_used(self, service: str, scope: str, window: Window, used: int) -> None:
+        """The service says we used at least ``used`` (another app, another installation): never lower it."""
+        from connector.models import ApiRateWindow
+
+        number, _ = _number(window, _now())
+        keys = {"service": service, "scope": scope, "kind": window.kind, "window_start": number}
+        if not ApiRateWindow.objects.filter(**keys).update(used=Greatest(F("used"), used)):
+            with contextlib.suppress(IntegrityError), transaction.atomic():
+                ApiRateWindow.objects.create(**keys, used=used)
+
+    def try_acquire(self, service: str, scope: str, limit: int, lease: float) -> str | None:
+        from connector.models import ApiSlot
+
+        slots = ApiSlot.objects.filter(service=service, scope=scope, number__lt=limit)
+        if slots.count() < limit:
+            ApiSlot.objects.bulk_create(
+                [ApiSlot(service=service, scope=scope, number=n) for n in range(limit)], ignore_conflicts=True
+            )
+        holder = uuid.uuid4().hex
+        now = now_dt()
+        free = Q(holder="") | Q(expires_at__lt=now)  # an expired lease belonged to a killed worker
+        for number in random.sample(range(limit), limit):
+            taken = slots.filter(free, number=number).update(
+                holder=holder, expires_at=now + dt.timedelta(seconds=lease)
+            )
+            if taken:
+                return holder
+        return None
+
+    def release(self, service: str, scope: str, holder: str) -> None:
+        from connector.models import ApiSlot
+
+        ApiSlot.objects.filter(service=service, scope=scope, holder=holder).update(holder="", expires_at=None)
+
+
+class RedisBackend:
+    """The same operations on Redis: a Lua script makes spend-all-or-nothing atomic."""
+
+    SPEND = """
+    for i, key in ipairs(KEYS) do
+      local used = tonumber(redis.call('GET', key) or '0')
+      if used + tonumber(ARGV[1]) > tonumber(ARGV[1 + 2 * i - 1]) then return i end
+    end
+    for i, key in ipairs(KEYS) do
+      redis.call('INCRBY', key, ARGV[1])
+      redis.call('EXPIRE', key, ARGV[1 + 2 * i])
+    end
+    return 0
+    """
+
+    def __init__(self, url: str):
+        import redis
+
+        self.redis = redis.Redis.from_url(url)
+        self._spend = self.redis.register_script(self.SPEND)
+
+    def _key(self, service, scope, window: Window, now: float) -> str:
+        return f"connector:rl:{service}:{scope}:{window.kind}:{_number(window, now)[0]}"
+
+    def try_spend(self, service, scope, windows, units):
+        now = _now()
+        keys = [self._key(service, scope, w, now) for w in windows]
+        args = [units]
+        for w in windows:
+            args += [w.limit, math.ceil(w.seconds) + 5]
+        index = int(self._spend(keys=keys, args=args))
+        return windows[index - 1] if index else None
+
+    def used(self, service, scope, window):
+        return int(self.redis.get(self._key(service, scope, window, _now())) or 0)
+
+    def raise_used(self, service, scope, window, used):
+        key = self._key(service, scope, window, _now())
+        current = int(self.redis.get(key) or 0)
+        if used > current:
+            self.redis.set(key, used, ex=math.ceil(window.seconds) + 5)
+
+    def try_acquire(self, service, scope, limit, lease):
+        holder = uuid.uuid4().hex
+        for number in random.sample(range(limit), limit):
+            if self.redis.set(
+                f"connector:slot:{service}:{scope}:{number}", holder, nx=True, px=int(lease * 1000)
+            ):
+                return f"{number}:{holder}"
+        return None
+
+    def release(self, service, scope, holder):
+        number, _, value = holder.partition(":")
+        key = f"connector:slot:{service}:{scope}:{number}"
+        if self.redis.get(key) == value.encode():
+            self.redis.delete(key)
+
+
+def backend():
+    url = _setting("REDIS_URL", "")
+    return RedisBackend(url) if url else DatabaseBackend()
+
+
+class Limiter:
+    """Limits for one scope of one service; ``call(units)`` is a context manager around each API call."""
+
+    service = ""
+    concurrent = 0  # 0: no slot needed
+
+    def __init__(self, scope: str, backend_=None):
+        self.scope = str(scope)
+        self.backend = backend_ or backend()
+
+    def windows(self, units: int) -> list[Window]:
+        raise NotImplementedError
+
+    def max_wait(self) -> float:
+        return float(_setting("API_MAX_LIMIT_WAIT_SECONDS", 60))
+
+    def resets_at(self, window: Window) -> dt.datetime:
+        _, left = _number(window, _now())
+        return now_dt() + dt.timedelta(seconds=left)
+
+    def spend(self, units: int = 1) -> None:
+        """Spend, waiting (bounded) for short windows; a spent daily window raises BudgetExhausted."""
+        waited = 0.0
+        while True:
+            windows = self.windows(units)
+            full = self.backend.try_spend(self.service, self.scope, windows, units)
+            if full is None:
+                return
+            if full.daily:
+                raise BudgetExhausted(self.resets_at(full))
+            _, left = _number(full, _now())
+            pause = left + random.uniform(0, 0.05 * full.seconds)  # noqa: S311 (jitter: do not all wake at once)
+            if waited + pause > self.max_wait():
+                raise RateLimited(left, f"{self.service} {full.kind} limit reached for {self.scope}")
+            logger.info(
+                "%s %s limit reached for %s: waiting %.1f s", self.service, full.kind, self.scope, pause
+            )
+            sleep(pause)
+            waited += pause
+
+    def remaining(self, kind: str) -> int:
+        window = next(w for w in self.windows(1) if w.kind == kind)
+        return max(0, window.limit - self.backend.used(self.service, self.scope, window))
+
+    def observe_remaining(self, kind: str, remaining: int) -> None:
+        """Correct our count from the service's own ``*-Remaining`` header."""
+        window = next((w for w in self.windows(1) if w.kind == kind), None)
+        if window is not None:
+            self.backend.raise_used(self.service, self.scope, window, max(0, window.limit - remaining))
+
+    def exhaust(self, kind: str) -> dt.datetime:
+        """The service says this window is spent (a 429 for it): mark it so, return its reset."""
+        window = next(w for w in self.windows(1) if w.kind == kind)
+        self.backend.raise_used(self.service, self.scope, window, window.limit)
+        return self.resets_at(window)
+
+    @contextlib.contextmanager
+    def call(self, units: int = 1, timeout: float = 30.0):
+        self.spend(units)
+        holder = None
+        if self.concurrent:
+            holder = self._acquire(timeout)
+        try:
+            yield
+        finally:
+            if holder:
+                self.backend.release(self.service, self.scope, holder)
+
+    def _acquire(self, timeout: float) -> str:
+        lease = timeout + 30  # outlives the call; frees the slot if the worker is killed
+        deadline = time.monotonic() + self.max_wait()
+        pause = 0.02
+        while True:
+            holder = self.backend.try_acquire(self.service, self.scope, self.concurrent, lease)
+            if holder:
+                return holder
+            if time.monotonic() > deadline:
+                raise RateLimited(
+                    1, f"{self.service}: {self.concurrent} calls already in flight for {self.scope}"
+                )
+            time.sleep(random.uniform(0, pause))  # noqa: S311 (polling a slot, real sleep)
+            pause = min(pause * 2, 0.5)
+
+
+class XeroLimiter(Limiter):
+    """Per tenant: 5 in flight, 60 a minute, 5,000 a day (settings for Xero's smaller tiers)."""
+
+    service = "xero"
+
+    def __init__(self, tenant_id: str, backend_=None):
+        super().__init__(tenant_id, backend_)
+        self.concurrent = int(_setting("XERO_CONCURRENT_LIMIT", 5))
+
+    def windows(self, units):
+        return [
+            Window(
+                "minute", float(_setting("XERO_MINUTE_SECONDS", 60)), int(_setting("XERO_MINUTE_LIMIT", 60))
+            ),
+            Window("day", DAY, int(_setting("XERO_DAY_LIMIT", 5000)), daily=True),
+        ]
+
+
+class PipedriveLimiter(Limiter):
+    """Per API/OAuth token a 2-second burst window; per company the daily token budget."""
+
+    service = "pipedrive"
+
+    def __init__(self, company_id: str, token_scope: str = "", backend_=None):
+        super().__init__(company_id, backend_)
+        self.token_scope = token_scope or f"company:{company_id}"
+
+    def windows(self, units):
+        return [Window("daily-tokens", DAY, int(_setting("PIPEDRIVE_DAILY_TOKENS", 30000)), daily=True)]
+
+    def burst_window(self) -> Window:
+        return Window(
+            "burst", float(_setting("PIPEDRIVE_BURST_SECONDS", 2)), int(_setting("PIPEDRIVE_BURST_LIMIT", 20))
+        )
+
+    def spend(self, units: int = 1) -> None:
+        # The burst counts requests per token; the budget counts tokens per company.
+        waited = 0.0
+        window = self.burst_window()
+        while (full := self.backend.try_spend(self.service, self.token_scope, [window], 1)) is not None:
+            _, left = _number(full, _now())
+            if waited + left > self.max_wait():
+                raise RateLimited(left, "Pipedrive burst limit reached")
+            sleep(left)
+            waited += left
+        super().spend(units)
+
+    def observe_burst_remaining(self, remaining: int) -> None:
+        window = self.burst_window()
+        self.backend.raise_used(self.service, self.token_scope, window, max(0, window.limit - remaining))
+
+
+class NoLimiter(Limiter):
+    """For tests and one-off scripts: no shared limits."""
+
+    def __init__(self):
+        self.scope = ""
+
+    def spend(self, units=1):
+        return None
+
+    def windows(self, units):
+        return []
+
+    def observe_remaining(self, kind, remaining):
+        return None
+
+    def exhaust(self, kind):
+        return now_dt()
+
+    def observe_burst_remaining(self, remaining):
+        return None
