@@ -45,6 +45,19 @@ class Window:
     seconds: float
     limit: int
     daily: bool = False  # spent => BudgetExhausted rather than a short wait
+    sliding: bool = False  # weigh in the previous window (the service counts a rolling minute)
+
+
+def _allowance(window: Window, now: float, previous_used: int) -> int:
+    """Units the current window may hold: with ``sliding``, the previous window's share still in view.
+
+    Fixed windows let a full window's tail and the next one's head add up to twice the limit
+    within one rolling minute; the sliding-window estimate does not.
+    """
+    if not window.sliding:
+        return window.limit
+    _, left = _number(window, now)
+    return window.limit - math.ceil(previous_used * left / window.seconds)
 
 
 def _number(window: Window, now: float) -> tuple[int, float]:
@@ -71,10 +84,15 @@ class DatabaseBackend:
                 for window in windows:
                     number, _ = _number(window, now)
                     keys = {"service": service, "scope": scope, "kind": window.kind, "window_start": number}
-                    rows = ApiRateWindow.objects.filter(**keys, used__lte=window.limit - units)
+                    previous = 0
+                    if window.sliding:
+                        before = ApiRateWindow.objects.filter(**{**keys, "window_start": number - 1})
+                        previous = before.values_list("used", flat=True).first() or 0
+                    allowance = _allowance(window, now, previous)
+                    rows = ApiRateWindow.objects.filter(**keys, used__lte=allowance - units)
                     if rows.update(used=F("used") + units):
                         continue
-                    if units > window.limit or ApiRateWindow.objects.filter(**keys).exists():
+                    if units > allowance or ApiRateWindow.objects.filter(**keys).exists():
                         tripped = window
                         raise _Full
                     try:  # open the window; a conflict means another caller just opened it
@@ -161,7 +179,10 @@ class RedisBackend:
         keys = [self._key(service, scope, w, now) for w in windows]
         args = [units]
         for w in windows:
-            args += [w.limit, math.ceil(w.seconds) + 5]
+            previous = 0
+            if w.sliding:
+                previous = int(self.redis.get(self._key(service, scope, w, now - w.seconds)) or 0)
+            args += [_allowance(w, now, previous), math.ceil(2 * w.seconds) + 5]
         index = int(self._spend(keys=keys, args=args))
         return windows[index - 1] if index else None
 
@@ -226,6 +247,8 @@ class Limiter:
             if full.daily:
                 raise BudgetExhausted(self.resets_at(full))
             _, left = _number(full, _now())
+            if full.sliding:
+                left = min(left, full.seconds / 10)
             pause = left + random.uniform(0, 0.05 * full.seconds)  # noqa: S311 (jitter: do not all wake at once)
             if waited + pause > self.max_wait():
                 raise RateLimited(left, f"{self.service} {full.kind} limit reached for {self.scope}")
@@ -291,7 +314,10 @@ class XeroLimiter(Limiter):
     def windows(self, units):
         return [
             Window(
-                "minute", float(_setting("XERO_MINUTE_SECONDS", 60)), int(_setting("XERO_MINUTE_LIMIT", 60))
+                "minute",
+                float(_setting("XERO_MINUTE_SECONDS", 60)),
+                int(_setting("XERO_MINUTE_LIMIT", 60)),
+                sliding=True,
             ),
             Window("day", DAY, int(_setting("XERO_DAY_LIMIT", 5000)), daily=True),
         ]
