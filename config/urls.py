@@ -10,6 +10,7 @@ admin.site.index_title = "Xero → Pipedrive"
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("connect/", include("connector.urls")),
 ]
 
 if settings.SANDBOX_ENABLED:

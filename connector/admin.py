@@ -1,0 +1,247 @@
+"""Admin for connections and sync pairs: secrets are write-only, status and next steps are explicit."""
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from connector import connections, oauth
+from connector.errors import ConnectorError
+from connector.forms import WriteOnlySecretWidget
+from connector.models import ConnectionStatus, PipedriveConnection, SyncPair, XeroConnection
+
+
+def write_only_form(model, secret_fields: tuple[str, ...]):
+    """A ModelForm whose secret fields render empty and are saved only when something is typed."""
+
+    class WriteOnlyForm(forms.ModelForm):
+        class Meta:
+            widgets = {name: WriteOnlySecretWidget() for name in secret_fields}
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            for name in secret_fields:
+                if name in self.fields:
+                    self.fields[name].required = False
+                    self.fields[name].help_text = "Write-only: leave empty to keep the stored value."
+
+        def clean(self):
+            data = super().clean()
+            changed = False
+            for name in secret_fields:
+                if name in data and not data[name] and self.instance.pk:
+                    data[name] = getattr(self.instance, name)  # keep
+                elif data.get(name):
+                    changed = True
+            if changed:
+                self.instance.secrets_set_at = timezone.now()
+            return data
+
+    WriteOnlyForm.Meta.model = model
+    return WriteOnlyForm
+
+
+def secrets_set_on(obj) -> str:
+    return f"set on {obj.secrets_set_at:%Y-%m-%d %H:%M} UTC" if obj.secrets_set_at else "not set"
+
+
+class ConnectionAdmin(admin.ModelAdmin):
+    secret_fields: tuple[str, ...] = ()
+    list_display = ("__str__", "status_badge", "expires_at", "last_refreshed_at", "updated_at")
+    list_filter = ("status",)
+    actions = ["test_connection", "refresh_token_now", "disconnect"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        kwargs["form"] = write_only_form(self.model, self.secret_fields)
+        return super().get_form(request, obj, **kwargs)
+
+    @admin.display(description="Status")
+    def status_badge(self, obj):
+        colour = {"active": "green", "broken": "#ba2121", "pending": "#a60"}.get(obj.status, "#666")
+        return format_html('<strong style="color:{}">{}</strong>', colour, obj.get_status_display())
+
+    @admin.display(description="Secrets")
+    def secrets_state(self, obj):
+        return secrets_set_on(obj)
+
+    @admin.display(description="Next step")
+    def next_step(self, obj):
+        if obj.status == ConnectionStatus.BROKEN:
+            return format_html(
+                '{} <a href="{}">Reconnect</a>', obj.last_error, reverse(self.connect_url_name)
+            )
+        if obj.status == ConnectionStatus.DISCONNECTED:
+            return format_html('Disconnected. <a href="{}">Connect again</a>', reverse(self.connect_url_name))
+        if obj.status == ConnectionStatus.PENDING:
+            return "Consent not finished."
+        return "None: the connection is working."
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "connect_url": reverse(self.connect_url_name)}
+        return super().changelist_view(request, extra_context)
+
+    @admin.action(description="Test connection")
+    def test_connection(self, request, queryset):
+        for obj in queryset:
+            result = self.check(obj)
+            messages.add_message(
+                request, messages.SUCCESS if result.ok else messages.ERROR, f"{obj}: {result}"
+            )
+
+    @admin.action(description="Refresh token now")
+    def refresh_token_now(self, request, queryset):
+        for obj in queryset:
+            try:
+                self.refresh(obj)
+                messages.success(request, f"{obj}: token refreshed.")
+            except ConnectorError as exc:
+                messages.error(request, f"{obj}: {exc}")
+
+    @admin.action(description="Disconnect (revoke the token)")
+    def disconnect(self, request, queryset):
+        for obj in queryset:
+            problems = self.do_disconnect(obj)
+            if problems:
+                messages.warning(request, f"{obj}: disconnected here; {' '.join(problems)}")
+            else:
+                messages.success(request, f"{obj}: disconnected and revoked.")
+
+
+@admin.register(XeroConnection)
+class XeroConnectionAdmin(ConnectionAdmin):
+    secret_fields = ("client_secret",)
+    connect_url_name = "connector:xero-start"
+    change_list_template = "admin/connector/connection_change_list.html"
+    fieldsets = (
+        (None, {"fields": ("tenant_name", "tenant_id", "status", "next_step", "last_error")}),
+        ("App credentials", {"fields": ("client_id", "client_secret", "secrets_state")}),
+        (
+            "Token set (never shown)",
+            {"fields": ("expires_at", "last_refreshed_at", "scopes", "xero_connection_id", "auth_event_id")},
+        ),
+    )
+    readonly_fields = (
+        "tenant_id",
+        "status",
+        "next_step",
+        "last_error",
+        "secrets_state",
+        "expires_at",
+        "last_refreshed_at",
+        "scopes",
+        "xero_connection_id",
+        "auth_event_id",
+    )
+
+    def check(self, obj):
+        return connections.check_xero(obj)
+
+    def refresh(self, obj):
+        oauth.refresh_xero(obj.pk, force=True)
+
+    def do_disconnect(self, obj):
+        return connections.disconnect_xero(obj)
+
+
+@admin.register(PipedriveConnection)
+class PipedriveConnectionAdmin(ConnectionAdmin):
+    secret_fields = ("api_token", "client_secret")
+    connect_url_name = "connector:pipedrive-start"
+    change_list_template = "admin/connector/connection_change_list.html"
+    fieldsets = (
+        (
+            None,
+            {"fields": ("company_name", "company_domain", "company_id", "status", "next_step", "last_error")},
+        ),
+        (
+            "Authentication",
+            {"fields": ("auth_type", "api_token", "client_id", "client_secret", "secrets_state")},
+        ),
+        (
+            "Details",
+            {
+                "fields": (
+                    "api_domain",
+                    "user_name",
+                    "user_email",
+                    "scopes",
+                    "expires_at",
+                    "last_refreshed_at",
+                )
+            },
+        ),
+    )
+    readonly_fields = (
+        "company_id",
+        "status",
+        "next_step",
+        "last_error",
+        "secrets_state",
+        "auth_type",
+        "user_name",
+        "user_email",
+        "scopes",
+        "expires_at",
+        "last_refreshed_at",
+    )
+
+    def check(self, obj):
+        return connections.check_pipedrive(obj)
+
+    def refresh(self, obj):
+        if obj.auth_type == PipedriveConnection.AuthType.API_TOKEN:
+            raise ConnectorError("An API token has nothing to refresh.")
+        oauth.refresh_pipedrive(obj.pk, force=True)
+
+    def do_disconnect(self, obj):
+        return connections.disconnect_pipedrive(obj)
+
+
+@admin.register(SyncPair)
+class SyncPairAdmin(admin.ModelAdmin):
+    list_display = ("name", "xero_connection", "pipedrive_connection", "enabled")
+    secret_fields = ("xero_webhook_key", "pipedrive_signing_secret", "pipedrive_webhook_password")
+    fields = (
+        "name",
+        "xero_connection",
+        "pipedrive_connection",
+        "enabled",
+        "options",
+        "xero_webhook_url",
+        "xero_webhook_key",
+        "pipedrive_webhook_url",
+        "pipedrive_webhook_user",
+        "pipedrive_signing_secret",
+        "secrets_state",
+    )
+    readonly_fields = ("xero_webhook_url", "pipedrive_webhook_url", "pipedrive_webhook_user", "secrets_state")
+    actions = ["test_pair"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        kwargs["form"] = write_only_form(self.model, self.secret_fields)
+        return super().get_form(request, obj, **kwargs)
+
+    @admin.display(description="Secrets")
+    def secrets_state(self, obj):
+        return secrets_set_on(obj)
+
+    @admin.display(description="Xero webhook URL (paste into Xero's developer portal)")
+    def xero_webhook_url(self, obj):
+        return f"{settings.PUBLIC_BASE_URL}/webhooks/xero/{obj.key}/" if obj.pk else "shown after saving"
+
+    @admin.display(description="Pipedrive webhook URL (basic auth: user below, password set at creation)")
+    def pipedrive_webhook_url(self, obj):
+        return f"{settings.PUBLIC_BASE_URL}/webhooks/pipedrive/{obj.key}/" if obj.pk else "shown after saving"
+
+    @admin.action(description="Test connection (both sides)")
+    def test_pair(self, request, queryset):
+        for pair in queryset:
+            results = [
+                connections.check_xero(pair.xero_connection),
+                connections.check_pipedrive(pair.pipedrive_connection),
+            ]
+            ok = all(r.ok for r in results)
+            text = " | ".join(str(r) for r in results)
+            messages.add_message(request, messages.SUCCESS if ok else messages.ERROR, f"{pair}: {text}")

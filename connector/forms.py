@@ -1,0 +1,66 @@
+"""Forms of the connect pages; secrets use PasswordInput and are never rendered back."""
+
+from django import forms
+from django.conf import settings
+
+
+class XeroConnectForm(forms.Form):
+    client_id = forms.CharField(
+        max_length=100, required=False, help_text="Blank: XERO_CLIENT_ID from settings."
+    )
+    client_secret = forms.CharField(
+        required=False, widget=forms.PasswordInput, help_text="Blank: XERO_CLIENT_SECRET from settings."
+    )
+
+    def clean(self):
+        data = super().clean()
+        data["client_id"] = data.get("client_id") or getattr(settings, "XERO_CLIENT_ID", "")
+        data["client_secret"] = data.get("client_secret") or getattr(settings, "XERO_CLIENT_SECRET", "")
+        if not data["client_id"] or not data["client_secret"]:
+            raise forms.ValidationError(
+                "Enter the Xero app's client id and secret (or set them in settings)."
+            )
+        return data
+
+
+class PipedriveOAuthForm(forms.Form):
+    client_id = forms.CharField(max_length=100, required=False)
+    client_secret = forms.CharField(required=False, widget=forms.PasswordInput)
+
+    def clean(self):
+        data = super().clean()
+        data["client_id"] = data.get("client_id") or getattr(settings, "PIPEDRIVE_CLIENT_ID", "")
+        data["client_secret"] = data.get("client_secret") or getattr(settings, "PIPEDRIVE_CLIENT_SECRET", "")
+        if not data["client_id"] or not data["client_secret"]:
+            raise forms.ValidationError(
+                "Enter the Pipedrive app's client id and secret (or set them in settings)."
+            )
+        return data
+
+
+class PipedriveApiTokenForm(forms.Form):
+    api_token = forms.CharField(
+        widget=forms.PasswordInput, help_text="Personal preferences → API in Pipedrive."
+    )
+    api_domain = forms.URLField(
+        assume_scheme="https",
+        required=False,
+        help_text="e.g. https://yourcompany.pipedrive.com (blank: the default API address).",
+    )
+
+
+class TenantPickForm(forms.Form):
+    tenant_id = forms.ChoiceField(widget=forms.RadioSelect, label="Organisation")
+
+    def __init__(self, *args, tenants=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["tenant_id"].choices = [
+            (t["tenantId"], t.get("tenantName") or t["tenantId"]) for t in tenants
+        ]
+
+
+class WriteOnlySecretWidget(forms.PasswordInput):
+    """Always renders empty: a stored secret never travels back to the browser."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs, render_value=False)
