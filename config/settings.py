@@ -129,6 +129,15 @@ XERO_SCOPES = ENV.get(
 PIPEDRIVE_API_URL = ENV.get("PIPEDRIVE_API_URL", "https://api.pipedrive.com").rstrip("/")
 PIPEDRIVE_OAUTH_URL = ENV.get("PIPEDRIVE_OAUTH_URL", "https://oauth.pipedrive.com").rstrip("/")
 HTTP_TIMEOUT_SECONDS = float(ENV.get("HTTP_TIMEOUT_SECONDS", "30"))
+# API limits (connector/ratelimit.py). Xero's defaults are the standard tier; set lower for smaller tiers.
+API_MAX_RETRIES = int(ENV.get("API_MAX_RETRIES", "4"))
+API_MAX_LIMIT_WAIT_SECONDS = float(ENV.get("API_MAX_LIMIT_WAIT_SECONDS", "60"))  # longer: defer, not sleep
+XERO_CONCURRENT_LIMIT = int(ENV.get("XERO_CONCURRENT_LIMIT", "5"))
+XERO_MINUTE_LIMIT = int(ENV.get("XERO_MINUTE_LIMIT", "60"))
+XERO_DAY_LIMIT = int(ENV.get("XERO_DAY_LIMIT", "5000"))
+PIPEDRIVE_BURST_LIMIT = int(ENV.get("PIPEDRIVE_BURST_LIMIT", "20"))  # per token per 2 s (Lite API token)
+PIPEDRIVE_DAILY_TOKENS = int(ENV.get("PIPEDRIVE_DAILY_TOKENS", "30000"))  # 30,000 x plan multiplier x seats
+PIPEDRIVE_BUDGET_RESERVE = int(ENV.get("PIPEDRIVE_BUDGET_RESERVE", "1000"))  # kept for urgent work
 
 LOG_LEVEL = ENV.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {

@@ -9,4 +9,8 @@ class ConnectorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from connector import checks, signals  # noqa: F401  (registers checks and signal handlers)
+        from connector import (  # noqa: F401  (registers checks and signal handlers)
+            admin_limits,
+            checks,
+            signals,
+        )
