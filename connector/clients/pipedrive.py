@@ -159,3 +159,7 @@ class PipedriveClient(ApiClient):
 
     def remaining_budget(self) -> int:
         return self.limiter.remaining("daily-tokens")
+
+    def remaining_limits(self) -> dict:
+        """Daily tokens left for this company (for "Test connection")."""
+        return {"daily-tokens": self.remaining_budget()} if self.limiter.scope else {}

@@ -126,3 +126,9 @@ class XeroClient(ApiClient):
     def get_organisation(self):
         """Cheap call for "Test connection" (the sandbox has no /Organisation: a one-row contacts page)."""
         return self.get_contacts(page=1, page_size=1, summary_only=True)
+
+    def remaining_limits(self) -> dict:
+        """What is left of this tenant's minute and day (for "Test connection")."""
+        return (
+            {kind: self.limiter.remaining(kind) for kind in ("minute", "day")} if self.limiter.scope else {}
+        )

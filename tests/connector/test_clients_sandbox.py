@@ -55,8 +55,8 @@ def test_xero_reads_contacts_invoices_and_payments_and_tracks_the_remaining_limi
     assert invoices and client.get_invoice(invoices[0]["InvoiceID"])["InvoiceID"] == invoices[0]["InvoiceID"]
     client.get_payments(page=1)
     made = counters.snapshot("xero", xero["tenant"])["calls"]
-    assert client.limiter.remaining("minute") == 60 - made  # corrected from X-MinLimit-Remaining
-    assert client.limiter.remaining("day") == 5000 - made
+    # Our count agrees with the sandbox's X-MinLimit-Remaining / X-DayLimit-Remaining.
+    assert client.remaining_limits() == {"minute": 60 - made, "day": 5000 - made}
 
 
 def test_xero_typed_errors_from_the_sandbox(xero):
@@ -92,7 +92,9 @@ def test_pipedrive_api_token_crud_search_and_current_user(live_server):
     with pytest.raises(NotFound):
         client.get("organization", 999999)
     seen = counters.snapshot("pipedrive", str(company.id))
-    assert client.remaining_budget() == 30000 - seen["tokens"]  # our count matches the sandbox's cost table
+    assert client.remaining_limits() == {
+        "daily-tokens": 30000 - seen["tokens"]
+    }  # our count matches the sandbox's cost table
     bad = PipedriveClient(company.id, f"{live_server.url}/sandbox/pipedrive", "wrong-token")
     with pytest.raises(AuthExpired):
         bad.get_current_user()
