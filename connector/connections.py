@@ -277,15 +277,22 @@ def check_xero(conn: XeroConnection) -> CheckResult:
         return CheckResult(False, [f"Xero {conn}: {exc}"])
     name = (org.get("Organisations") or [{}])[0].get("Name", "") if isinstance(org, dict) else ""
     lines = [f"Xero tenant {name or conn.tenant_name} ({conn.tenant_id})", f"scopes: {conn.scopes or '-'}"]
-    remaining = getattr(client.limiter, "remaining", None)
-    if callable(remaining):
-        lines.append(f"remaining: {remaining()}")
+    lines.append(f"remaining: {remaining_limits(client.limiter)}")
     return CheckResult(True, lines)
+
+
+def remaining_limits(limiter) -> str:
+    """'minute 59, day 4999' from the shared limiter (part B), or a note when it cannot tell."""
+    try:
+        return ", ".join(f"{w.kind} {limiter.remaining(w.kind)}" for w in limiter.windows(1)) or "no limits"
+    except Exception:  # a limiter without windows (NoLimiter) must not fail the test action
+        return "unknown"
 
 
 def check_pipedrive(conn: PipedriveConnection) -> CheckResult:
     try:
-        me = pipedrive_client(conn).get_current_user()
+        client = pipedrive_client(conn)
+        me = client.get_current_user()
     except AuthExpired:
         if conn.auth_type == PipedriveConnection.AuthType.API_TOKEN:
             return CheckResult(False, [str(oauth.mark_broken(conn, oauth.REVOKED_PERSONAL_KEY_MESSAGE))])
@@ -300,6 +307,7 @@ def check_pipedrive(conn: PipedriveConnection) -> CheckResult:
             f"Pipedrive company {me.get('company_name', conn.company_name)} ({me.get('company_domain', '')})",
             f"user: {me.get('name', '')}",
             f"auth: {conn.get_auth_type_display()}, scopes: {conn.scopes or '-'}",
+            f"remaining: {remaining_limits(client.limiter)}",
         ],
     )
 

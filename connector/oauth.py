@@ -1,26 +1,29 @@
 """OAuth2 for Xero and Pipedrive: authorization URLs with state + PKCE, code exchange, race-free refresh.
 
 Refresh is the dangerous part: both services rotate the refresh token, so two workers refreshing
-the same row would leave one of them holding a dead token. Every refresh therefore runs in one
-transaction holding the row's write lock, re-reads the row, refreshes only if still needed and
-stores the rotated token before the lock is released.
+the same row would leave one of them holding a dead token. Every refresh therefore holds a lock on
+the row (select_for_update on PostgreSQL, a per-row file lock on SQLite), re-reads the row,
+refreshes only if still needed and stores the rotated token before the lock is released.
 """
 
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import logging
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
 from django.core.mail import mail_admins
+from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import F
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -221,11 +224,27 @@ def mark_broken(connection, reason: str) -> ConnectionBroken:
     return error
 
 
-def _lock(model, pk):
-    """Take the row's write lock first: select_for_update on PostgreSQL; on SQLite the no-op update
-    makes this transaction the single writer, so a second worker waits here and then re-reads."""
-    model.objects.filter(pk=pk).update(status=F("status"))
-    return model.objects.select_for_update().get(pk=pk)
+@contextmanager
+def _refresh_lock(model, pk):
+    """Serialize refreshes of one row across threads and processes, and yield the row re-read inside.
+
+    PostgreSQL: a transaction holding ``select_for_update`` on the row. SQLite locks the whole
+    database for a writer, so holding a write transaction across the HTTP call would block every
+    other writer (the sandbox's token endpoint included); there an exclusive file lock per row
+    (flock, which also works between processes of one host) guards the refresh instead.
+    """
+    if db_connection.vendor == "postgresql":
+        with transaction.atomic():
+            yield model.objects.select_for_update().get(pk=pk)
+        return
+    path = Path(settings.DATA_DIR) / "locks" / f"{model._meta.model_name}-{pk}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield model.objects.get(pk=pk)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _needs_refresh(connection) -> bool:
@@ -255,8 +274,7 @@ def refresh_xero(connection_id: int, *, force: bool = False, seen_access_token: 
     already replaced ``seen_access_token`` meanwhile.
     """
     broken_reason = None
-    with transaction.atomic():
-        conn = _lock(XeroConnection, connection_id)
+    with _refresh_lock(XeroConnection, connection_id) as conn:
         _ensure_usable(conn)
         if force and seen_access_token is not None and conn.access_token != seen_access_token:
             return conn  # another worker refreshed while we waited for the lock
@@ -328,8 +346,7 @@ REVOKED_PERSONAL_KEY_MESSAGE = (
 def refresh_pipedrive(connection_id: int, *, force: bool = False, seen_access_token: str | None = None):
     """Refresh a Pipedrive OAuth token set under the row lock, re-reading ``api_domain`` each time."""
     broken_reason = None
-    with transaction.atomic():
-        conn = _lock(PipedriveConnection, connection_id)
+    with _refresh_lock(PipedriveConnection, connection_id) as conn:
         _ensure_usable(conn)
         if force and seen_access_token is not None and conn.access_token != seen_access_token:
             return conn

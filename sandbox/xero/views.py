@@ -171,6 +171,7 @@ def connections(request):
     return _list_connections(request)
 
 
+@csrf_exempt  # an API endpoint called with a Bearer token, like Xero's own
 @require_http_methods(["DELETE"])
 def connection(request, connection_id):
     return _delete_connection(request, connection_id=connection_id)

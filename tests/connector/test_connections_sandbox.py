@@ -1,0 +1,210 @@
+"""Full connect flows against the sandbox (live server), configuration only: Xero and Pipedrive."""
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.urls import include, path
+
+from connector.models import ConnectionStatus, OAuthState, PipedriveConnection, XeroConnection
+from sandbox import counters
+
+urlpatterns = [
+    path("admin/", __import__("django.contrib.admin", fromlist=["site"]).site.urls),
+    path("connect/", include("connector.urls")),
+    path("sandbox/", include("sandbox.urls")),
+]
+pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=True)]
+
+BASE = "https://app.example"
+
+
+@pytest.fixture
+def sandbox_urls(settings, live_server):
+    sandbox = f"{live_server.url}/sandbox"
+    settings.PUBLIC_BASE_URL = BASE
+    settings.XERO_AUTHORIZE_URL = f"{sandbox}/xero/login/identity/connect/authorize"
+    settings.XERO_IDENTITY_URL = f"{sandbox}/xero/identity"
+    settings.XERO_CONNECTIONS_URL = f"{sandbox}/xero/api/connections"
+    settings.XERO_API_URL = f"{sandbox}/xero/api/api.xro/2.0"
+    settings.PIPEDRIVE_OAUTH_URL = f"{sandbox}/pipedrive"
+    settings.PIPEDRIVE_API_URL = f"{sandbox}/pipedrive"
+    return sandbox
+
+
+@pytest.fixture
+def xero_sandbox(sandbox_urls):
+    from sandbox.xero import services
+
+    app = services.create_app("Connector under test", [f"{BASE}/connect/xero/callback/"])
+    orgs = [services.create_organisation("Acme Ltd"), services.create_organisation("Beta Traders")]
+    return app, orgs
+
+
+def consent_xero(client, authorize_url, orgs):
+    """Walk the sandbox consent page as a user who allows access; returns the callback query."""
+    parts = urlsplit(authorize_url)
+    params = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    local = parts.path  # same Django process: the test client reaches the sandbox directly
+    assert client.get(local, params).status_code == 200
+    answer = client.post(local, {**params, "action": "allow", "tenant": [str(o.tenant_id) for o in orgs]})
+    assert answer.status_code == 302, answer.content
+    location = urlsplit(answer["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == f"{BASE}/connect/xero/callback/"
+    return {k: v[0] for k, v in parse_qs(location.query).items()}
+
+
+def test_full_xero_connect_flow(admin_client, xero_sandbox):
+    app, orgs = xero_sandbox
+    start = admin_client.post(
+        "/connect/xero/", {"client_id": app.client_id, "client_secret": app.client_secret}
+    )
+    assert start.status_code == 302
+    authorize_url = start["Location"]
+    assert "code_challenge_method=S256" in authorize_url and "state=" in authorize_url
+
+    query = consent_xero(admin_client, authorize_url, orgs)
+    callback = admin_client.get("/connect/xero/callback/", query)
+    assert callback.status_code == 302
+    pick_page = admin_client.get(callback["Location"])
+    assert b"Acme Ltd" in pick_page.content and b"Beta Traders" in pick_page.content
+
+    picked = admin_client.post(callback["Location"], {"tenant_id": str(orgs[1].tenant_id)})
+    assert picked.status_code == 302
+    conn = XeroConnection.objects.get()
+    assert conn.status == ConnectionStatus.ACTIVE
+    assert conn.tenant_id == str(orgs[1].tenant_id) and conn.tenant_name == "Beta Traders"
+    assert conn.access_token and conn.refresh_token and conn.xero_connection_id
+    assert OAuthState.objects.get(state=query["state"]).token_set == ""  # the token set lives in one place
+
+    # The same callback again (reused state) is refused and stores nothing new.
+    again = admin_client.get("/connect/xero/callback/", query)
+    assert again.status_code == 400 and b"already used" in again.content
+    assert XeroConnection.objects.count() == 1
+
+
+def test_bad_state_is_rejected_and_nothing_stored(admin_client, xero_sandbox):
+    app, orgs = xero_sandbox
+    start = admin_client.post(
+        "/connect/xero/", {"client_id": app.client_id, "client_secret": app.client_secret}
+    )
+    query = consent_xero(admin_client, start["Location"], orgs)
+    forged = admin_client.get("/connect/xero/callback/", {**query, "state": "attacker-state"})
+    assert forged.status_code == 400 and b"unknown, expired or was already used" in forged.content
+    assert XeroConnection.objects.count() == 0
+    # Encrypted values cannot be filtered in SQL: check each row in Python.
+    assert [row.token_set for row in OAuthState.objects.all()] == [""]
+
+
+def test_expired_sandbox_token_is_refreshed_once_and_the_api_answers(admin_client, xero_sandbox):
+    from connector import connections, oauth
+
+    app, orgs = xero_sandbox
+    start = admin_client.post(
+        "/connect/xero/", {"client_id": app.client_id, "client_secret": app.client_secret}
+    )
+    query = consent_xero(admin_client, start["Location"], orgs[:1])
+    pick = admin_client.get("/connect/xero/callback/", query)["Location"]
+    admin_client.post(pick, {"tenant_id": str(orgs[0].tenant_id)})
+    conn = XeroConnection.objects.get()
+    old_refresh = conn.refresh_token
+    XeroConnection.objects.filter(pk=conn.pk).update(expires_at=conn.expires_at.replace(year=2000))
+
+    token = oauth.xero_token_provider(conn).get_token()
+    conn.refresh_from_db()
+    assert token == conn.access_token and conn.refresh_token != old_refresh
+    assert conn.previous_refresh_token == old_refresh
+
+    result = connections.check_xero(conn)
+    assert result.ok, str(result)
+    assert "Acme Ltd" in str(result)
+
+
+def test_disconnect_xero_revokes_and_removes_the_tenant_connection(admin_client, xero_sandbox, sandbox_urls):
+    import requests
+
+    from connector import connections
+
+    app, orgs = xero_sandbox
+    start = admin_client.post(
+        "/connect/xero/", {"client_id": app.client_id, "client_secret": app.client_secret}
+    )
+    query = consent_xero(admin_client, start["Location"], orgs[:1])
+    pick = admin_client.get("/connect/xero/callback/", query)["Location"]
+    admin_client.post(pick, {"tenant_id": str(orgs[0].tenant_id)})
+    conn = XeroConnection.objects.get()
+    access = conn.access_token
+
+    assert connections.disconnect_xero(conn) == []
+    conn.refresh_from_db()
+    assert (
+        conn.status == ConnectionStatus.DISCONNECTED and conn.access_token == "" and conn.refresh_token == ""
+    )
+    listed = requests.get(
+        f"{sandbox_urls}/xero/api/connections", headers={"Authorization": f"Bearer {access}"}, timeout=10
+    )
+    assert listed.status_code == 401 or listed.json() == []
+
+
+@pytest.fixture
+def pipedrive_sandbox(sandbox_urls):
+    from sandbox.pipedrive import services
+
+    company = services.ensure_demo_company()
+    return services, company
+
+
+def test_full_pipedrive_oauth_flow(admin_client, pipedrive_sandbox):
+    from sandbox.pipedrive.models import User
+
+    services, company = pipedrive_sandbox
+    start = admin_client.post(
+        "/connect/pipedrive/",
+        {"kind": "oauth", "client_id": services.DEMO_CLIENT_ID, "client_secret": services.DEMO_CLIENT_SECRET},
+    )
+    assert start.status_code == 302
+    parts = urlsplit(start["Location"])
+    params = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    assert admin_client.get(parts.path, params).status_code == 200
+    user = User.objects.get(api_token=services.DEMO_API_TOKEN)
+    answer = admin_client.post(f"{parts.path}?{parts.query}", {"decision": "allow", "user_id": user.id})
+    location = urlsplit(answer["Location"])
+    assert location.path == "/connect/pipedrive/callback/"
+
+    done = admin_client.get(
+        "/connect/pipedrive/callback/", {k: v[0] for k, v in parse_qs(location.query).items()}
+    )
+    assert done.status_code == 302
+    conn = PipedriveConnection.objects.get()
+    assert conn.auth_type == "oauth" and conn.status == ConnectionStatus.ACTIVE
+    assert conn.company_name == company.name and conn.api_domain and conn.refresh_token
+
+    reused = admin_client.get(
+        "/connect/pipedrive/callback/", {k: v[0] for k, v in parse_qs(location.query).items()}
+    )
+    assert reused.status_code == 400
+    assert PipedriveConnection.objects.count() == 1
+
+
+def test_pipedrive_api_token_connect_and_401_marks_broken(admin_client, pipedrive_sandbox):
+    from connector import connections
+
+    services, company = pipedrive_sandbox
+    bad = admin_client.post("/connect/pipedrive/", {"kind": "api_token", "api_token": "wrong-token"})
+    assert bad.status_code == 200 and b"refused the token" in bad.content
+    assert PipedriveConnection.objects.count() == 0
+
+    done = admin_client.post(
+        "/connect/pipedrive/", {"kind": "api_token", "api_token": services.DEMO_API_TOKEN}
+    )
+    assert done.status_code == 302
+    conn = PipedriveConnection.objects.get()
+    assert conn.auth_type == "api_token" and conn.company_name == company.name and conn.user_email
+
+    # The token is regenerated in Pipedrive: the next call answers 401.
+    PipedriveConnection.objects.filter(pk=conn.pk).update(api_token="regenerated-elsewhere")
+    conn.refresh_from_db()
+    result = connections.check_pipedrive(conn)
+    conn.refresh_from_db()
+    assert not result.ok
+    assert conn.status == ConnectionStatus.BROKEN and "OAuth" in conn.last_error
+    assert counters.snapshot("pipedrive", str(company.id)) is not None
