@@ -1,0 +1,37 @@
+"""django-q2 entry points (thin): the scheduled refresh of quiet connections."""
+
+import logging
+from datetime import timedelta
+
+from django.utils import timezone
+
+from connector import oauth
+from connector.errors import ConnectorError
+from connector.models import ConnectionStatus, PipedriveConnection, XeroConnection
+
+logger = logging.getLogger(__name__)
+
+# Xero refresh tokens die after 60 days unused; refreshing a connection quiet for a week keeps a wide margin.
+QUIET_FOR = timedelta(days=7)
+
+
+def refresh_quiet_connections() -> dict:
+    """Refresh every active OAuth connection not refreshed for QUIET_FOR; returns counts per outcome."""
+    cutoff = timezone.now() - QUIET_FOR
+    outcome = {"refreshed": 0, "failed": 0}
+    quiet_xero = XeroConnection.objects.filter(status=ConnectionStatus.ACTIVE, last_refreshed_at__lt=cutoff)
+    quiet_pipedrive = PipedriveConnection.objects.filter(
+        status=ConnectionStatus.ACTIVE,
+        auth_type=PipedriveConnection.AuthType.OAUTH,
+        last_refreshed_at__lt=cutoff,
+    )
+    jobs = [(oauth.refresh_xero, pk) for pk in quiet_xero.values_list("pk", flat=True)]
+    jobs += [(oauth.refresh_pipedrive, pk) for pk in quiet_pipedrive.values_list("pk", flat=True)]
+    for refresh, pk in jobs:
+        try:
+            refresh(pk, force=True)
+            outcome["refreshed"] += 1
+        except ConnectorError as exc:  # broken ones are marked and alerted inside refresh
+            outcome["failed"] += 1
+            logger.warning("Scheduled refresh failed: %s", exc)
+    return outcome

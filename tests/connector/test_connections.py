@@ -1,0 +1,55 @@
+"""Scheduled refresh of quiet connections, the schedule itself, and log redaction."""
+
+import logging
+from datetime import timedelta
+
+import responses
+from django.utils import timezone
+from django_q.models import Schedule
+
+from connector import tasks
+from connector.logging import RedactSecretsFilter, redact
+from connector.models import XeroConnection
+from tests.connector.conftest import XERO_ACCESS, XERO_REFRESH, XERO_SECRET
+
+
+def test_the_refresh_schedule_exists(db):
+    schedule = Schedule.objects.get(name="connector: refresh quiet connections")
+    assert schedule.func == "connector.tasks.refresh_quiet_connections"
+
+
+@responses.activate
+def test_quiet_connections_are_refreshed_and_recent_ones_left_alone(xero_connection, settings):
+    settings.XERO_IDENTITY_URL = "https://identity.xero.com"
+    responses.post(
+        "https://identity.xero.com/connect/token",
+        json={"access_token": "new-access", "refresh_token": "new-refresh", "expires_in": 1800},
+    )
+    recent = XeroConnection.objects.create(
+        tenant_id="tenant-2", client_id="c", status="active", last_refreshed_at=timezone.now()
+    )
+    XeroConnection.objects.filter(pk=xero_connection.pk).update(
+        last_refreshed_at=timezone.now() - timedelta(days=20)
+    )
+
+    assert tasks.refresh_quiet_connections() == {"refreshed": 1, "failed": 0}
+    xero_connection.refresh_from_db()
+    assert xero_connection.refresh_token == "new-refresh"
+    assert len(responses.calls) == 1
+    recent.refresh_from_db()
+    assert recent.access_token == ""
+
+
+def test_redaction_of_tokens_in_messages_and_exceptions():
+    text = (
+        f"POST body refresh_token={XERO_REFRESH}&client_secret={XERO_SECRET} "
+        f'headers {{"Authorization": "Bearer {XERO_ACCESS}"}} json {{"access_token": "{XERO_ACCESS}"}}'
+    )
+    cleaned = redact(text)
+    for secret in (XERO_ACCESS, XERO_REFRESH, XERO_SECRET):
+        assert secret not in cleaned
+    assert "refresh_token=[redacted]" in cleaned
+
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "call failed: %s", (text,), None)
+    assert RedactSecretsFilter().filter(record)
+    assert XERO_REFRESH not in record.getMessage() and "call failed" in record.getMessage()
