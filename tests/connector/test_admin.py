@@ -62,7 +62,9 @@ def test_empty_write_only_field_keeps_the_secret_and_a_new_value_replaces_it(
 
 def test_xero_client_secret_is_write_only(admin_client, xero_connection):
     url = reverse("admin:connector_xeroconnection_change", args=[xero_connection.pk])
-    response = admin_client.post(url, {"tenant_name": "Demo Org", "client_id": "client-1", "client_secret": ""})
+    response = admin_client.post(
+        url, {"tenant_name": "Demo Org", "client_id": "client-1", "client_secret": ""}
+    )
     assert response.status_code == 302
     xero_connection.refresh_from_db()
     assert xero_connection.client_secret == XERO_SECRET
