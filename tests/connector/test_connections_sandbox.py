@@ -208,3 +208,95 @@ def test_pipedrive_api_token_connect_and_401_marks_broken(admin_client, pipedriv
     assert not result.ok
     assert conn.status == ConnectionStatus.BROKEN and "OAuth" in conn.last_error
     assert counters.snapshot("pipedrive", str(company.id)) is not None
+
+
+def connect_one_xero_org(admin_client, app, org) -> XeroConnection:
+    start = admin_client.post(
+        "/connect/xero/", {"client_id": app.client_id, "client_secret": app.client_secret}
+    )
+    query = consent_xero(admin_client, start["Location"], [org])
+    pick = admin_client.get("/connect/xero/callback/", query)["Location"]
+    admin_client.post(pick, {"tenant_id": str(org.tenant_id)})
+    return XeroConnection.objects.get(tenant_id=str(org.tenant_id))
+
+
+def test_ten_threads_refresh_once_against_the_sandbox(admin_client, xero_sandbox, caplog):
+    import threading
+
+    from django.db import connections as db_connections
+
+    from connector import oauth
+
+    app, orgs = xero_sandbox
+    conn = connect_one_xero_org(admin_client, app, orgs[0])
+    secrets_seen = [conn.access_token, conn.refresh_token, app.client_secret]
+    XeroConnection.objects.filter(pk=conn.pk).update(expires_at=conn.expires_at.replace(year=2000))
+    token_calls_before = counters.calls_to("xero", "POST /connect/token")
+    tokens, errors = [], []
+    barrier = threading.Barrier(10)
+
+    def worker():
+        try:
+            barrier.wait()
+            tokens.append(oauth.xero_token_provider(XeroConnection.objects.get(pk=conn.pk)).get_token())
+        except Exception as exc:  # asserted below
+            errors.append(exc)
+        finally:
+            db_connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert counters.calls_to("xero", "POST /connect/token") - token_calls_before == 1
+    assert counters.calls_to("xero", "POST /connect/token", status=400) == 0  # no invalid_grant
+    conn.refresh_from_db()
+    assert set(tokens) == {conn.access_token} and conn.status == ConnectionStatus.ACTIVE
+    # Nothing logged during connect and refresh carries a token or the client secret.
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for secret in [*secrets_seen, conn.access_token, conn.refresh_token]:
+        assert secret not in logged
+
+
+def _refresh_in_child(connection_id, queue):
+    """A separate process with its own database connection (PostgreSQL test)."""
+    import django
+    from django.db import connections as db_connections
+
+    django.setup()
+    db_connections.close_all()
+    from connector import oauth
+
+    try:
+        queue.put(oauth.xero_token_provider(XeroConnection.objects.get(pk=connection_id)).get_token())
+    except Exception as exc:  # reported to the parent
+        queue.put(f"error: {exc!r}")
+
+
+@pytest.mark.postgres
+def test_four_processes_refresh_once_on_postgresql(admin_client, xero_sandbox):
+    import multiprocessing
+
+    from django.db import connection as db_connection
+
+    if db_connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (row locks across processes)")
+    app, orgs = xero_sandbox
+    conn = connect_one_xero_org(admin_client, app, orgs[0])
+    XeroConnection.objects.filter(pk=conn.pk).update(expires_at=conn.expires_at.replace(year=2000))
+    before = counters.calls_to("xero", "POST /connect/token")
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    db_connection.close()
+    processes = [context.Process(target=_refresh_in_child, args=(conn.pk, queue)) for _ in range(4)]
+    for process in processes:
+        process.start()
+    results = [queue.get(timeout=60) for _ in processes]
+    for process in processes:
+        process.join()
+    assert not [r for r in results if r.startswith("error")], results
+    assert counters.calls_to("xero", "POST /connect/token") - before == 1
+    assert len(set(results)) == 1

@@ -1,6 +1,8 @@
 """Token refresh (with `responses`): once under concurrency, lost answers, invalid_grant, API token 401."""
 
+import json
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -38,7 +40,11 @@ def xero_token_answer(n=2):
 @pytest.mark.django_db(transaction=True)
 @responses.activate
 def test_ten_threads_with_an_expired_token_refresh_exactly_once(xero_connection):
-    responses.post(XERO_TOKEN_URL, json=xero_token_answer())
+    def slow_token_endpoint(request):
+        time.sleep(0.05)  # a real endpoint takes time: the other threads arrive while it answers
+        return 200, {}, json.dumps(xero_token_answer())
+
+    responses.add_callback(responses.POST, XERO_TOKEN_URL, callback=slow_token_endpoint)
     tokens, errors = [], []
     start = threading.Barrier(10)
 
