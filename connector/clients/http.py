@@ -89,7 +89,7 @@ class ApiClient:
                         timeout=self.timeout,
                     )
             except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt >= self.max_retries:
+                if attempt >= self.max_retries or not self._may_retry(method, exc):
                     raise ServerError(
                         f"{self.service} {method} {urlsplit(url).path}: {type(exc).__name__}"
                     ) from exc
@@ -112,12 +112,21 @@ class ApiClient:
                 attempt += 1
                 continue
             if status >= 500:
-                if attempt >= self.max_retries:
+                if attempt >= self.max_retries or not self._may_retry(method):
                     raise ServerError(f"{self.service} {status}: {self.error_message(response)}")
                 self._pause(backoff(attempt), method, url, status)
                 attempt += 1
                 continue
             return self._result(response)
+
+    @staticmethod
+    def _may_retry(method: str, exc: Exception | None = None) -> bool:
+        """A POST may have been applied before the failure: retrying could create a duplicate record.
+
+        It is retried only when it certainly never reached the service (connect timeout); 429s
+        are refused before processing and are always retried.
+        """
+        return method.upper() != "POST" or isinstance(exc, requests.ConnectTimeout)
 
     def _pause(self, seconds: float, method: str, url: str, why) -> None:
         logger.info(

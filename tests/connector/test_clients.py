@@ -1,5 +1,6 @@
 """API clients against `responses`: waits, retries, typed errors, timeouts, no tokens in logs."""
 
+import datetime as dt
 import logging
 
 import pytest
@@ -221,3 +222,28 @@ def test_no_token_value_in_logs(caplog, sleeps):
     xero().get_contacts()
     assert len(responses.calls) == 4
     assert caplog.records and SECRET not in caplog.text
+
+
+@responses.activate
+def test_a_post_that_may_have_been_applied_is_not_retried(sleeps):
+    responses.post(f"{PD}/api/v2/organizations", status=502, json={"success": False, "error": "Bad gateway"})
+    with pytest.raises(ServerError):
+        PipedriveClient(1, PD, "api-token", limiter=None).create("organization", {"name": "Acme"})
+    assert len(responses.calls) == 1 and sleeps == []
+
+
+@responses.activate
+def test_a_post_that_never_connected_is_retried(sleeps):
+    responses.post(f"{PD}/api/v2/organizations", body=requests.ConnectTimeout("no route"))
+    responses.post(f"{PD}/api/v2/organizations", json={"success": True, "data": {"id": 5}})
+    assert PipedriveClient(1, PD, "api-token", limiter=None).create("organization", {"name": "Acme"}) == {
+        "id": 5
+    }
+    assert len(sleeps) == 1
+
+
+@responses.activate
+def test_modified_since_is_sent_as_if_modified_since():
+    responses.get(f"{XERO}/Invoices", json={"Invoices": []})
+    xero().get_invoices(modified_since=dt.datetime(2026, 1, 2, 3, 4, 5))
+    assert responses.calls[0].request.headers["If-Modified-Since"] == "2026-01-02T03:04:05"
