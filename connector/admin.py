@@ -85,7 +85,7 @@ class ConnectionAdmin(admin.ModelAdmin):
     @admin.action(description="Test connection")
     def test_connection(self, request, queryset):
         for obj in queryset:
-            result = self.check(obj)
+            result = self.check_connection(obj)
             messages.add_message(
                 request, messages.SUCCESS if result.ok else messages.ERROR, f"{obj}: {result}"
             )
@@ -135,7 +135,7 @@ class XeroConnectionAdmin(ConnectionAdmin):
         "auth_event_id",
     )
 
-    def check(self, obj):
+    def check_connection(self, obj):
         return connections.check_xero(obj)
 
     def refresh(self, obj):
@@ -187,7 +187,7 @@ class PipedriveConnectionAdmin(ConnectionAdmin):
         "last_refreshed_at",
     )
 
-    def check(self, obj):
+    def check_connection(self, obj):
         return connections.check_pipedrive(obj)
 
     def refresh(self, obj):

@@ -300,3 +300,28 @@ def test_four_processes_refresh_once_on_postgresql(admin_client, xero_sandbox):
     assert not [r for r in results if r.startswith("error")], results
     assert counters.calls_to("xero", "POST /connect/token") - before == 1
     assert len(set(results)) == 1
+
+
+def test_admin_actions_test_refresh_and_disconnect(admin_client, xero_sandbox):
+    app, orgs = xero_sandbox
+    conn = connect_one_xero_org(admin_client, app, orgs[0])
+    changelist = "/admin/connector/xeroconnection/"
+    old_access = conn.access_token
+
+    tested = admin_client.post(
+        changelist, {"action": "test_connection", "_selected_action": [conn.pk]}, follow=True
+    )
+    text = tested.content.decode()
+    assert "Xero tenant Acme Ltd" in text and "remaining:" in text and old_access not in text
+
+    admin_client.post(changelist, {"action": "refresh_token_now", "_selected_action": [conn.pk]})
+    conn.refresh_from_db()
+    assert conn.access_token != old_access
+
+    admin_client.post(changelist, {"action": "disconnect", "_selected_action": [conn.pk]})
+    conn.refresh_from_db()
+    assert conn.status == ConnectionStatus.DISCONNECTED
+    broken = admin_client.post(
+        changelist, {"action": "test_connection", "_selected_action": [conn.pk]}, follow=True
+    )
+    assert "disconnected" in broken.content.decode().lower()
