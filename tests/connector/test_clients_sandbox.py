@@ -1,5 +1,7 @@
 """The clients end to end against the sandboxes over a live server: real shapes, typed errors, limits."""
 
+import logging
+
 import pytest
 
 from connector.clients.pipedrive import PipedriveClient
@@ -59,7 +61,8 @@ def test_xero_reads_contacts_invoices_and_payments_and_tracks_the_remaining_limi
     assert client.remaining_limits() == {"minute": 60 - made, "day": 5000 - made}
 
 
-def test_xero_typed_errors_from_the_sandbox(xero):
+def test_xero_typed_errors_from_the_sandbox(xero, caplog):
+    caplog.set_level(logging.DEBUG)
     client = XeroClient(xero["tenant"], Tokens(xero["token"]), base_url=xero["base"])
     with pytest.raises(NotFound):
         client.get_contact("00000000-0000-0000-0000-000000000001")
@@ -70,6 +73,7 @@ def test_xero_typed_errors_from_the_sandbox(xero):
     with pytest.raises(AuthExpired):
         expired.get_contacts()
     assert expired.token_provider.refreshes == 1
+    assert caplog.records and xero["token"] not in caplog.text  # neither client nor server logs it
 
 
 def test_xero_401_is_retried_once_with_the_refreshed_token(xero):
