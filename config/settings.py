@@ -129,6 +129,11 @@ XERO_SCOPES = ENV.get(
 PIPEDRIVE_API_URL = ENV.get("PIPEDRIVE_API_URL", "https://api.pipedrive.com").rstrip("/")
 PIPEDRIVE_OAUTH_URL = ENV.get("PIPEDRIVE_OAUTH_URL", "https://oauth.pipedrive.com").rstrip("/")
 HTTP_TIMEOUT_SECONDS = float(ENV.get("HTTP_TIMEOUT_SECONDS", "30"))
+# Default OAuth app credentials for the admin's "Connect" forms (blank: typed into the form).
+XERO_CLIENT_ID = ENV.get("XERO_CLIENT_ID", "")
+XERO_CLIENT_SECRET = ENV.get("XERO_CLIENT_SECRET", "")
+PIPEDRIVE_CLIENT_ID = ENV.get("PIPEDRIVE_CLIENT_ID", "")
+PIPEDRIVE_CLIENT_SECRET = ENV.get("PIPEDRIVE_CLIENT_SECRET", "")
 # API limits (connector/ratelimit.py). Xero's defaults are the standard tier; set lower for smaller tiers.
 API_MAX_RETRIES = int(ENV.get("API_MAX_RETRIES", "4"))
 API_MAX_LIMIT_WAIT_SECONDS = float(ENV.get("API_MAX_LIMIT_WAIT_SECONDS", "60"))  # longer: defer, not sleep

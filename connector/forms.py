@@ -14,8 +14,8 @@ class XeroConnectForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        data["client_id"] = data.get("client_id") or getattr(settings, "XERO_CLIENT_ID", "")
-        data["client_secret"] = data.get("client_secret") or getattr(settings, "XERO_CLIENT_SECRET", "")
+        data["client_id"] = data.get("client_id") or settings.XERO_CLIENT_ID
+        data["client_secret"] = data.get("client_secret") or settings.XERO_CLIENT_SECRET
         if not data["client_id"] or not data["client_secret"]:
             raise forms.ValidationError(
                 "Enter the Xero app's client id and secret (or set them in settings)."
@@ -29,8 +29,8 @@ class PipedriveOAuthForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        data["client_id"] = data.get("client_id") or getattr(settings, "PIPEDRIVE_CLIENT_ID", "")
-        data["client_secret"] = data.get("client_secret") or getattr(settings, "PIPEDRIVE_CLIENT_SECRET", "")
+        data["client_id"] = data.get("client_id") or settings.PIPEDRIVE_CLIENT_ID
+        data["client_secret"] = data.get("client_secret") or settings.PIPEDRIVE_CLIENT_SECRET
         if not data["client_id"] or not data["client_secret"]:
             raise forms.ValidationError(
                 "Enter the Pipedrive app's client id and secret (or set them in settings)."
