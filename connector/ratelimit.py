@@ -153,6 +153,10 @@ class DatabaseBackend:
 class RedisBackend:
     """The same operations on Redis: a Lua script makes spend-all-or-nothing atomic."""
 
+    RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
     SPEND = """
     for i, key in ipairs(KEYS) do
       local used = tonumber(redis.call('GET', key) or '0')
@@ -170,6 +174,7 @@ class RedisBackend:
 
         self.redis = redis.Redis.from_url(url)
         self._spend = self.redis.register_script(self.SPEND)
+        self._release = self.redis.register_script(self.RELEASE)
 
     def _key(self, service, scope, window: Window, now: float) -> str:
         return f"connector:rl:{service}:{scope}:{window.kind}:{_number(window, now)[0]}"
@@ -207,8 +212,9 @@ class RedisBackend:
     def release(self, service, scope, holder):
         number, _, value = holder.partition(":")
         key = f"connector:slot:{service}:{scope}:{number}"
-        if self.redis.get(key) == value.encode():
-            self.redis.delete(key)
+        # Compare-and-delete in one step: a lease that expired and was taken by another
+        # worker between a GET and a DEL must not be freed by us.
+        self._release(keys=[key], args=[value])
 
 
 def backend():

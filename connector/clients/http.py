@@ -74,7 +74,9 @@ class ApiClient:
         """Raise BudgetExhausted when a daily limit (not a short one) refused the call."""
 
     # the call --------------------------------------------------------------
-    def request(self, method: str, path: str, *, params=None, json=None, units: int = 1) -> dict | None:
+    def request(
+        self, method: str, path: str, *, params=None, json=None, headers=None, units: int = 1
+    ) -> dict | None:
         url = f"{self.base_url}/{path.lstrip('/')}"
         attempt, refreshed = 0, False
         while True:
@@ -85,7 +87,7 @@ class ApiClient:
                         url,
                         params=params,
                         json=json,
-                        headers={"Accept": "application/json", **self.auth_headers()},
+                        headers={"Accept": "application/json", **(headers or {}), **self.auth_headers()},
                         timeout=self.timeout,
                     )
             except (requests.ConnectionError, requests.Timeout) as exc:

@@ -24,7 +24,7 @@ class XeroClient(ApiClient):
 
     def auth_headers(self):
         token = self.token_provider.get_token()
-        return {"Authorization": f"Bearer {token}", "xero-tenant-id": self.tenant_id, **self._extra_headers}
+        return {"Authorization": f"Bearer {token}", "xero-tenant-id": self.tenant_id}
 
     def refresh_auth(self):
         self.token_provider.on_unauthorized()
@@ -74,19 +74,15 @@ class XeroClient(ApiClient):
         return params
 
     def _get(self, path, params=None, modified_since=None):
+        headers = {}
         if modified_since is not None:
-            stamp = (
+            # Per request, never on the client: one client may serve several threads.
+            headers["If-Modified-Since"] = (
                 modified_since.strftime("%Y-%m-%dT%H:%M:%S")
                 if hasattr(modified_since, "strftime")
                 else modified_since
             )
-            self._extra_headers = {"If-Modified-Since": stamp}
-        try:
-            return self.request("GET", path, params=params)
-        finally:
-            self._extra_headers = {}
-
-    _extra_headers: dict = {}
+        return self.request("GET", path, params=params, headers=headers)
 
     def get_contacts(self, ids=None, page=None, page_size=None, modified_since=None, where=None,
                      include_archived=False, summary_only=False):  # fmt: skip
