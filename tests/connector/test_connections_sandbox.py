@@ -325,3 +325,46 @@ def test_admin_actions_test_refresh_and_disconnect(admin_client, xero_sandbox):
         changelist, {"action": "test_connection", "_selected_action": [conn.pk]}, follow=True
     )
     assert "disconnected" in broken.content.decode().lower()
+
+
+def test_a_lost_refresh_answer_is_recovered_within_the_sandbox_grace(admin_client, xero_sandbox):
+    from connector import oauth
+
+    app, orgs = xero_sandbox
+    conn = connect_one_xero_org(admin_client, app, orgs[0])
+    old_refresh = conn.refresh_token
+    rotated = oauth.refresh_xero(conn.pk, force=True)
+    assert rotated.refresh_token != old_refresh
+    # As if the answer never arrived: the row still holds the old refresh token.
+    conn = XeroConnection.objects.get(pk=conn.pk)
+    conn.refresh_token = old_refresh
+    conn.save()
+
+    recovered = oauth.refresh_xero(conn.pk, force=True)
+    assert recovered.status == ConnectionStatus.ACTIVE and recovered.access_token
+    assert counters.calls_to("xero", "POST /connect/token", status=400) == 0
+
+
+def test_old_refresh_token_after_the_grace_marks_the_connection_broken(
+    admin_client, xero_sandbox, mailoutbox
+):
+    from connector import oauth
+    from connector.errors import ConnectionBroken
+    from sandbox import clock
+
+    app, orgs = xero_sandbox
+    conn = connect_one_xero_org(admin_client, app, orgs[0])
+    old_refresh = conn.refresh_token
+    oauth.refresh_xero(conn.pk, force=True)
+    conn = XeroConnection.objects.get(pk=conn.pk)
+    conn.refresh_token = old_refresh
+    conn.save()
+    clock.advance(31 * 60)
+    try:
+        with pytest.raises(ConnectionBroken):
+            oauth.refresh_xero(conn.pk, force=True)
+    finally:
+        clock.reset()
+    conn.refresh_from_db()
+    assert conn.status == ConnectionStatus.BROKEN
+    assert "invalid_grant" in conn.last_error and f"/xeroconnection/{conn.pk}/change/" in conn.last_error
