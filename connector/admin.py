@@ -3,6 +3,7 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -49,6 +50,7 @@ def secrets_set_on(obj) -> str:
 
 class ConnectionAdmin(admin.ModelAdmin):
     secret_fields: tuple[str, ...] = ()
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("__str__", "status_badge", "expires_at", "last_refreshed_at", "updated_at")
     list_filter = ("status",)
     actions = ["test_connection", "refresh_token_now", "disconnect"]
