@@ -135,14 +135,16 @@ XERO_CLIENT_SECRET = ENV.get("XERO_CLIENT_SECRET", "")
 PIPEDRIVE_CLIENT_ID = ENV.get("PIPEDRIVE_CLIENT_ID", "")
 PIPEDRIVE_CLIENT_SECRET = ENV.get("PIPEDRIVE_CLIENT_SECRET", "")
 # API limits (connector/ratelimit.py). Xero's defaults are the standard tier; set lower for smaller tiers.
-API_MAX_RETRIES = int(ENV.get("API_MAX_RETRIES", "4"))
+API_MAX_RETRIES = envparse.env_int(ENV, "API_MAX_RETRIES", 4)
 API_MAX_LIMIT_WAIT_SECONDS = float(ENV.get("API_MAX_LIMIT_WAIT_SECONDS", "60"))  # longer: defer, not sleep
-XERO_CONCURRENT_LIMIT = int(ENV.get("XERO_CONCURRENT_LIMIT", "5"))
-XERO_MINUTE_LIMIT = int(ENV.get("XERO_MINUTE_LIMIT", "60"))
-XERO_DAY_LIMIT = int(ENV.get("XERO_DAY_LIMIT", "5000"))
-PIPEDRIVE_BURST_LIMIT = int(ENV.get("PIPEDRIVE_BURST_LIMIT", "20"))  # per token per 2 s (Lite API token)
-PIPEDRIVE_DAILY_TOKENS = int(ENV.get("PIPEDRIVE_DAILY_TOKENS", "30000"))  # 30,000 x plan multiplier x seats
-PIPEDRIVE_BUDGET_RESERVE = int(ENV.get("PIPEDRIVE_BUDGET_RESERVE", "1000"))  # kept for urgent work
+XERO_CONCURRENT_LIMIT = envparse.env_int(ENV, "XERO_CONCURRENT_LIMIT", 5)
+XERO_MINUTE_LIMIT = envparse.env_int(ENV, "XERO_MINUTE_LIMIT", 60)
+XERO_DAY_LIMIT = envparse.env_int(ENV, "XERO_DAY_LIMIT", 5000)
+# Pipedrive: calls per token per 2 s (Lite API token); daily tokens = 30,000 x plan multiplier x
+# seats; a reserve of tokens kept for urgent work (below it, backfill waits for the reset).
+PIPEDRIVE_BURST_LIMIT = envparse.env_int(ENV, "PIPEDRIVE_BURST_LIMIT", 20)
+PIPEDRIVE_DAILY_TOKENS = envparse.env_int(ENV, "PIPEDRIVE_DAILY_TOKENS", 30000)
+PIPEDRIVE_BUDGET_RESERVE = envparse.env_int(ENV, "PIPEDRIVE_BUDGET_RESERVE", 1000)
 
 LOG_LEVEL = ENV.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {
