@@ -267,14 +267,17 @@ def _ensure_usable(connection):
 # --- Xero refresh ---
 
 
-def refresh_xero(connection_id: int, *, force: bool = False, seen_access_token: str | None = None):
-    """Refresh the Xero token set under the row lock; returns the fresh row.
+def _refresh(model, connection_id, *, service, token_url, refused, apply, force, seen_access_token):
+    """Refresh one connection's token set under its row lock; returns the fresh row.
 
-    ``force`` (after a 401) refreshes even when the expiry looks fine, unless another worker has
-    already replaced ``seen_access_token`` meanwhile.
+    Re-reads the row inside the lock and refreshes only if still needed, so however many
+    workers ask at once, one refresh happens. ``force`` (after a 401) refreshes even when the
+    expiry looks fine, unless another worker has already replaced ``seen_access_token``.
+    ``apply(conn, token_set, now, old_refresh_token)`` stores the service's own fields; the row
+    is saved once, in the same step as the rotated refresh token.
     """
     broken_reason = None
-    with _refresh_lock(XeroConnection, connection_id) as conn:
+    with _refresh_lock(model, connection_id) as conn:
         _ensure_usable(conn)
         if force and seen_access_token is not None and conn.access_token != seen_access_token:
             return conn  # another worker refreshed while we waited for the lock
@@ -282,33 +285,52 @@ def refresh_xero(connection_id: int, *, force: bool = False, seen_access_token: 
             return conn
         try:
             token_set = _token_post(
-                xero_token_url(),
+                token_url,
                 {"grant_type": "refresh_token", "refresh_token": conn.refresh_token},
                 (conn.client_id, conn.client_secret),
             )
         except OAuthFailure as exc:
             if exc.error != "invalid_grant":
                 raise
-            broken_reason = (
-                "Xero refused the refresh token (invalid_grant): the consent was revoked, expired after "
-                "60 days unused, or the token was lost."
-            )
+            broken_reason = refused
         except (requests.Timeout, requests.ConnectionError) as exc:
-            raise ConnectorError(f"Xero's token endpoint did not answer: {type(exc).__name__}") from exc
+            raise ConnectorError(f"{service}'s token endpoint did not answer: {type(exc).__name__}") from exc
         else:
-            now = timezone.now()
-            conn.previous_refresh_token = conn.refresh_token
-            conn.previous_refresh_grace_until = now + XERO_REFRESH_GRACE
+            now, old_refresh_token = timezone.now(), conn.refresh_token
             conn.access_token = token_set["access_token"]
             conn.refresh_token = token_set.get("refresh_token") or conn.refresh_token
             conn.expires_at = expiry(token_set)
             conn.scopes = token_set.get("scope", conn.scopes)
             conn.last_refreshed_at = now
             conn.status, conn.last_error = ConnectionStatus.ACTIVE, ""
+            apply(conn, token_set, now, old_refresh_token)
             conn.save()
-            logger.info("Refreshed the Xero token of %s", conn)
+            logger.info("Refreshed the %s token of %s", service, conn)
             return conn
     raise mark_broken(conn, broken_reason)
+
+
+def _keep_xero_grace_token(conn, token_set, now, old_refresh_token):
+    # A lost answer is recovered by resending the old token within Xero's 30-minute grace.
+    conn.previous_refresh_token = old_refresh_token
+    conn.previous_refresh_grace_until = now + XERO_REFRESH_GRACE
+
+
+def refresh_xero(connection_id: int, *, force: bool = False, seen_access_token: str | None = None):
+    """Refresh the Xero token set under the row lock; returns the fresh row."""
+    return _refresh(
+        XeroConnection,
+        connection_id,
+        service="Xero",
+        token_url=xero_token_url(),
+        refused=(
+            "Xero refused the refresh token (invalid_grant): the consent was revoked, expired after "
+            "60 days unused, or the token was lost."
+        ),
+        apply=_keep_xero_grace_token,
+        force=force,
+        seen_access_token=seen_access_token,
+    )
 
 
 @dataclass
@@ -343,42 +365,26 @@ REVOKED_PERSONAL_KEY_MESSAGE = (
 )
 
 
+def _reread_api_domain(conn, token_set, now, old_refresh_token):
+    # Pipedrive may move a company to another api_domain; every refresh says where it is now.
+    conn.api_domain = token_set.get("api_domain") or conn.api_domain
+
+
 def refresh_pipedrive(connection_id: int, *, force: bool = False, seen_access_token: str | None = None):
     """Refresh a Pipedrive OAuth token set under the row lock, re-reading ``api_domain`` each time."""
-    broken_reason = None
-    with _refresh_lock(PipedriveConnection, connection_id) as conn:
-        _ensure_usable(conn)
-        if force and seen_access_token is not None and conn.access_token != seen_access_token:
-            return conn
-        if not force and not _needs_refresh(conn):
-            return conn
-        try:
-            token_set = _token_post(
-                pipedrive_token_url(),
-                {"grant_type": "refresh_token", "refresh_token": conn.refresh_token},
-                (conn.client_id, conn.client_secret),
-            )
-        except OAuthFailure as exc:
-            if exc.error != "invalid_grant":
-                raise
-            broken_reason = (
-                "Pipedrive refused the refresh token (invalid_grant): the app was uninstalled "
-                "or the consent revoked."
-            )
-        except (requests.Timeout, requests.ConnectionError) as exc:
-            raise ConnectorError(f"Pipedrive's token endpoint did not answer: {type(exc).__name__}") from exc
-        else:
-            conn.access_token = token_set["access_token"]
-            conn.refresh_token = token_set.get("refresh_token") or conn.refresh_token
-            conn.expires_at = expiry(token_set)
-            conn.api_domain = token_set.get("api_domain") or conn.api_domain
-            conn.scopes = token_set.get("scope", conn.scopes)
-            conn.last_refreshed_at = timezone.now()
-            conn.status, conn.last_error = ConnectionStatus.ACTIVE, ""
-            conn.save()
-            logger.info("Refreshed the Pipedrive token of %s", conn)
-            return conn
-    raise mark_broken(conn, broken_reason)
+    return _refresh(
+        PipedriveConnection,
+        connection_id,
+        service="Pipedrive",
+        token_url=pipedrive_token_url(),
+        refused=(
+            "Pipedrive refused the refresh token (invalid_grant): the app was uninstalled "
+            "or the consent revoked."
+        ),
+        apply=_reread_api_domain,
+        force=force,
+        seen_access_token=seen_access_token,
+    )
 
 
 @dataclass
