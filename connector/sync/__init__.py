@@ -1,0 +1,27 @@
+"""Sync services: the current state of Xero records written to Pipedrive.
+
+``sync_records`` is the one entry point the webhook drain, backfills and replays use.
+"""
+
+from connector.sync.common import RecordOutcome
+
+__all__ = ["RecordOutcome", "sync_records"]
+
+
+def sync_records(pair, category: str, resource_ids: list[str], *, trigger: str = "webhook"):
+    """Sync these Xero records (category CONTACT, INVOICE or PAYMENT) as Xero has them now.
+
+    Returns ``{resource_id: RecordOutcome}``; one record's failure is that record's outcome, not
+    an exception. Whole-batch problems raise: RateLimited, BudgetExhausted, ConnectionBroken.
+    """
+    from connector.sync import contacts, invoices, payments
+
+    handlers = {
+        "CONTACT": contacts.sync_contacts,
+        "INVOICE": invoices.sync_invoices,
+        "PAYMENT": payments.sync_payments,
+    }
+    handler = handlers.get(category.upper())
+    if handler is None:
+        return {rid: RecordOutcome("ignored", f"Category {category} is not synced") for rid in resource_ids}
+    return handler(pair, list(dict.fromkeys(resource_ids)), trigger=trigger)

@@ -1,0 +1,155 @@
+"""What every sync shares: outcomes, the per-record writer lock, record links, writes that skip
+unchanged payloads, and the audit row of each record sync."""
+
+import fcntl
+import hashlib
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection as db_connection
+from django.utils import timezone
+
+from audit.services import record_sync
+from connector.errors import NotFound
+from mapping.models import RecordLink
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RecordOutcome:
+    """How one record sync ended: status done/failed/ignored, why, and what it touched."""
+
+    status: str
+    reason: str = ""
+    pipedrive_id: int | None = None
+    action: str = ""  # created / updated / unchanged / skipped / deleted
+
+
+@dataclass
+class Write:
+    """The result of ``write_record``: the Pipedrive id, what happened, and the payload sent (if any)."""
+
+    pipedrive_id: int
+    action: str  # created / updated / unchanged
+    record: dict | None = None
+    sent: dict | None = field(default=None)
+
+
+# --- One writer per record -------------------------------------------------------------
+
+
+def _lock_key(pair_id, xero_type: str, xero_id: str) -> int:
+    digest = hashlib.blake2b(f"{pair_id}:{xero_type}:{xero_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@contextmanager
+def record_lock(pair, xero_type: str, xero_id: str):
+    """Serialize syncs of one Xero record across threads, processes and machines.
+
+    PostgreSQL: a session advisory lock (not a transaction: the sync makes HTTP calls and
+    must not hold a transaction open meanwhile). SQLite (one host): an exclusive flock on
+    one of 1,024 lock files chosen by the record's hash.
+    """
+    key = _lock_key(pair.pk, xero_type, xero_id)
+    if db_connection.vendor == "postgresql":
+        with db_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+        try:
+            yield
+        finally:
+            with db_connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+        return
+    path = Path(settings.DATA_DIR) / "locks" / "records" / f"{key % 1024}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --- Record links ------------------------------------------------------------------------
+
+
+def get_link(pair, xero_type: str, xero_id: str, pipedrive_type: str) -> RecordLink | None:
+    return RecordLink.objects.filter(
+        pair=pair, xero_type=xero_type, xero_id=str(xero_id), pipedrive_type=pipedrive_type
+    ).first()
+
+
+def live_link(pair, xero_type: str, xero_id: str, pipedrive_type: str) -> RecordLink | None:
+    """The link if it still points at a Pipedrive record (not flagged as deleted there)."""
+    link = get_link(pair, xero_type, xero_id, pipedrive_type)
+    if link and link.state == RecordLink.State.LINKED and link.pipedrive_id:
+        return link
+    return None
+
+
+def save_link(pair, xero_type, xero_id, pipedrive_type, pipedrive_id, payload_hash="") -> RecordLink:
+    link, _ = RecordLink.objects.update_or_create(
+        pair=pair,
+        xero_type=xero_type,
+        xero_id=str(xero_id),
+        pipedrive_type=pipedrive_type,
+        defaults={
+            "pipedrive_id": pipedrive_id,
+            "payload_hash": payload_hash,
+            "state": RecordLink.State.LINKED,
+            "last_synced_at": timezone.now(),
+        },
+    )
+    return link
+
+
+# --- Writes ----------------------------------------------------------------------------
+
+
+def write_record(client, entity: str, payload: dict, payload_hash: str, *, existing_id=None,
+                 last_hash: str = "") -> Write:  # fmt: skip
+    """Create, update or (when the payload is the one last written) leave a Pipedrive record.
+
+    ``existing_id`` is the matched record (link, index or search); ``last_hash`` the hash of
+    the payload last written to it. A matched record deleted in Pipedrive meanwhile (404) is
+    created anew.
+    """
+    if existing_id and last_hash and last_hash == payload_hash:
+        return Write(int(existing_id), "unchanged")
+    if existing_id:
+        try:
+            record = client.update(entity, existing_id, payload)
+            return Write(int(record["id"]), "updated", record, payload)
+        except NotFound:
+            logger.info("Pipedrive %s %s is gone: creating it anew", entity, existing_id)
+    record = client.create(entity, payload)
+    return Write(int(record["id"]), "created", record, payload)
+
+
+# --- Audit ------------------------------------------------------------------------------
+
+
+AUDIT_OUTCOMES = {"created", "updated", "unchanged", "skipped", "deferred", "failed"}
+
+
+def audit(pair, xero_type, xero_id, *, action, started_at, trigger="webhook", pipedrive_type="",
+          pipedrive_id=None, reason="", payload=None, fields_mapped=()):  # fmt: skip
+    """One audit row per record sync (never the payload itself: its size and the fields mapped)."""
+    return record_sync(
+        pair=pair,
+        xero_type=xero_type,
+        xero_id=xero_id,
+        outcome=action if action in AUDIT_OUTCOMES else "updated",
+        started_at=started_at,
+        trigger=trigger,
+        pipedrive_type=pipedrive_type,
+        pipedrive_id=pipedrive_id,
+        reason=reason[:2000],
+        payload=payload,
+        fields_mapped=list(fields_mapped),
+    )
