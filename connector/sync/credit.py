@@ -1,0 +1,89 @@
+"""Credit: Xero's API has no credit limit, so the connector keeps one (or reads it from a Pipedrive
+organization field) and works out the available credit and the over-limit flag of open deals.
+
+Plain functions over explicit arguments, shared by the contact sync (organization fields) and the
+invoice sync (deal fields). What they return is the mapping engine's ``context``: rules read it as
+``Connector.CreditLimit``, ``Connector.AvailableCredit`` and ``Connector.OverCreditLimit``.
+
+Where the flag lands: a deal field, through a deal FieldMapping row with source path
+``Connector.OverCreditLimit`` (a yes/no text, or any value through a lookup). Not a deal label:
+label ids are options of Pipedrive's deal "label" field, which the sandbox and our spec copy do not
+let us create, so a field is what finance staff can map and change in the admin.
+"""
+
+from decimal import Decimal, InvalidOperation
+
+from mapping.rules import credit_limit_for
+
+ZERO = Decimal("0")
+
+
+def _decimal(value) -> Decimal | None:
+    if value is None or isinstance(value, bool) or value == "":
+        return None
+    if isinstance(value, dict):  # a Pipedrive monetary field: {"value": 1000, "currency": "NZD"}
+        value = value.get("value")
+        if value is None:
+            return None
+    try:
+        number = Decimal(str(value).replace(",", "").strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def credit_limit_field(pair) -> str:
+    """The Pipedrive organization field (key) that holds credit limits for this pair, or ""."""
+    return str((pair.options or {}).get("credit_limit_field") or "").strip()
+
+
+def credit_configured(pair) -> bool:
+    """Whether any credit limit can apply to this pair (saves fetching balances when none can)."""
+    return bool(credit_limit_field(pair)) or pair.credit_limits.exists()
+
+
+def outstanding_of(contact: dict) -> Decimal:
+    """What the customer owes (Xero's Balances.AccountsReceivable.Outstanding); 0 when not given."""
+    receivable = ((contact or {}).get("Balances") or {}).get("AccountsReceivable") or {}
+    return _decimal(receivable.get("Outstanding")) or ZERO
+
+
+def credit_limit(pair, contact: dict, organization: dict | None = None) -> Decimal | None:
+    """The contact's limit: the Pipedrive organization's credit limit field when the pair names one
+    and it holds a number, else the connector's own (contact, contact group, pair default)."""
+    field = credit_limit_field(pair)
+    if field and organization:
+        value = (organization.get("custom_fields") or {}).get(field)
+        if value is None:
+            value = organization.get(field)
+        amount = _decimal(value)
+        if amount is not None:
+            return amount
+    return credit_limit_for(pair, contact)
+
+
+def contact_credit_context(pair, contact: dict, organization: dict | None = None) -> dict:
+    """The engine context of one contact: CreditLimit and AvailableCredit (limit − outstanding) as
+    Decimals, both None when no limit applies; OverCreditLimit (the organization as a whole) True when
+    the customer owes more than its limit. ``organization`` is the Pipedrive record, needed only when
+    the pair reads limits from an organization field."""
+    limit = credit_limit(pair, contact, organization)
+    if limit is None:
+        return {"CreditLimit": None, "AvailableCredit": None, "OverCreditLimit": False}
+    available = limit - outstanding_of(contact)
+    return {"CreditLimit": limit, "AvailableCredit": available, "OverCreditLimit": available < ZERO}
+
+
+def over_credit(available: Decimal | None, deal_value, deal_open: bool) -> bool:
+    """The deal value threshold: an open deal worth more than the customer's available credit.
+    No limit (``available`` None) or a won/lost deal is never flagged."""
+    value = _decimal(deal_value)
+    if available is None or not deal_open or value is None:
+        return False
+    return value > available
+
+
+def deal_credit_context(contact_context: dict, deal_value, deal_open: bool) -> dict:
+    """The engine context of one deal: the contact's credit figures, with OverCreditLimit for this deal."""
+    available = contact_context.get("AvailableCredit")
+    return {**contact_context, "OverCreditLimit": over_credit(available, deal_value, deal_open)}

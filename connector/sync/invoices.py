@@ -1,0 +1,349 @@
+"""Invoices → deals: Xero sales invoices (ACCREC) become deals on the contact's organization.
+
+One run (``InvoiceRun``) fetches invoices in batches of up to 100 (``GET /Invoices?IDs=``), makes
+sure their contacts are in Pipedrive with fresh balances (one ``sync_contacts`` call per batch), then
+writes each deal under its record lock: title, value and currency from the mapping engine, the stage
+and status from the stage table, the over-credit flag. Pipelines and stages are fetched once per run
+and only when a stage rule names its stage instead of giving its id. One invoice's failure is that
+invoice's outcome; whole-batch problems (limits, budget, broken connection) raise.
+"""
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from django.utils import timezone
+
+from connector.connections import pipedrive_client, xero_client
+from connector.errors import NotFound, ValidationFailed
+from connector.sync import credit
+from connector.sync.common import RecordOutcome, audit, get_link, live_link, record_lock, save_link, write_record
+from mapping.engine import map_deal, payload_hash, payment_state, stage_rule_for
+from mapping.models import RecordLink
+from mapping.rules import field_rules, stage_rules
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 100  # GUIDs per GET /Invoices?IDs= (Xero pages at 100; the URL stays under 4 kB)
+SALES = "ACCREC"
+# An invoice in one of these states with no deal yet is not worth a new (lost) deal.
+CLOSED_WITHOUT_DEAL = {"VOIDED", "DELETED"}
+
+
+class SyncProblem(Exception):
+    """This record cannot be synced as things stand; the message says what to do."""
+
+
+def chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass
+class StageChoice:
+    """Where the stage table puts a deal: stage id, and the status/lost reason to set (if any)."""
+
+    stage_id: int
+    status: str
+    lost_reason: str
+
+
+class InvoiceRun:
+    """The state of one sync run: clients, rules, options and what is fetched once per run."""
+
+    def __init__(self, pair, trigger: str):
+        self.pair = pair
+        self.trigger = trigger
+        options = pair.options or {}
+        self.value_from = options.get("deal_value_from") or "Total"
+        self.title_template = options.get("deal_title_template") or "{InvoiceNumber} · {Contact.Name}"
+        self.create_deals = options.get("create_deals", True) is not False
+        self._xero = None
+        self._pipedrive = None
+        self._deal_rules = None
+        self._stage_rules = None
+        self._pipelines = None  # [(id, name)]
+        self._stages = None  # [(id, pipeline_id, name)]
+        self._credit = None
+        self.contacts: dict[str, dict] = {}  # ContactID -> full contact (with balances), when credit applies
+        self.organizations: dict[int, dict] = {}  # organization id -> record (credit limit field only)
+        self.contact_failures: dict[str, str] = {}
+
+    # --- what is fetched or read once per run -------------------------------------------
+    @property
+    def xero(self):
+        if self._xero is None:
+            self._xero = xero_client(self.pair.xero_connection)
+        return self._xero
+
+    @property
+    def pipedrive(self):
+        if self._pipedrive is None:
+            self._pipedrive = pipedrive_client(self.pair.pipedrive_connection)
+        return self._pipedrive
+
+    @property
+    def deal_rules(self):
+        if self._deal_rules is None:
+            self._deal_rules = field_rules(self.pair, "deal")
+        return self._deal_rules
+
+    @property
+    def stage_rules(self):
+        if self._stage_rules is None:
+            self._stage_rules = stage_rules(self.pair)
+        return self._stage_rules
+
+    @property
+    def credit_applies(self) -> bool:
+        if self._credit is None:
+            self._credit = credit.credit_configured(self.pair)
+        return self._credit
+
+    def _load_stages(self):
+        if self._stages is None:
+            self._pipelines = [(int(p["id"]), p.get("name") or "") for p in self.pipedrive.pipelines() or []]
+            self._stages = [
+                (int(s["id"]), int(s["pipeline_id"]), s.get("name") or "")
+                for s in self.pipedrive.stages() or []
+                if not s.get("is_deleted")
+            ]
+
+    def resolve_stage(self, rule) -> int:
+        """The stage id a stage rule means: its id, else its stage name in its pipeline (id or name)."""
+        if rule.stage_id:
+            return int(rule.stage_id)
+        self._load_stages()
+        pipeline_ids = [rule.pipeline_id] if rule.pipeline_id else []
+        if not pipeline_ids and rule.pipeline_name:
+            wanted = rule.pipeline_name.strip().casefold()
+            pipeline_ids = [pid for pid, name in self._pipelines if name.strip().casefold() == wanted]
+        pipeline_label = rule.pipeline_name or rule.pipeline_id or "(none)"
+        if (rule.pipeline_id or rule.pipeline_name) and not pipeline_ids:
+            raise SyncProblem(
+                f"The Pipedrive pipeline {pipeline_label!r} does not exist: create the invoice pipeline from "
+                "the admin (Sync pairs → “Create the invoice pipeline”) or correct the stage mapping "
+                f"for {rule.xero_value}."
+            )
+        wanted_stage = (rule.stage_name or "").strip().casefold()
+        for stage_id, pipeline_id, name in self._stages:
+            if (not pipeline_ids or pipeline_id in pipeline_ids) and name.strip().casefold() == wanted_stage:
+                return stage_id
+        raise SyncProblem(
+            f"The stage {rule.stage_name!r} does not exist in the Pipedrive pipeline {pipeline_label!r}: "
+            "create the invoice pipeline from the admin (Sync pairs → “Create the invoice pipeline”) or "
+            f"correct the stage mapping for {rule.xero_value}."
+        )
+
+    def stage_for(self, invoice: dict) -> StageChoice:
+        status = invoice.get("Status") or ""
+        state = payment_state(invoice)
+        rule = stage_rule_for(self.stage_rules, status, state)
+        if rule is None:
+            what = f"{status} ({state.replace('_', ' ').lower()})" if state else status
+            raise SyncProblem(f"No stage mapping for invoice status {what}: add one under Stage mappings.")
+        return StageChoice(self.resolve_stage(rule), rule.deal_status or "", rule.lost_reason or "")
+
+    # --- contacts: in Pipedrive, with fresh balances -----------------------------------------
+    def refresh_contacts(self, contact_ids: list[str]) -> None:
+        """Sync the contacts of a batch once: creates the missing ones, refreshes the balances of the
+        others (an unchanged contact costs no Pipedrive write). Failures are kept per contact."""
+        if not contact_ids:
+            return
+        from connector.sync.contacts import sync_contacts  # the contacts module imports this one
+
+        outcomes = sync_contacts(self.pair, contact_ids, trigger=self.trigger)
+        for contact_id, outcome in outcomes.items():
+            if outcome.status == "failed":
+                self.contact_failures[contact_id] = outcome.reason
+
+    def load_contacts(self, contact_ids: list[str]) -> None:
+        """Full contacts (with balances) for the credit figures, one Xero call per 100."""
+        wanted = [cid for cid in dict.fromkeys(contact_ids) if cid not in self.contacts]
+        for chunk in chunks(wanted, BATCH_SIZE):
+            for contact in self.xero.get_contacts(ids=chunk, include_archived=True):
+                self.contacts[str(contact["ContactID"])] = contact
+
+    def organization_record(self, org_id: int) -> dict | None:
+        """The Pipedrive organization (1 token), only when the pair keeps credit limits on it."""
+        if not credit.credit_limit_field(self.pair):
+            return None
+        if org_id not in self.organizations:
+            try:
+                self.organizations[org_id] = self.pipedrive.get("organization", org_id)
+            except NotFound:
+                self.organizations[org_id] = {}
+        return self.organizations[org_id]
+
+    # --- one batch ------------------------------------------------------------------------
+    def sync_batch(self, invoices: list[dict], *, refresh_contacts: bool = True) -> dict[str, RecordOutcome]:
+        """Sync fetched invoices; returns an outcome per InvoiceID."""
+        sales = [inv for inv in invoices if inv.get("Type") == SALES]
+        contact_ids = list(dict.fromkeys(str(inv["Contact"]["ContactID"]) for inv in sales))
+        missing = [cid for cid in contact_ids if not live_link(self.pair, "contact", cid, "organization")]
+        # Missing contacts are created first; with ``refresh_contacts`` the others' balances are
+        # refreshed in the same call (invoice and payment changes do not bump a Xero contact).
+        self.refresh_contacts(contact_ids if refresh_contacts else missing)
+        if self.credit_applies:
+            self.load_contacts(contact_ids)
+        outcomes = {}
+        for invoice in invoices:
+            outcomes[str(invoice["InvoiceID"])] = self.sync_one(invoice)
+        return outcomes
+
+    def sync_one(self, invoice: dict) -> RecordOutcome:
+        invoice_id = str(invoice["InvoiceID"])
+        started = timezone.now()
+        if invoice.get("Type") != SALES:
+            reason = f"Only sales invoices (ACCREC) become deals; this one is {invoice.get('Type')}."
+            audit(self.pair, "invoice", invoice_id, action="skipped", started_at=started,
+                  trigger=self.trigger, reason=reason)  # fmt: skip
+            return RecordOutcome("ignored", reason, action="skipped")
+        with record_lock(self.pair, "invoice", invoice_id):
+            try:
+                return self._write_deal(invoice, started)
+            except (SyncProblem, ValidationFailed, NotFound, ValueError) as error:
+                reason = getattr(error, "message", None) or str(error)
+                logger.info("Invoice %s not synced: %s", invoice_id, reason)
+                audit(self.pair, "invoice", invoice_id, action="failed", started_at=started,
+                      trigger=self.trigger, pipedrive_type="deal", reason=reason)  # fmt: skip
+                return RecordOutcome("failed", reason)
+
+    def _write_deal(self, invoice: dict, started) -> RecordOutcome:
+        invoice_id = str(invoice["InvoiceID"])
+        contact_id = str(invoice["Contact"]["ContactID"])
+        link = get_link(self.pair, "invoice", invoice_id, "deal")
+        existing = link if link and link.state == RecordLink.State.LINKED and link.pipedrive_id else None
+        status = invoice.get("Status") or ""
+        if existing is None and (status in CLOSED_WITHOUT_DEAL or not self.create_deals):
+            reason = (
+                f"Invoice is {status} and has no deal: none is created."
+                if status in CLOSED_WITHOUT_DEAL
+                else "Deal creation is off for this sync pair."
+            )
+            audit(self.pair, "invoice", invoice_id, action="skipped", started_at=started,
+                  trigger=self.trigger, pipedrive_type="deal", reason=reason)  # fmt: skip
+            return RecordOutcome("ignored", reason, action="skipped")
+        org_link = live_link(self.pair, "contact", contact_id, "organization")
+        if org_link is None:
+            why = self.contact_failures.get(contact_id) or "it has no organization in Pipedrive"
+            raise SyncProblem(f"The invoice's contact {contact_id} could not be synced: {why}")
+        stage = self.stage_for(invoice)
+        deal_open = stage.status not in ("won", "lost")
+        context = self.credit_context(contact_id, org_link.pipedrive_id, invoice, deal_open)
+        mapped = map_deal(
+            invoice, self.deal_rules, context, value_from=self.value_from, title_template=self.title_template
+        )
+        payload = {**mapped.payload, "org_id": int(org_link.pipedrive_id), "stage_id": stage.stage_id}
+        person_id = primary_person_id(self.pair, contact_id)
+        if person_id:
+            payload["person_id"] = person_id
+        if stage.status:
+            payload["status"] = stage.status
+        if stage.status == "lost" and stage.lost_reason:
+            payload["lost_reason"] = stage.lost_reason
+        digest = payload_hash(payload)
+        write = write_record(
+            self.pipedrive,
+            "deal",
+            payload,
+            digest,
+            existing_id=existing.pipedrive_id if existing else None,
+            last_hash=existing.payload_hash if existing else "",
+        )
+        if write.action != "unchanged":
+            save_link(self.pair, "invoice", invoice_id, "deal", write.pipedrive_id, digest)
+        audit(self.pair, "invoice", invoice_id, action=write.action, started_at=started, trigger=self.trigger,
+              pipedrive_type="deal", pipedrive_id=write.pipedrive_id, payload=write.sent,
+              fields_mapped=mapped.fields_mapped)  # fmt: skip
+        return RecordOutcome("done", pipedrive_id=write.pipedrive_id, action=write.action)
+
+    def credit_context(self, contact_id: str, org_id, invoice: dict, deal_open: bool) -> dict:
+        if not self.credit_applies or contact_id not in self.contacts:
+            return {}
+        organization = self.organization_record(int(org_id))
+        figures = credit.contact_credit_context(self.pair, self.contacts[contact_id], organization)
+        return credit.deal_credit_context(figures, _number(invoice.get(self.value_from)), deal_open)
+
+    # --- entry points ---------------------------------------------------------------------
+    def sync_ids(self, ids: list[str], *, refresh_contacts: bool = True) -> dict[str, RecordOutcome]:
+        outcomes: dict[str, RecordOutcome] = {}
+        for chunk in chunks(list(dict.fromkeys(str(i) for i in ids)), BATCH_SIZE):
+            invoices = self.xero.get_invoices(ids=chunk)
+            outcomes.update(self.sync_batch(invoices, refresh_contacts=refresh_contacts))
+            for invoice_id in chunk:
+                if invoice_id not in outcomes:
+                    reason = "Xero has no such invoice (deleted or never existed in this organisation)."
+                    audit(self.pair, "invoice", invoice_id, action="skipped", started_at=timezone.now(),
+                          trigger=self.trigger, reason=reason)  # fmt: skip
+                    outcomes[invoice_id] = RecordOutcome("ignored", reason, action="skipped")
+            if self.credit_applies and refresh_contacts:
+                self.reevaluate_open_deals(_contact_ids(invoices), done=set(outcomes))
+        return outcomes
+
+    def reevaluate_open_deals(self, contact_ids: list[str], done: set[str] = frozenset()) -> None:
+        """The credit flag of a contact's other open deals depends on its balance: re-sync its
+        AUTHORISED invoices that have a deal (unchanged payloads cost nothing). One Xero call per 100."""
+        contact_ids = list(dict.fromkeys(contact_ids))
+        if not contact_ids:
+            return
+        for chunk in chunks(contact_ids, BATCH_SIZE):
+            invoices = self.xero.get_invoices(contact_ids=chunk, statuses=["AUTHORISED"])
+            others = [
+                inv
+                for inv in invoices
+                if inv.get("Type") == SALES
+                and str(inv["InvoiceID"]) not in done
+                and live_link(self.pair, "invoice", str(inv["InvoiceID"]), "deal")
+            ]
+            if others:
+                self.load_contacts(_contact_ids(others))
+                for invoice in others:
+                    self.sync_one(invoice)
+
+
+def _contact_ids(invoices: list[dict]) -> list[str]:
+    return list(
+        dict.fromkeys(str(inv["Contact"]["ContactID"]) for inv in invoices if inv.get("Type") == SALES)
+    )
+
+
+def _number(value) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value is not None and not isinstance(value, bool) else None
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def primary_person_id(pair, contact_id: str) -> int | None:
+    """The Pipedrive person made from the contact's primary person, when the contact sync linked one."""
+    link = live_link(pair, "contact", contact_id, "person")
+    if link:
+        return int(link.pipedrive_id)
+    first = (
+        RecordLink.objects.filter(
+            pair=pair,
+            xero_type="contact_person",
+            xero_id__startswith=f"{contact_id}",
+            pipedrive_type="person",
+            state=RecordLink.State.LINKED,
+            pipedrive_id__isnull=False,
+        )
+        .order_by("id")
+        .first()
+    )
+    return int(first.pipedrive_id) if first else None
+
+
+def sync_invoices(pair, ids: list[str], *, trigger: str = "webhook") -> dict[str, RecordOutcome]:
+    """Sync these Xero invoices to deals as Xero has them now; ``{InvoiceID: RecordOutcome}``."""
+    return InvoiceRun(pair, trigger).sync_ids(ids)
+
+
+def refresh_open_deals(pair, contact_ids: list[str], *, trigger: str = "webhook") -> None:
+    """After contacts' balances changed (a contact sync): re-evaluate the credit flag on their open
+    deals. Nothing to do (and no call) when no credit limit can apply to the pair."""
+    run = InvoiceRun(pair, trigger)
+    if run.credit_applies:
+        run.load_contacts(contact_ids)
+        run.reevaluate_open_deals(contact_ids)

@@ -1,0 +1,155 @@
+"""Payments → the invoice's deal moves stage, and a note on the deal records each payment.
+
+Xero's Payments endpoint has no ``IDs`` parameter: payments are fetched with a ``where`` of OR-ed
+``PaymentID==Guid("…")`` (OR-optimised in Xero), 25 per call to keep the URL short. Their invoices
+are then re-synced as Xero has them now (one ``InvoiceRun``): AmountPaid/AmountDue/Status give the
+payment state and the stage table the stage, so a deleted payment moves the deal back by the same
+rule. Each payment adds one note (link payment ↔ note); a deleted payment adds one more saying so.
+"""
+
+import html
+import logging
+
+from django.utils import timezone
+
+from connector.errors import NotFound, ValidationFailed
+from connector.sync.common import RecordOutcome, audit, get_link, live_link, record_lock, save_link
+from connector.sync.invoices import InvoiceRun, chunks
+from mapping.engine import parse_xero_date
+
+logger = logging.getLogger(__name__)
+
+WHERE_BATCH = 25  # ~60 characters per Guid clause: 25 keep the URL near 2 kB
+SALES_PAYMENT = "ACCRECPAYMENT"
+DELETED_SUFFIX = ":deleted"  # the link of the "payment removed" note: PaymentID + this
+
+
+def payment_where(payment_ids: list[str]) -> str:
+    return " OR ".join(f'PaymentID==Guid("{pid}")' for pid in payment_ids)
+
+
+def _money(amount) -> str:
+    try:
+        return f"{float(amount):,.2f}"
+    except (TypeError, ValueError):
+        return str(amount)
+
+
+def note_content(payment: dict, removed: bool = False) -> str:
+    """The note's HTML: amount with currency, date and reference (Pipedrive sanitises it too)."""
+    invoice = payment.get("Invoice") or {}
+    currency = invoice.get("CurrencyCode") or ""
+    when = parse_xero_date(payment.get("Date"))
+    day = (when.date() if hasattr(when, "date") else when).isoformat() if when else "unknown date"
+    amount = f"{currency} {_money(payment.get('Amount'))}".strip()
+    reference = payment.get("Reference") or ""
+    number = invoice.get("InvoiceNumber") or invoice.get("InvoiceID") or ""
+    if removed:
+        text = f"Xero payment removed: {amount} of {day} on invoice {number} was deleted in Xero."
+    else:
+        text = f"Xero payment received: {amount} on {day} for invoice {number}."
+    if reference:
+        text += f" Reference: {reference}."
+    return f"<p>{html.escape(text)}</p>"
+
+
+class PaymentRun:
+    """One payments sync: fetch, re-sync the invoices (stages, balances), then one note per payment."""
+
+    def __init__(self, pair, trigger: str):
+        self.pair = pair
+        self.trigger = trigger
+        self.create_notes = (pair.options or {}).get("create_notes", True) is not False
+        self.invoices = InvoiceRun(pair, trigger)
+
+    def fetch(self, payment_ids: list[str]) -> list[dict]:
+        payments = []
+        for chunk in chunks(payment_ids, WHERE_BATCH):
+            payments += self.invoices.xero.get_payments(where=payment_where(chunk))
+        return payments
+
+    def sync(self, payment_ids: list[str]) -> dict[str, RecordOutcome]:
+        payment_ids = list(dict.fromkeys(str(p) for p in payment_ids))
+        outcomes: dict[str, RecordOutcome] = {}
+        payments = {str(p["PaymentID"]): p for p in self.fetch(payment_ids)}
+        for payment_id in payment_ids:
+            if payment_id not in payments:
+                outcomes[payment_id] = self._ignored(payment_id, "Xero has no such payment.")
+        sales = {}
+        for payment_id, payment in payments.items():
+            if payment.get("PaymentType", SALES_PAYMENT) != SALES_PAYMENT or not (payment.get("Invoice") or {}):
+                kind = payment.get("PaymentType") or "not on an invoice"
+                outcomes[payment_id] = self._ignored(
+                    payment_id, f"Only payments of sales invoices (ACCRECPAYMENT) are synced; this is {kind}."
+                )
+            else:
+                sales[payment_id] = payment
+        invoice_ids = list(dict.fromkeys(str(p["Invoice"]["InvoiceID"]) for p in sales.values()))
+        invoice_outcomes = self.invoices.sync_ids(invoice_ids) if invoice_ids else {}
+        for payment_id, payment in sales.items():
+            invoice_outcome = invoice_outcomes.get(str(payment["Invoice"]["InvoiceID"]))
+            outcomes[payment_id] = self.sync_one(payment, invoice_outcome)
+        return outcomes
+
+    def _ignored(self, payment_id: str, reason: str) -> RecordOutcome:
+        audit(self.pair, "payment", payment_id, action="skipped", started_at=timezone.now(),
+              trigger=self.trigger, reason=reason)  # fmt: skip
+        return RecordOutcome("ignored", reason, action="skipped")
+
+    def sync_one(self, payment: dict, invoice_outcome: RecordOutcome | None) -> RecordOutcome:
+        payment_id = str(payment["PaymentID"])
+        invoice_id = str(payment["Invoice"]["InvoiceID"])
+        started = timezone.now()
+        with record_lock(self.pair, "payment", payment_id):
+            deal_link = live_link(self.pair, "invoice", invoice_id, "deal")
+            if deal_link is None:
+                why = invoice_outcome.reason if invoice_outcome and invoice_outcome.reason else "it has no deal"
+                reason = f"The payment's invoice {invoice_id} could not be synced: {why}"
+                audit(self.pair, "payment", payment_id, action="failed", started_at=started,
+                      trigger=self.trigger, pipedrive_type="note", reason=reason)  # fmt: skip
+                return RecordOutcome("failed", reason)
+            deal_id = int(deal_link.pipedrive_id)
+            if not self.create_notes:
+                reason = "Notes are off for this sync pair; the deal's stage follows the invoice."
+                audit(self.pair, "payment", payment_id, action="skipped", started_at=started,
+                      trigger=self.trigger, pipedrive_type="deal", pipedrive_id=deal_id, reason=reason)  # fmt: skip
+                return RecordOutcome("done", reason, pipedrive_id=deal_id, action="skipped")
+            try:
+                return self._notes(payment, deal_id, started)
+            except (ValidationFailed, NotFound) as error:
+                reason = f"The note for the payment could not be added to deal {deal_id}: {error}"
+                audit(self.pair, "payment", payment_id, action="failed", started_at=started,
+                      trigger=self.trigger, pipedrive_type="note", reason=reason)  # fmt: skip
+                return RecordOutcome("failed", reason)
+
+    def _notes(self, payment: dict, deal_id: int, started) -> RecordOutcome:
+        """The payment's note, once; for a deleted payment that was noted, a "removed" note, once."""
+        payment_id = str(payment["PaymentID"])
+        deleted = payment.get("Status") == "DELETED"
+        noted = get_link(self.pair, "payment", payment_id, "note")
+        if deleted:
+            if noted is None:
+                reason = "The payment was deleted in Xero before it was noted on the deal: no note."
+                audit(self.pair, "payment", payment_id, action="skipped", started_at=started,
+                      trigger=self.trigger, pipedrive_type="deal", pipedrive_id=deal_id, reason=reason)  # fmt: skip
+                return RecordOutcome("done", reason, pipedrive_id=deal_id, action="skipped")
+            key = payment_id + DELETED_SUFFIX
+        else:
+            key = payment_id
+        link = get_link(self.pair, "payment", key, "note")
+        if link is not None:
+            audit(self.pair, "payment", payment_id, action="unchanged", started_at=started,
+                  trigger=self.trigger, pipedrive_type="note", pipedrive_id=link.pipedrive_id)  # fmt: skip
+            return RecordOutcome("done", pipedrive_id=link.pipedrive_id, action="unchanged")
+        content = note_content(payment, removed=deleted)
+        note = self.invoices.pipedrive.add_note(content, deal_id=deal_id)
+        save_link(self.pair, "payment", key, "note", int(note["id"]))
+        audit(self.pair, "payment", payment_id, action="created", started_at=started, trigger=self.trigger,
+              pipedrive_type="note", pipedrive_id=int(note["id"]), payload={"content": content, "deal_id": deal_id},
+              reason="Payment removed" if deleted else "")  # fmt: skip
+        return RecordOutcome("done", pipedrive_id=int(note["id"]), action="created")
+
+
+def sync_payments(pair, ids: list[str], *, trigger: str = "webhook") -> dict[str, RecordOutcome]:
+    """Sync these Xero payments as Xero has them now; ``{PaymentID: RecordOutcome}``."""
+    return PaymentRun(pair, trigger).sync(ids)
