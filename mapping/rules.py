@@ -1,0 +1,187 @@
+"""Selectors over the mapping rows and their validation. Database only, no HTTP: the live Pipedrive field
+list is passed in by the caller (connector.pipedrive_setup fetches it)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+
+from mapping.engine import parse_path
+from mapping.fields import STANDARD_FIELDS, is_custom_field_key, standard_field_type, type_problem
+from mapping.models import CreditLimit, FieldMapping, StageMapping, Transform
+
+# Values the sync puts into the record under "Connector" (engine context).
+CONNECTOR_PATHS = {
+    "organization": [
+        "Connector.AvailableCredit",
+        "Connector.CreditLimit",
+        "Connector.OverCreditLimit",
+        "Connector.XeroUrl",
+    ],
+    "person": ["Connector.XeroUrl"],
+    "deal": [
+        "Connector.AvailableCredit",
+        "Connector.CreditLimit",
+        "Connector.OverCreditLimit",
+        "Connector.XeroUrl",
+    ],
+}
+
+
+@functools.cache
+def known_paths(target: str) -> frozenset[str]:
+    """Source paths valid for ``target``, lists written ``Name[]`` (mapping/xero_paths.json + Connector.*)."""
+    data = json.loads((Path(__file__).with_name("xero_paths.json")).read_text())
+    return frozenset(data[target]) | frozenset(CONNECTOR_PATHS[target])
+
+
+def _generic(path: str) -> str:
+    return ".".join(f"{name}[]" if selector is not None else name for name, selector in parse_path(path))
+
+
+def validate_source_path(target: str, path: str) -> None:
+    """Raise ValidationError naming ``path`` when it is malformed or not a field of the Xero record."""
+    if target not in STANDARD_FIELDS:
+        raise ValidationError(f"Unknown target {target!r}.")
+    try:
+        generic = _generic(path)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
+    paths = known_paths(target)
+    if generic in paths:
+        return
+    # A list may be read whole (join) or one entry at a time: "Phones" and "Phones[MOBILE]" both fine.
+    if not generic.endswith("[]") and f"{generic}[]" in paths:
+        return
+    record = "Invoice" if target == "deal" else "Contact"
+    near = sorted(p for p in paths if p.casefold() == generic.casefold())
+    hint = f" Did you mean {near[0].replace('[]', '[…]')}?" if near else ""
+    raise ValidationError(f"Unknown Xero source path {path!r}: not a field of a Xero {record}.{hint}")
+
+
+def source_paths_of(source_path: str, transform: str, options: dict) -> list[str]:
+    """Every path a rule reads: its own and, for join/first_non_empty, option ``sources``."""
+    paths = [source_path] if source_path else []
+    if transform in (Transform.JOIN, Transform.FIRST_NON_EMPTY):
+        paths += [p for p in (options or {}).get("sources") or [] if isinstance(p, str)]
+    return paths
+
+
+def validate_options(transform: str, options) -> None:
+    """The transform's options have the documented shape."""
+    if not isinstance(options, dict):
+        raise ValidationError("Transform options must be a JSON object.")
+    if transform not in Transform.values:
+        raise ValidationError(f"Unknown transform {transform!r}.")
+    if transform == Transform.LOOKUP and not isinstance(options.get("table"), dict):
+        raise ValidationError(
+            'A lookup needs options {"table": {"Xero value": "Pipedrive value"}, "default": …}.'
+        )
+    if transform in (Transform.JOIN, Transform.FIRST_NON_EMPTY) and "sources" in options:
+        sources = options["sources"]
+        if not isinstance(sources, list) or not all(isinstance(s, str) and s.strip() for s in sources):
+            raise ValidationError('Option "sources" must be a list of Xero source paths.')
+    if "max_length" in options and not (isinstance(options["max_length"], int) and options["max_length"] > 0):
+        raise ValidationError('Option "max_length" must be a positive whole number.')
+
+
+def validate_field(target: str, key: str, transform: str, live_fields: list[dict] | None) -> dict:
+    """Check the Pipedrive field exists and suits the transform; returns {key, name, field_type}.
+
+    ``live_fields`` is the pair's live field list (None for a default row: standard fields only)."""
+    key = (key or "").strip()
+    standard = STANDARD_FIELDS[target].get(key)
+    if live_fields is None:
+        if standard is None:
+            allowed = ", ".join(STANDARD_FIELDS[target])
+            raise ValidationError(
+                f"Default rows (no sync pair) may only target standard {target} fields ({allowed}); "
+                f"{key!r} is not one. Choose a sync pair to map custom fields."
+            )
+        field = {"key": key, "name": standard[0], "field_type": standard[1]}
+    else:
+        by_key = {f["key"]: f for f in live_fields}
+        if key not in by_key and standard is None:
+            raise ValidationError(
+                f"The Pipedrive {target} field {key!r} does not exist in this Pipedrive company "
+                "(it may have been deleted): choose one from the list."
+            )
+        field = dict(by_key.get(key) or {"key": key, "name": standard[0], "field_type": standard[1]})
+        field["field_type"] = standard_field_type(target, key) or field.get("field_type") or ""
+    problem = type_problem(transform, field["field_type"], f"{field['name']!r} ({key})")
+    if problem:
+        raise ValidationError(problem)
+    return field
+
+
+def validate_rule(target: str, source_path: str, key: str, transform: str, options, live_fields) -> dict:
+    """All checks of one FieldMapping row; returns the Pipedrive field (key, name, field_type)."""
+    validate_options(transform, options)
+    for path in source_paths_of(source_path, transform, options):
+        validate_source_path(target, path)
+    return validate_field(target, key, transform, live_fields)
+
+
+# --- selectors -----------------------------------------------------------------------------------
+
+
+def field_rules(pair, target: str) -> list[FieldMapping]:
+    """The pair's enabled rows for ``target`` if it has any rows for it, else the enabled default rows."""
+    rows = FieldMapping.objects.filter(target=target)
+    if pair is not None and rows.filter(pair=pair).exists():
+        rows = rows.filter(pair=pair)
+    else:
+        rows = rows.filter(pair__isnull=True)
+    return list(rows.filter(enabled=True).order_by("order", "id"))
+
+
+def stage_rules(pair) -> list[StageMapping]:
+    """Per kind (invoice status, payment state): the pair's enabled rows if it has any, else the defaults."""
+    result = []
+    for kind in StageMapping.Kind.values:
+        rows = StageMapping.objects.filter(kind=kind)
+        if pair is not None and rows.filter(pair=pair).exists():
+            rows = rows.filter(pair=pair)
+        else:
+            rows = rows.filter(pair__isnull=True)
+        result += list(rows.filter(enabled=True).order_by("id"))
+    return result
+
+
+def credit_limit_for(pair, contact: dict) -> Decimal | None:
+    """The contact's own limit, else its contact group's (first group of the contact with a limit),
+    else the pair's default; None when none is set."""
+    limits = list(CreditLimit.objects.filter(pair=pair))
+    contact_id = str(contact.get("ContactID") or "")
+    if contact_id:
+        for row in limits:
+            if row.contact_id and row.contact_id == contact_id:
+                return row.amount
+    by_group = {row.contact_group.strip().casefold(): row for row in limits if row.contact_group.strip()}
+    for group in contact.get("ContactGroups") or []:
+        name = (group.get("Name") if isinstance(group, dict) else "") or ""
+        row = by_group.get(name.strip().casefold())
+        if row is not None:
+            return row.amount
+    for row in limits:
+        if not row.contact_id and not row.contact_group:
+            return row.amount
+    return None
+
+
+__all__ = [
+    "CONNECTOR_PATHS",
+    "credit_limit_for",
+    "field_rules",
+    "is_custom_field_key",
+    "known_paths",
+    "stage_rules",
+    "validate_field",
+    "validate_options",
+    "validate_rule",
+    "validate_source_path",
+]
