@@ -63,7 +63,7 @@ def credit_limit(pair, contact: dict, organization: dict | None = None) -> Decim
 
 
 def contact_credit_context(pair, contact: dict, organization: dict | None = None) -> dict:
-    """The engine context of one contact: CreditLimit and AvailableCredit (limit − outstanding) as
+    """The engine context of one contact: CreditLimit and AvailableCredit (limit - outstanding) as
     Decimals, both None when no limit applies; OverCreditLimit (the organization as a whole) True when
     the customer owes more than its limit. ``organization`` is the Pipedrive record, needed only when
     the pair reads limits from an organization field."""

@@ -17,7 +17,15 @@ from django.utils import timezone
 from connector.connections import pipedrive_client, xero_client
 from connector.errors import NotFound, ValidationFailed
 from connector.sync import credit
-from connector.sync.common import RecordOutcome, audit, get_link, live_link, record_lock, save_link, write_record
+from connector.sync.common import (
+    RecordOutcome,
+    audit,
+    get_link,
+    live_link,
+    record_lock,
+    save_link,
+    write_record,
+)
 from mapping.engine import map_deal, payload_hash, payment_state, stage_rule_for
 from mapping.models import RecordLink
 from mapping.rules import field_rules, stage_rules
@@ -196,8 +204,15 @@ class InvoiceRun:
         started = timezone.now()
         if invoice.get("Type") != SALES:
             reason = f"Only sales invoices (ACCREC) become deals; this one is {invoice.get('Type')}."
-            audit(self.pair, "invoice", invoice_id, action="skipped", started_at=started,
-                  trigger=self.trigger, reason=reason)  # fmt: skip
+            audit(
+                self.pair,
+                "invoice",
+                invoice_id,
+                action="skipped",
+                started_at=started,
+                trigger=self.trigger,
+                reason=reason,
+            )
             return RecordOutcome("ignored", reason, action="skipped")
         with record_lock(self.pair, "invoice", invoice_id):
             try:
@@ -205,8 +220,16 @@ class InvoiceRun:
             except (SyncProblem, ValidationFailed, NotFound, ValueError) as error:
                 reason = getattr(error, "message", None) or str(error)
                 logger.info("Invoice %s not synced: %s", invoice_id, reason)
-                audit(self.pair, "invoice", invoice_id, action="failed", started_at=started,
-                      trigger=self.trigger, pipedrive_type="deal", reason=reason)  # fmt: skip
+                audit(
+                    self.pair,
+                    "invoice",
+                    invoice_id,
+                    action="failed",
+                    started_at=started,
+                    trigger=self.trigger,
+                    pipedrive_type="deal",
+                    reason=reason,
+                )
                 return RecordOutcome("failed", reason)
 
     def _write_deal(self, invoice: dict, started) -> RecordOutcome:
@@ -221,8 +244,16 @@ class InvoiceRun:
                 if status in CLOSED_WITHOUT_DEAL
                 else "Deal creation is off for this sync pair."
             )
-            audit(self.pair, "invoice", invoice_id, action="skipped", started_at=started,
-                  trigger=self.trigger, pipedrive_type="deal", reason=reason)  # fmt: skip
+            audit(
+                self.pair,
+                "invoice",
+                invoice_id,
+                action="skipped",
+                started_at=started,
+                trigger=self.trigger,
+                pipedrive_type="deal",
+                reason=reason,
+            )
             return RecordOutcome("ignored", reason, action="skipped")
         org_link = live_link(self.pair, "contact", contact_id, "organization")
         if org_link is None:
@@ -253,9 +284,18 @@ class InvoiceRun:
         )
         if write.action != "unchanged":
             save_link(self.pair, "invoice", invoice_id, "deal", write.pipedrive_id, digest)
-        audit(self.pair, "invoice", invoice_id, action=write.action, started_at=started, trigger=self.trigger,
-              pipedrive_type="deal", pipedrive_id=write.pipedrive_id, payload=write.sent,
-              fields_mapped=mapped.fields_mapped)  # fmt: skip
+        audit(
+            self.pair,
+            "invoice",
+            invoice_id,
+            action=write.action,
+            started_at=started,
+            trigger=self.trigger,
+            pipedrive_type="deal",
+            pipedrive_id=write.pipedrive_id,
+            payload=write.sent,
+            fields_mapped=mapped.fields_mapped,
+        )
         return RecordOutcome("done", pipedrive_id=write.pipedrive_id, action=write.action)
 
     def credit_context(self, contact_id: str, org_id, invoice: dict, deal_open: bool) -> dict:
@@ -274,8 +314,15 @@ class InvoiceRun:
             for invoice_id in chunk:
                 if invoice_id not in outcomes:
                     reason = "Xero has no such invoice (deleted or never existed in this organisation)."
-                    audit(self.pair, "invoice", invoice_id, action="skipped", started_at=timezone.now(),
-                          trigger=self.trigger, reason=reason)  # fmt: skip
+                    audit(
+                        self.pair,
+                        "invoice",
+                        invoice_id,
+                        action="skipped",
+                        started_at=timezone.now(),
+                        trigger=self.trigger,
+                        reason=reason,
+                    )
                     outcomes[invoice_id] = RecordOutcome("ignored", reason, action="skipped")
             if self.credit_applies and refresh_contacts:
                 self.reevaluate_open_deals(_contact_ids(invoices), done=set(outcomes))

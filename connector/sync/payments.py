@@ -77,7 +77,9 @@ class PaymentRun:
                 outcomes[payment_id] = self._ignored(payment_id, "Xero has no such payment.")
         sales = {}
         for payment_id, payment in payments.items():
-            if payment.get("PaymentType", SALES_PAYMENT) != SALES_PAYMENT or not (payment.get("Invoice") or {}):
+            if payment.get("PaymentType", SALES_PAYMENT) != SALES_PAYMENT or not (
+                payment.get("Invoice") or {}
+            ):
                 kind = payment.get("PaymentType") or "not on an invoice"
                 outcomes[payment_id] = self._ignored(
                     payment_id, f"Only payments of sales invoices (ACCRECPAYMENT) are synced; this is {kind}."
@@ -92,8 +94,15 @@ class PaymentRun:
         return outcomes
 
     def _ignored(self, payment_id: str, reason: str) -> RecordOutcome:
-        audit(self.pair, "payment", payment_id, action="skipped", started_at=timezone.now(),
-              trigger=self.trigger, reason=reason)  # fmt: skip
+        audit(
+            self.pair,
+            "payment",
+            payment_id,
+            action="skipped",
+            started_at=timezone.now(),
+            trigger=self.trigger,
+            reason=reason,
+        )
         return RecordOutcome("ignored", reason, action="skipped")
 
     def sync_one(self, payment: dict, invoice_outcome: RecordOutcome | None) -> RecordOutcome:
@@ -103,23 +112,50 @@ class PaymentRun:
         with record_lock(self.pair, "payment", payment_id):
             deal_link = live_link(self.pair, "invoice", invoice_id, "deal")
             if deal_link is None:
-                why = invoice_outcome.reason if invoice_outcome and invoice_outcome.reason else "it has no deal"
+                why = (
+                    invoice_outcome.reason if invoice_outcome and invoice_outcome.reason else "it has no deal"
+                )
                 reason = f"The payment's invoice {invoice_id} could not be synced: {why}"
-                audit(self.pair, "payment", payment_id, action="failed", started_at=started,
-                      trigger=self.trigger, pipedrive_type="note", reason=reason)  # fmt: skip
+                audit(
+                    self.pair,
+                    "payment",
+                    payment_id,
+                    action="failed",
+                    started_at=started,
+                    trigger=self.trigger,
+                    pipedrive_type="note",
+                    reason=reason,
+                )
                 return RecordOutcome("failed", reason)
             deal_id = int(deal_link.pipedrive_id)
             if not self.create_notes:
                 reason = "Notes are off for this sync pair; the deal's stage follows the invoice."
-                audit(self.pair, "payment", payment_id, action="skipped", started_at=started,
-                      trigger=self.trigger, pipedrive_type="deal", pipedrive_id=deal_id, reason=reason)  # fmt: skip
+                audit(
+                    self.pair,
+                    "payment",
+                    payment_id,
+                    action="skipped",
+                    started_at=started,
+                    trigger=self.trigger,
+                    pipedrive_type="deal",
+                    pipedrive_id=deal_id,
+                    reason=reason,
+                )
                 return RecordOutcome("done", reason, pipedrive_id=deal_id, action="skipped")
             try:
                 return self._notes(payment, deal_id, started)
             except (ValidationFailed, NotFound) as error:
                 reason = f"The note for the payment could not be added to deal {deal_id}: {error}"
-                audit(self.pair, "payment", payment_id, action="failed", started_at=started,
-                      trigger=self.trigger, pipedrive_type="note", reason=reason)  # fmt: skip
+                audit(
+                    self.pair,
+                    "payment",
+                    payment_id,
+                    action="failed",
+                    started_at=started,
+                    trigger=self.trigger,
+                    pipedrive_type="note",
+                    reason=reason,
+                )
                 return RecordOutcome("failed", reason)
 
     def _notes(self, payment: dict, deal_id: int, started) -> RecordOutcome:
@@ -130,23 +166,49 @@ class PaymentRun:
         if deleted:
             if noted is None:
                 reason = "The payment was deleted in Xero before it was noted on the deal: no note."
-                audit(self.pair, "payment", payment_id, action="skipped", started_at=started,
-                      trigger=self.trigger, pipedrive_type="deal", pipedrive_id=deal_id, reason=reason)  # fmt: skip
+                audit(
+                    self.pair,
+                    "payment",
+                    payment_id,
+                    action="skipped",
+                    started_at=started,
+                    trigger=self.trigger,
+                    pipedrive_type="deal",
+                    pipedrive_id=deal_id,
+                    reason=reason,
+                )
                 return RecordOutcome("done", reason, pipedrive_id=deal_id, action="skipped")
             key = payment_id + DELETED_SUFFIX
         else:
             key = payment_id
         link = get_link(self.pair, "payment", key, "note")
         if link is not None:
-            audit(self.pair, "payment", payment_id, action="unchanged", started_at=started,
-                  trigger=self.trigger, pipedrive_type="note", pipedrive_id=link.pipedrive_id)  # fmt: skip
+            audit(
+                self.pair,
+                "payment",
+                payment_id,
+                action="unchanged",
+                started_at=started,
+                trigger=self.trigger,
+                pipedrive_type="note",
+                pipedrive_id=link.pipedrive_id,
+            )
             return RecordOutcome("done", pipedrive_id=link.pipedrive_id, action="unchanged")
         content = note_content(payment, removed=deleted)
         note = self.invoices.pipedrive.add_note(content, deal_id=deal_id)
         save_link(self.pair, "payment", key, "note", int(note["id"]))
-        audit(self.pair, "payment", payment_id, action="created", started_at=started, trigger=self.trigger,
-              pipedrive_type="note", pipedrive_id=int(note["id"]), payload={"content": content, "deal_id": deal_id},
-              reason="Payment removed" if deleted else "")  # fmt: skip
+        audit(
+            self.pair,
+            "payment",
+            payment_id,
+            action="created",
+            started_at=started,
+            trigger=self.trigger,
+            pipedrive_type="note",
+            pipedrive_id=int(note["id"]),
+            payload={"content": content, "deal_id": deal_id},
+            reason="Payment removed" if deleted else "",
+        )
         return RecordOutcome("done", pipedrive_id=int(note["id"]), action="created")
 
 

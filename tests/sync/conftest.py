@@ -102,3 +102,14 @@ def sandbox(xero_organisation, pipedrive_company, sync_pair):
     caller = Caller(user, pipedrive_company, oauth=False, token_scope=f"api-token:{user.id}")
     counters.reset()
     return SyncSandbox(xero_organisation, pipedrive_company, caller)
+
+
+@pytest.fixture
+def default_mapping_rules(db):
+    """The default field and stage rows of the data migration (mapping 0002), installed again:
+    transactional tests flush the tables, rows made by data migrations included."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("mapping.migrations.0002_default_rules").install(apps, None)
