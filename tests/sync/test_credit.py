@@ -1,0 +1,132 @@
+"""Credit: available credit on the organization, the over-limit flag on open deals (the "deal value
+threshold"), re-evaluated when balances change. Pure functions first, then against the sandboxes."""
+
+from decimal import Decimal
+
+import pytest
+
+from connector.sync import credit
+from connector.sync.invoices import refresh_open_deals, sync_invoices
+from connector.sync.payments import sync_payments
+from mapping.models import CreditLimit, FieldMapping
+from tests.sync._contacts_stand_in import contacts_stand_in  # noqa: F401 (autouse until contacts land)
+from tests.sync.harness import SYNC_MARKS, SYNC_URLS
+
+urlpatterns = SYNC_URLS
+pytestmark = SYNC_MARKS
+
+STAGES = ["Draft", "Awaiting approval", "Awaiting payment", "Part paid", "Paid", "Voided"]
+
+
+def contact(outstanding, contact_id="c-1", groups=()):
+    return {
+        "ContactID": contact_id,
+        "ContactGroups": [{"Name": g} for g in groups],
+        "Balances": {"AccountsReceivable": {"Outstanding": outstanding, "Overdue": 0.0}},
+    }
+
+
+def test_contact_context_limit_minus_outstanding(sync_pair):
+    CreditLimit.objects.create(pair=sync_pair, contact_id="c-1", amount=Decimal("1000"))
+    assert credit.contact_credit_context(sync_pair, contact(800.0)) == {
+        "CreditLimit": Decimal("1000"),
+        "AvailableCredit": Decimal("200.0"),
+        "OverCreditLimit": False,
+    }
+    over = credit.contact_credit_context(sync_pair, contact(1200.5))
+    assert over["AvailableCredit"] == Decimal("-200.5") and over["OverCreditLimit"] is True
+
+
+def test_no_limit_means_no_figures_and_no_flag(sync_pair):
+    figures = credit.contact_credit_context(sync_pair, contact(5000.0))
+    assert figures == {"CreditLimit": None, "AvailableCredit": None, "OverCreditLimit": False}
+    assert credit.deal_credit_context(figures, 10_000, True)["OverCreditLimit"] is False
+    assert not credit.credit_configured(sync_pair)
+
+
+@pytest.mark.parametrize(
+    ("value", "deal_open", "flagged"),
+    [(500, True, True), (200, True, False), (200.01, True, True), (500, False, False), (None, True, False)],
+)
+def test_deal_flag_only_for_open_deals_above_available_credit(value, deal_open, flagged):
+    figures = {"CreditLimit": Decimal("1000"), "AvailableCredit": Decimal("200"), "OverCreditLimit": False}
+    assert credit.deal_credit_context(figures, value, deal_open)["OverCreditLimit"] is flagged
+
+
+def test_limit_from_a_pipedrive_organization_field_wins_over_the_connector_default(sync_pair):
+    CreditLimit.objects.create(pair=sync_pair, amount=Decimal("50"))  # the pair's default
+    sync_pair.options = {**sync_pair.options, "credit_limit_field": "abc123"}
+    organization = {"custom_fields": {"abc123": {"value": 900, "currency": "NZD"}}}
+    assert credit.credit_limit(sync_pair, contact(0.0), organization) == Decimal("900")
+    assert credit.credit_limit(sync_pair, contact(0.0), {"custom_fields": {"abc123": None}}) == Decimal("50")
+    assert credit.credit_configured(sync_pair)
+
+
+@pytest.fixture
+def credit_fields(sync_pair, sandbox, default_mapping_rules):
+    """An organization field for the available credit and a deal field for the flag, mapped by rows
+    as finance staff would add them in the admin."""
+    sandbox.add_pipeline("Xero invoices", STAGES)
+    available = sandbox.add_custom_field("organization", "Available credit", "double")
+    flag = sandbox.add_custom_field("deal", "Over credit limit", "varchar")
+    FieldMapping.objects.create(
+        pair=sync_pair,
+        target="organization",
+        source_path="Connector.AvailableCredit",
+        pipedrive_field=available,
+        transform="number",
+        transform_options={"clear_when_empty": True},
+    )
+    FieldMapping.objects.create(
+        pair=sync_pair, target="deal", source_path="Connector.OverCreditLimit", pipedrive_field=flag
+    )
+    return available, flag
+
+
+def test_available_credit_lands_on_the_organization_and_open_deals_over_it_are_flagged(
+    sync_pair, sandbox, credit_fields
+):
+    available, flag = credit_fields
+    contact_id = sandbox.create_contact("Credit Customer Ltd")
+    CreditLimit.objects.create(pair=sync_pair, contact_id=contact_id, amount=Decimal("1000"))
+    small = sandbox.create_invoice(contact_id, amount=300)
+    large = sandbox.create_invoice(contact_id, amount=500)
+    deal_of = {}
+
+    sync_invoices(sync_pair, [small, large], trigger="webhook")
+
+    [org] = sandbox.organizations()
+    assert org["custom_fields"][available] == 200.0  # 1,000 - (300 + 500) outstanding
+    for deal in sandbox.deals():
+        deal_of[deal["value"]] = deal
+    assert deal_of[500.0]["custom_fields"][flag] == "Yes"
+    assert deal_of[300.0]["custom_fields"][flag] == "Yes"
+
+    # Paying the small invoice in full: outstanding 500, available 500: the large deal is no longer over.
+    payment_id = sandbox.pay(small, 300)
+    sandbox.reset_counters()
+    sync_payments(sync_pair, [payment_id], trigger="webhook")
+
+    assert sandbox.organization(org["id"])["custom_fields"][available] == 500.0
+    deals = {d["value"]: d for d in sandbox.deals()}
+    assert deals[500.0]["custom_fields"][flag] == "No"  # re-evaluated although its invoice did not change
+    assert deals[300.0]["custom_fields"][flag] == "No" and deals[300.0]["status"] == "won"
+    assert sandbox.counts().pipedrive_searches == 0
+
+
+def test_refresh_open_deals_after_a_limit_change(sync_pair, sandbox, credit_fields):
+    _, flag = credit_fields
+    contact_id = sandbox.create_contact("Limit Change Ltd")
+    limit = CreditLimit.objects.create(pair=sync_pair, contact_id=contact_id, amount=Decimal("1000"))
+    invoice_id = sandbox.create_invoice(contact_id, amount=400)
+    sync_invoices(sync_pair, [invoice_id], trigger="webhook")
+    assert sandbox.deals()[0]["custom_fields"][flag] == "No"
+
+    limit.amount = Decimal("100")
+    limit.save()
+    refresh_open_deals(sync_pair, [contact_id], trigger="manual")
+    assert sandbox.deals()[0]["custom_fields"][flag] == "Yes"
+
+    sandbox.reset_counters()
+    refresh_open_deals(sync_pair, [contact_id], trigger="manual")  # nothing changed: nothing written
+    assert sandbox.counts().pipedrive_writes == 0
