@@ -145,6 +145,10 @@ XERO_DAY_LIMIT = envparse.env_int(ENV, "XERO_DAY_LIMIT", 5000)
 PIPEDRIVE_BURST_LIMIT = envparse.env_int(ENV, "PIPEDRIVE_BURST_LIMIT", 20)
 PIPEDRIVE_DAILY_TOKENS = envparse.env_int(ENV, "PIPEDRIVE_DAILY_TOKENS", 30000)
 PIPEDRIVE_BUDGET_RESERVE = envparse.env_int(ENV, "PIPEDRIVE_BUDGET_RESERVE", 1000)
+# The local index of Pipedrive organizations/persons (matching without search calls): re-listed
+# (records updated since) when older than this; listed in full every PIPEDRIVE_INDEX_FULL_DAYS.
+PIPEDRIVE_INDEX_MAX_AGE_HOURS = envparse.env_int(ENV, "PIPEDRIVE_INDEX_MAX_AGE_HOURS", 24)
+PIPEDRIVE_INDEX_FULL_DAYS = envparse.env_int(ENV, "PIPEDRIVE_INDEX_FULL_DAYS", 7)
 
 LOG_LEVEL = ENV.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {

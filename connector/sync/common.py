@@ -42,20 +42,20 @@ class Write:
 # --- One writer per record -------------------------------------------------------------
 
 
-def _lock_key(pair_id, xero_type: str, xero_id: str) -> int:
-    digest = hashlib.blake2b(f"{pair_id}:{xero_type}:{xero_id}".encode(), digest_size=8).digest()
+def _lock_key(name: str) -> int:
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
 @contextmanager
-def record_lock(pair, xero_type: str, xero_id: str):
-    """Serialize syncs of one Xero record across threads, processes and machines.
+def named_lock(name: str):
+    """Serialize work named ``name`` across threads, processes and machines.
 
-    PostgreSQL: a session advisory lock (not a transaction: the sync makes HTTP calls and
+    PostgreSQL: a session advisory lock (not a transaction: the holder makes HTTP calls and
     must not hold a transaction open meanwhile). SQLite (one host): an exclusive flock on
-    one of 1,024 lock files chosen by the record's hash.
+    one of 1,024 lock files chosen by the name's hash.
     """
-    key = _lock_key(pair.pk, xero_type, xero_id)
+    key = _lock_key(name)
     if db_connection.vendor == "postgresql":
         with db_connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s)", [key])
@@ -73,6 +73,13 @@ def record_lock(pair, xero_type: str, xero_id: str):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def record_lock(pair, xero_type: str, xero_id: str):
+    """Serialize syncs of one Xero record (see ``named_lock``), so two workers cannot both create it."""
+    with named_lock(f"{pair.pk}:{xero_type}:{xero_id}"):
+        yield
 
 
 # --- Record links ------------------------------------------------------------------------

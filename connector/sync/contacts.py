@@ -1,0 +1,331 @@
+"""Xero contacts → a Pipedrive organization and its persons.
+
+Per contact, under the record's writer lock: map with the pair's rules, match the organization
+(record link → the index by the Xero ContactID field → the index by normalized name → a search
+only when the index cannot answer → create), write it unless the payload is the one last
+written, link it; then each person (link → the index by e-mail, or by name within the
+organization → create), with ``org_id`` set. One audit row per contact covers the organization
+and its persons (the reason lists what happened to each).
+
+Archived and GDPR-request contacts follow the pair option ``archived_contacts``:
+``"leave"`` synced like any other contact, nothing marked or cleared; ``"mark"`` (default) the
+organization's name carries " [archived in Xero]" or " [GDPR request in Xero]"; ``"clear"`` the
+linked persons become "(removed)" with no e-mails or phones (links kept, no new persons).
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal, InvalidOperation
+
+from django.utils import timezone
+
+from connector import pipedrive_index
+from connector.connections import pipedrive_client, xero_client
+from connector.errors import ConnectorError
+from connector.pipedrive_index import BATCH_ERRORS, ORGANIZATION, PERSON
+from connector.sync.common import RecordOutcome, audit, live_link, record_lock, save_link, write_record
+from mapping.engine import map_organization, map_persons, normalize_email, normalize_org_name, payload_hash
+from mapping.models import RecordLink
+from mapping.rules import credit_limit_for, field_rules
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 100  # Xero's GET /Contacts?IDs= takes up to 100 ids per call
+ARCHIVED_STATUSES = {"ARCHIVED": " [archived in Xero]", "GDPRREQUEST": " [GDPR request in Xero]"}
+ARCHIVED_RULES = ("leave", "mark", "clear")
+REMOVED_NAME = "(removed)"
+NAME_LIMIT = 255
+XERO_CONTACT_URL = "https://go.xero.com/Contacts/View/{}"
+
+
+def _decimal(value) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def contact_context(pair, contact: dict, pipedrive_limit=None) -> dict:
+    """What rules may read under "Connector": CreditLimit, AvailableCredit (limit - outstanding),
+    OverCreditLimit and XeroUrl. ``pipedrive_limit``: a limit read from the organization's field
+    (pair option ``credit_limit_field``), which wins over the connector's own CreditLimit rows."""
+    context = {"XeroUrl": XERO_CONTACT_URL.format(contact.get("ContactID", ""))}
+    limit = _decimal(pipedrive_limit)
+    if limit is None:
+        limit = credit_limit_for(pair, contact)
+    if limit is not None:
+        receivable = (contact.get("Balances") or {}).get("AccountsReceivable") or {}
+        outstanding = _decimal(receivable.get("Outstanding")) or Decimal("0")
+        context["CreditLimit"] = float(limit)
+        context["AvailableCredit"] = float((limit - outstanding).quantize(Decimal("0.01")))
+        context["OverCreditLimit"] = outstanding > limit
+    return context
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def sync_contacts(pair, ids: list[str], *, trigger: str = "webhook") -> dict[str, RecordOutcome]:
+    """Sync these Xero contacts as Xero has them now; ``{ContactID: RecordOutcome}``.
+
+    Contacts are fetched 100 per call. An id Xero does not return is "ignored" (not "failed"):
+    the contact was deleted or belongs to another organisation, and no retry would change that.
+    One contact's failure is its outcome; RateLimited, BudgetExhausted, ConnectionBroken and
+    AuthExpired end the run.
+    """
+    run = ContactSync(pair, trigger=trigger)
+    outcomes: dict[str, RecordOutcome] = {}
+    for batch in _chunks(list(dict.fromkeys(str(i) for i in ids)), BATCH_SIZE):
+        fetched = run.xero.get_contacts(ids=batch, include_archived=True)
+        by_id = {str(c.get("ContactID", "")).lower(): c for c in fetched}
+        for contact_id in batch:
+            contact = by_id.get(contact_id.lower())
+            if contact is None:
+                outcomes[contact_id] = run.not_found(contact_id)
+            else:
+                outcomes[contact_id] = run.sync_one(contact)
+    return outcomes
+
+
+class ContactSync:
+    """One run of the contacts sync: the pair's clients, rules and index, read once per run."""
+
+    def __init__(self, pair, *, trigger: str = "webhook", xero=None, pipedrive=None):
+        self.pair = pair
+        self.trigger = trigger
+        self.connection = pair.pipedrive_connection
+        self.xero = xero or xero_client(pair.xero_connection)
+        self.pipedrive = pipedrive or pipedrive_client(self.connection)
+        self.options = pair.options or {}
+        rule = self.options.get("archived_contacts") or "mark"
+        self.archived_rule = rule if rule in ARCHIVED_RULES else "mark"
+        self.org_rules = field_rules(pair, "organization")
+        self.person_rules = field_rules(pair, "person")
+        # A rule writing ContactID into an organization field names the field to match by.
+        mapped = [r.pipedrive_field for r in self.org_rules if r.source_path.strip() == "ContactID"]
+        self.contact_id_field = mapped[0] if mapped else None
+        self._index = None
+        self._index_checked = False
+
+    # --- the index ------------------------------------------------------------------------
+    @property
+    def index(self):
+        """The index state when it can answer (filled once per run, on first need), else None."""
+        if not self._index_checked:
+            self._index = pipedrive_index.ensure_index(
+                self.connection,
+                self.pipedrive,
+                contact_id_field=self.contact_id_field,
+                urgent=self.trigger == "webhook",
+            )
+            self._index_checked = True
+            if self._index is not None and self.contact_id_field is None:
+                self.contact_id_field = self._index.contact_id_field or None
+        return self._index
+
+    # --- one contact -----------------------------------------------------------------------
+    def not_found(self, contact_id: str) -> RecordOutcome:
+        reason = "Not found in Xero (deleted, or not a contact of this organisation)"
+        audit(self.pair, "contact", contact_id, action="skipped", started_at=timezone.now(),
+              trigger=self.trigger, pipedrive_type="organization", reason=reason)  # fmt: skip
+        return RecordOutcome("ignored", reason, action="skipped")
+
+    def sync_one(self, contact: dict) -> RecordOutcome:
+        contact_id = str(contact["ContactID"])
+        started = timezone.now()
+        self._last_payload, self._last_fields = None, ()
+        self.index  # noqa: B018 (fill the index before taking the record lock: one lock at a time)
+        notes: list[str] = []
+        try:
+            with record_lock(self.pair, "contact", contact_id):
+                outcome = self._sync_locked(contact, notes)
+        except BATCH_ERRORS:
+            raise
+        except (ConnectorError, ValueError, TypeError, KeyError) as exc:
+            reason = f"{type(exc).__name__}: {exc}"[:1000]
+            logger.warning("Contact %s not synced: %s", contact_id, reason)
+            outcome = RecordOutcome("failed", reason, action="failed")
+            notes.append(reason)
+        audit(self.pair, "contact", contact_id, action=outcome.action, started_at=started,
+              trigger=self.trigger, pipedrive_type="organization", pipedrive_id=outcome.pipedrive_id,
+              reason="; ".join(notes), payload=self._last_payload,
+              fields_mapped=self._last_fields)  # fmt: skip
+        return outcome
+
+    def _sync_locked(self, contact: dict, notes: list[str]) -> RecordOutcome:
+        contact_id = str(contact["ContactID"])
+        status = str(contact.get("ContactStatus") or "ACTIVE").upper()
+        flagged = status in ARCHIVED_STATUSES and self.archived_rule != "leave"
+        link = live_link(self.pair, "contact", contact_id, "organization")
+
+        pipedrive_limit = None
+        limit_field = self.options.get("credit_limit_field")
+        if limit_field and link:
+            record = self.pipedrive.get("organization", link.pipedrive_id)  # 1 token
+            pipedrive_limit = (record.get("custom_fields") or {}).get(limit_field, record.get(limit_field))
+        context = contact_context(self.pair, contact, pipedrive_limit)
+
+        mapped = map_organization(contact, self.org_rules, context)
+        payload = dict(mapped.payload)
+        if flagged and self.archived_rule == "mark":
+            marker = ARCHIVED_STATUSES[status]
+            payload["name"] = payload["name"][: NAME_LIMIT - len(marker)] + marker
+            notes.append(f"{status.lower()} in Xero: organization marked")
+        self._last_payload, self._last_fields = payload, mapped.fields_mapped
+        digest = payload_hash(payload)
+
+        if link:
+            existing_id, last_hash = link.pipedrive_id, link.payload_hash
+        else:
+            existing_id, last_hash = self._match_organization(contact, payload["name"], notes), ""
+        write = write_record(self.pipedrive, "organization", payload, digest,
+                             existing_id=existing_id, last_hash=last_hash)  # fmt: skip
+        if write.action != "unchanged" or link is None:
+            save_link(self.pair, "contact", contact_id, "organization", write.pipedrive_id, digest)
+        if write.record:
+            pipedrive_index.record_entry(self.connection, ORGANIZATION, write.record, self._index_field())
+        notes.insert(0, f"organization {write.pipedrive_id} {write.action}")
+
+        person_actions = self._sync_persons(
+            contact, write.pipedrive_id, context, flagged and self.archived_rule == "clear"
+        )
+        if person_actions:
+            counts: dict[str, int] = {}
+            for action in person_actions:
+                counts[action] = counts.get(action, 0) + 1
+            notes.append("persons: " + ", ".join(f"{n} {a}" for a, n in sorted(counts.items())))
+        action = write.action
+        if action == "unchanged" and any(a != "unchanged" for a in person_actions):
+            action = "updated"
+        return RecordOutcome("done", "; ".join(notes), pipedrive_id=write.pipedrive_id, action=action)
+
+    def _index_field(self) -> str:
+        return self.contact_id_field or ""
+
+    # --- matching the organization ---------------------------------------------------------
+    def _linked_elsewhere(self, pipedrive_type: str, pipedrive_ids, xero_type: str, xero_id: str) -> set[int]:
+        """Which of these Pipedrive records already belong to another Xero record of this pair."""
+        rows = RecordLink.objects.filter(
+            pair=self.pair, pipedrive_type=pipedrive_type, pipedrive_id__in=list(pipedrive_ids),
+            xero_type=xero_type, state=RecordLink.State.LINKED,
+        ).exclude(xero_id=xero_id)  # fmt: skip
+        return set(rows.values_list("pipedrive_id", flat=True))
+
+    def _match_organization(self, contact: dict, name: str, notes: list[str]) -> int | None:
+        contact_id = str(contact["ContactID"])
+        if self.index is None:
+            return self._search_organization(contact, name, notes)
+        by_id = pipedrive_index.organizations_by_contact_id(self.connection, contact_id)
+        if by_id:
+            notes.append(f"matched organization {by_id[0].record_id} by its Xero ContactID field")
+            return by_id[0].record_id
+        candidates = pipedrive_index.organizations_by_name(self.connection, contact.get("Name") or name)
+        return self._pick_by_name(contact_id, candidates, notes)
+
+    def _pick_by_name(self, contact_id: str, candidates, notes: list[str]) -> int | None:
+        taken = self._linked_elsewhere(
+            "organization", [c.record_id for c in candidates], "contact", contact_id
+        )
+        free = [
+            c
+            for c in candidates
+            if c.record_id not in taken and (not c.xero_contact_id or c.xero_contact_id == contact_id.lower())
+        ]
+        if not free:
+            return None
+        chosen = free[0]  # candidates come oldest first
+        note = f"matched organization {chosen.record_id} by normalized name {chosen.name_key!r}"
+        if len(free) > 1:
+            others = ", ".join(str(c.record_id) for c in free[1:])
+            note += f" (oldest of {len(free)}; also {others})"
+        notes.append(note)
+        return chosen.record_id
+
+    def _search_organization(self, contact: dict, name: str, notes: list[str]) -> int | None:
+        """The index cannot answer: one search call (20 tokens), by the ContactID field, else by name."""
+        contact_id = str(contact["ContactID"])
+        if self.contact_id_field:
+            found = self.pipedrive.search_field("organization", self.contact_id_field, contact_id)
+            if found:
+                notes.append(f"matched organization {found[0]['id']} by its Xero ContactID field (search)")
+                return int(found[0]["id"])
+        wanted = normalize_org_name(contact.get("Name") or name)
+        term = (contact.get("Name") or name).split()[0] if (contact.get("Name") or name).split() else name
+        items = self.pipedrive.search_organizations(term, fields="name", exact_match=False)
+        candidates = [
+            pipedrive_index.record_entry(self.connection, ORGANIZATION, item, self._index_field())
+            for item in items
+            if normalize_org_name(item.get("name") or "") == wanted
+        ]
+        candidates = sorted(
+            (c for c in candidates if c), key=lambda c: (c.add_time is None, c.add_time, c.record_id)
+        )
+        notes.append("index unavailable: searched Pipedrive")
+        return self._pick_by_name(contact_id, candidates, notes)
+
+    # --- persons ---------------------------------------------------------------------------
+    def _sync_persons(self, contact: dict, org_id: int, context: dict, clear: bool) -> list[str]:
+        contact_id = str(contact["ContactID"])
+        if clear:
+            return self._clear_persons(contact_id, org_id)
+        actions = []
+        person_context = {"XeroUrl": context.get("XeroUrl")}
+        for key, mapped in map_persons(contact, self.person_rules, person_context):
+            xero_id = f"{contact_id}:{key}"[:200]
+            payload = {**mapped.payload, "org_id": org_id}
+            digest = payload_hash(payload)
+            link = live_link(self.pair, "contact_person", xero_id, "person")
+            if link:
+                existing_id, last_hash = link.pipedrive_id, link.payload_hash
+            else:
+                existing_id, last_hash = self._match_person(xero_id, key, payload, org_id), ""
+            write = write_record(self.pipedrive, "person", payload, digest,
+                                 existing_id=existing_id, last_hash=last_hash)  # fmt: skip
+            if write.action != "unchanged" or link is None:
+                save_link(self.pair, "contact_person", xero_id, "person", write.pipedrive_id, digest)
+            if write.record:
+                pipedrive_index.record_entry(self.connection, PERSON, write.record)
+            actions.append(write.action)
+        return actions
+
+    def _match_person(self, xero_id: str, key: str, payload: dict, org_id: int) -> int | None:
+        email = key if normalize_email(key) else ""
+        if self.index is None:
+            if not email:
+                return None
+            items = self.pipedrive.search_persons(email, fields="email", exact_match=True)
+            candidates = [pipedrive_index.record_entry(self.connection, PERSON, item) for item in items]
+        elif email:
+            candidates = pipedrive_index.persons_by_email(self.connection, email)
+        else:
+            candidates = pipedrive_index.persons_by_name_in_organization(
+                self.connection, payload["name"], org_id
+            )
+        candidates = [c for c in candidates if c]
+        taken = self._linked_elsewhere("person", [c.record_id for c in candidates], "contact_person", xero_id)
+        free = [c for c in candidates if c.record_id not in taken]
+        return free[0].record_id if free else None
+
+    def _clear_persons(self, contact_id: str, org_id: int) -> list[str]:
+        """GDPR rule "clear": every linked person of the contact loses its personal fields."""
+        actions = []
+        links = RecordLink.objects.filter(
+            pair=self.pair, xero_type="contact_person", xero_id__startswith=f"{contact_id}:",
+            pipedrive_type="person", state=RecordLink.State.LINKED,
+        ).exclude(pipedrive_id=None)  # fmt: skip
+        payload = {"name": REMOVED_NAME, "emails": [], "phones": [], "org_id": org_id}
+        digest = payload_hash(payload)
+        for link in links:
+            write = write_record(self.pipedrive, "person", payload, digest,
+                                 existing_id=link.pipedrive_id, last_hash=link.payload_hash)  # fmt: skip
+            if write.action != "unchanged":
+                save_link(self.pair, "contact_person", link.xero_id, "person", write.pipedrive_id, digest)
+            if write.record:
+                pipedrive_index.record_entry(self.connection, PERSON, write.record)
+            actions.append(write.action)
+        return actions
