@@ -211,6 +211,9 @@ def parse_xero_date(value) -> dt.date | dt.datetime | None:
         return None
 
 
+_CURRENCY_PATHS = ["CurrencyCode", "DefaultCurrency", "Connector.Currency"]
+
+
 def _currency_of(record: dict, options: dict) -> str | None:
     if options.get("currency"):
         return str(options["currency"]).upper()

@@ -15,20 +15,9 @@ from mapping.fields import STANDARD_FIELDS, is_custom_field_key, standard_field_
 from mapping.models import CreditLimit, FieldMapping, StageMapping, Transform
 
 # Values the sync puts into the record under "Connector" (engine context).
+_CONTEXT_KEYS = ["AvailableCredit", "CreditLimit", "OverCreditLimit", "XeroUrl", "Currency"]
 CONNECTOR_PATHS = {
-    "organization": [
-        "Connector.AvailableCredit",
-        "Connector.CreditLimit",
-        "Connector.OverCreditLimit",
-        "Connector.XeroUrl",
-    ],
-    "person": ["Connector.XeroUrl"],
-    "deal": [
-        "Connector.AvailableCredit",
-        "Connector.CreditLimit",
-        "Connector.OverCreditLimit",
-        "Connector.XeroUrl",
-    ],
+    target: [f"Connector.{k}" for k in _CONTEXT_KEYS] for target in ("organization", "person", "deal")
 }
 
 
@@ -173,9 +162,63 @@ def credit_limit_for(pair, contact: dict) -> Decimal | None:
     return None
 
 
+# --- engine context (what the sync passes as ``context``) ------------------------------------------
+
+XERO_WEB = "https://go.xero.com"
+
+
+def xero_url(kind: str, xero_id: str) -> str:
+    """Link to the record in Xero's web app (built from the id, never taken from a payload)."""
+    if kind == "invoice":
+        return f"{XERO_WEB}/AccountsReceivable/View.aspx?InvoiceID={xero_id}"
+    return f"{XERO_WEB}/Contacts/View/{xero_id}"
+
+
+def _decimal(value) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value not in (None, "") and not isinstance(value, bool) else None
+    except ArithmeticError:
+        return None
+
+
+def contact_context(pair, contact: dict) -> dict:
+    """Context for a contact's organization/persons: CreditLimit, AvailableCredit (limit minus outstanding
+    receivables), OverCreditLimit (available < 0), XeroUrl, Currency (the contact's default)."""
+    limit = credit_limit_for(pair, contact)
+    outstanding = _decimal(
+        ((contact.get("Balances") or {}).get("AccountsReceivable") or {}).get("Outstanding")
+    )
+    available = limit - (outstanding or Decimal(0)) if limit is not None else None
+    context = {
+        "XeroUrl": xero_url("contact", contact.get("ContactID") or ""),
+        "CreditLimit": limit,
+        "AvailableCredit": available,
+        "OverCreditLimit": available < 0 if available is not None else None,
+    }
+    if contact.get("DefaultCurrency"):
+        context["Currency"] = contact["DefaultCurrency"]
+    return context
+
+
+def deal_context(pair, invoice: dict, contact_ctx: dict | None = None) -> dict:
+    """Context for an invoice's deal: its XeroUrl and the contact's credit values; OverCreditLimit is
+    true when the invoice's amount due exceeds the available credit (flag open deals)."""
+    ctx = (
+        dict(contact_ctx) if contact_ctx is not None else contact_context(pair, invoice.get("Contact") or {})
+    )
+    ctx["XeroUrl"] = xero_url("invoice", invoice.get("InvoiceID") or "")
+    ctx["Currency"] = invoice.get("CurrencyCode") or ctx.get("Currency")
+    due = _decimal(invoice.get("AmountDue"))
+    available = ctx.get("AvailableCredit")
+    ctx["OverCreditLimit"] = (due > available) if (due is not None and available is not None) else None
+    return ctx
+
+
 __all__ = [
     "CONNECTOR_PATHS",
+    "contact_context",
     "credit_limit_for",
+    "deal_context",
     "field_rules",
     "is_custom_field_key",
     "known_paths",
@@ -184,4 +227,5 @@ __all__ = [
     "validate_options",
     "validate_rule",
     "validate_source_path",
+    "xero_url",
 ]

@@ -20,6 +20,8 @@ TOKEN_COSTS = {
     ("v2", "GET", "/itemSearch/field"): 20,
     ("v2", "GET", "/pipelines"): 5,
     ("v2", "GET", "/stages"): 5,
+    ("v2", "POST", "/pipelines"): 5,
+    ("v2", "POST", "/stages"): 5,
     **{("v2", "GET", f"/{e}Fields"): 10 for e in ("organization", "person", "deal")},
     **{("v2", "POST", f"/{e}Fields"): 5 for e in ("organization", "person", "deal")},
     ("v1", "POST", "/notes"): 10,
@@ -137,6 +139,23 @@ class PipedriveClient(ApiClient):
 
     def fields(self, entity: str):
         return self.call("v2", "GET", f"/{entity}Fields")["data"]
+
+    def all_fields(self, entity: str) -> list[dict]:
+        """Every field of ``entity`` (standard and custom), following the cursor (500 a page)."""
+        rows, cursor = [], None
+        while True:
+            params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+            body = self.call("v2", "GET", f"/{entity}Fields", params=params)
+            rows += body.get("data") or []
+            cursor = (body.get("additional_data") or {}).get("next_cursor")
+            if not cursor:
+                return rows
+
+    def create_pipeline(self, data: dict):
+        return self.call("v2", "POST", "/pipelines", json=data)["data"]
+
+    def create_stage(self, data: dict):
+        return self.call("v2", "POST", "/stages", json=data)["data"]
 
     def add_field(self, entity: str, data: dict):
         return self.call("v2", "POST", f"/{entity}Fields", json=data)["data"]
