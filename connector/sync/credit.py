@@ -15,8 +15,6 @@ from decimal import Decimal, InvalidOperation
 
 from mapping.rules import credit_limit_for
 
-ZERO = Decimal("0")
-
 
 def _decimal(value) -> Decimal | None:
     if value is None or isinstance(value, bool) or value == "":
@@ -42,36 +40,33 @@ def credit_configured(pair) -> bool:
     return bool(credit_limit_field(pair)) or pair.credit_limits.exists()
 
 
-def outstanding_of(contact: dict) -> Decimal:
-    """What the customer owes (Xero's Balances.AccountsReceivable.Outstanding); 0 when not given."""
-    receivable = ((contact or {}).get("Balances") or {}).get("AccountsReceivable") or {}
-    return _decimal(receivable.get("Outstanding")) or ZERO
+def organization_limit(pair, organization: dict | None) -> Decimal | None:
+    """The credit limit held in the Pipedrive organization's field named by ``credit_limit_field``
+    (a number, or a monetary field's ``{"value": …}``); None when unset or not a number."""
+    field = credit_limit_field(pair)
+    if not field or not organization:
+        return None
+    value = (organization.get("custom_fields") or {}).get(field)
+    if value is None:
+        value = organization.get(field)
+    return _decimal(value)
 
 
 def credit_limit(pair, contact: dict, organization: dict | None = None) -> Decimal | None:
-    """The contact's limit: the Pipedrive organization's credit limit field when the pair names one
-    and it holds a number, else the connector's own (contact, contact group, pair default)."""
-    field = credit_limit_field(pair)
-    if field and organization:
-        value = (organization.get("custom_fields") or {}).get(field)
-        if value is None:
-            value = organization.get(field)
-        amount = _decimal(value)
-        if amount is not None:
-            return amount
-    return credit_limit_for(pair, contact)
+    """The contact's limit: the Pipedrive organization's field when the pair names one and it holds
+    a number, else the connector's own (contact, contact group, pair default)."""
+    limit = organization_limit(pair, organization)
+    return limit if limit is not None else credit_limit_for(pair, contact)
 
 
 def contact_credit_context(pair, contact: dict, organization: dict | None = None) -> dict:
-    """The engine context of one contact: CreditLimit and AvailableCredit (limit - outstanding) as
-    Decimals, both None when no limit applies; OverCreditLimit (the organization as a whole) True when
-    the customer owes more than its limit. ``organization`` is the Pipedrive record, needed only when
-    the pair reads limits from an organization field."""
-    limit = credit_limit(pair, contact, organization)
-    if limit is None:
-        return {"CreditLimit": None, "AvailableCredit": None, "OverCreditLimit": False}
-    available = limit - outstanding_of(contact)
-    return {"CreditLimit": limit, "AvailableCredit": available, "OverCreditLimit": available < ZERO}
+    """The engine context of one contact, as the contact sync computes it for its organization
+    (``connector.sync.contacts.contact_context``: CreditLimit, AvailableCredit = limit - outstanding,
+    OverCreditLimit, XeroUrl; no credit keys when no limit applies). ``organization`` is the Pipedrive
+    record, needed only when the pair reads limits from an organization field."""
+    from connector.sync.contacts import contact_context  # one definition of the organization's figures
+
+    return contact_context(pair, contact, organization_limit(pair, organization))
 
 
 def over_credit(available: Decimal | None, deal_value, deal_open: bool) -> bool:
@@ -85,5 +80,8 @@ def over_credit(available: Decimal | None, deal_value, deal_open: bool) -> bool:
 
 def deal_credit_context(contact_context: dict, deal_value, deal_open: bool) -> dict:
     """The engine context of one deal: the contact's credit figures, with OverCreditLimit for this deal."""
-    available = contact_context.get("AvailableCredit")
-    return {**contact_context, "OverCreditLimit": over_credit(available, deal_value, deal_open)}
+    available = _decimal(contact_context.get("AvailableCredit"))
+    context = {
+        k: v for k, v in contact_context.items() if k != "XeroUrl"
+    }  # the contact's page, not the deal's
+    return {**context, "OverCreditLimit": over_credit(available, deal_value, deal_open)}

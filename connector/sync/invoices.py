@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 100  # GUIDs per GET /Invoices?IDs= (Xero pages at 100; the URL stays under 4 kB)
 SALES = "ACCREC"
+XERO_INVOICE_URL = "https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID={}"
 # An invoice in one of these states with no deal yet is not worth a new (lost) deal.
 CLOSED_WITHOUT_DEAL = {"VOIDED", "DELETED"}
 
@@ -261,7 +262,7 @@ class InvoiceRun:
             raise SyncProblem(f"The invoice's contact {contact_id} could not be synced: {why}")
         stage = self.stage_for(invoice)
         deal_open = stage.status not in ("won", "lost")
-        context = self.credit_context(contact_id, org_link.pipedrive_id, invoice, deal_open)
+        context = self.context_for(contact_id, org_link.pipedrive_id, invoice, deal_open)
         mapped = map_deal(
             invoice, self.deal_rules, context, value_from=self.value_from, title_template=self.title_template
         )
@@ -298,12 +299,15 @@ class InvoiceRun:
         )
         return RecordOutcome("done", pipedrive_id=write.pipedrive_id, action=write.action)
 
-    def credit_context(self, contact_id: str, org_id, invoice: dict, deal_open: bool) -> dict:
+    def context_for(self, contact_id: str, org_id, invoice: dict, deal_open: bool) -> dict:
+        """What deal rules read under "Connector": the invoice's Xero page and the credit figures."""
+        context = {"XeroUrl": XERO_INVOICE_URL.format(invoice["InvoiceID"])}
         if not self.credit_applies or contact_id not in self.contacts:
-            return {}
+            return {**context, "OverCreditLimit": False}
         organization = self.organization_record(int(org_id))
         figures = credit.contact_credit_context(self.pair, self.contacts[contact_id], organization)
-        return credit.deal_credit_context(figures, _number(invoice.get(self.value_from)), deal_open)
+        deal_context = credit.deal_credit_context(figures, _number(invoice.get(self.value_from)), deal_open)
+        return {**deal_context, **context}
 
     # --- entry points ---------------------------------------------------------------------
     def sync_ids(self, ids: list[str], *, refresh_contacts: bool = True) -> dict[str, RecordOutcome]:
@@ -363,7 +367,8 @@ def _number(value) -> Decimal | None:
 
 
 def primary_person_id(pair, contact_id: str) -> int | None:
-    """The Pipedrive person made from the contact's primary person, when the contact sync linked one."""
+    """The Pipedrive person made from the contact's primary person, when the contact sync linked one:
+    its links are "<ContactID>:<person key>", the primary (mapped first) linked first."""
     link = live_link(pair, "contact", contact_id, "person")
     if link:
         return int(link.pipedrive_id)
@@ -371,7 +376,7 @@ def primary_person_id(pair, contact_id: str) -> int | None:
         RecordLink.objects.filter(
             pair=pair,
             xero_type="contact_person",
-            xero_id__startswith=f"{contact_id}",
+            xero_id__startswith=f"{contact_id}:",
             pipedrive_type="person",
             state=RecordLink.State.LINKED,
             pipedrive_id__isnull=False,

@@ -9,7 +9,6 @@ from audit.models import SyncRecord
 from connector.sync import sync_records
 from connector.sync.payments import note_content, payment_where, sync_payments
 from mapping.models import RecordLink
-from tests.sync._contacts_stand_in import contacts_stand_in  # noqa: F401 (autouse until contacts land)
 from tests.sync.harness import SYNC_MARKS, SYNC_URLS
 
 urlpatterns = SYNC_URLS
