@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from django.core.cache import cache
 from django.utils import timezone
 
 from connector.connections import pipedrive_client, xero_client
@@ -33,6 +34,7 @@ from mapping.rules import field_rules, stage_rules
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 100  # GUIDs per GET /Invoices?IDs= (Xero pages at 100; the URL stays under 4 kB)
+STAGES_CACHE_SECONDS = 300  # names → ids; a name missing from the cached list is looked up live
 SALES = "ACCREC"
 XERO_INVOICE_URL = "https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID={}"
 # An invoice in one of these states with no deal yet is not worth a new (lost) deal.
@@ -73,6 +75,7 @@ class InvoiceRun:
         self._stage_rules = None
         self._pipelines = None  # [(id, name)]
         self._stages = None  # [(id, pipeline_id, name)]
+        self._stages_fresh = False
         self._credit = None
         self.contacts: dict[str, dict] = {}  # ContactID -> full contact (with balances), when credit applies
         self.organizations: dict[int, dict] = {}  # organization id -> record (credit limit field only)
@@ -109,20 +112,41 @@ class InvoiceRun:
             self._credit = credit.credit_configured(self.pair)
         return self._credit
 
-    def _load_stages(self):
-        if self._stages is None:
-            self._pipelines = [(int(p["id"]), p.get("name") or "") for p in self.pipedrive.pipelines() or []]
-            self._stages = [
+    def _stages_cache_key(self) -> str:
+        return f"sync:pipedrive-stages:{self.pair.pipedrive_connection_id}"
+
+    def _load_stages(self, fresh: bool = False) -> None:
+        """Pipelines and stages (10 tokens), shared by every run for a few minutes; ``fresh`` refetches."""
+        if self._stages is not None and not fresh:
+            return
+        cached = None if fresh else cache.get(self._stages_cache_key())
+        if cached is None:
+            pipelines = [(int(p["id"]), p.get("name") or "") for p in self.pipedrive.pipelines() or []]
+            stages = [
                 (int(s["id"]), int(s["pipeline_id"]), s.get("name") or "")
                 for s in self.pipedrive.stages() or []
                 if not s.get("is_deleted")
             ]
+            cached = {"pipelines": pipelines, "stages": stages, "fresh": True}
+            cache.set(self._stages_cache_key(), {**cached, "fresh": False}, STAGES_CACHE_SECONDS)
+        self._pipelines, self._stages = cached["pipelines"], cached["stages"]
+        self._stages_fresh = cached["fresh"]
 
     def resolve_stage(self, rule) -> int:
-        """The stage id a stage rule means: its id, else its stage name in its pipeline (id or name)."""
+        """The stage id a stage rule means: its id, else its stage name in its pipeline (id or name).
+        A name not in the cached list is looked up live once before the invoice fails."""
         if rule.stage_id:
             return int(rule.stage_id)
         self._load_stages()
+        try:
+            return self._find_stage(rule)
+        except SyncProblem:
+            if self._stages_fresh:
+                raise
+            self._load_stages(fresh=True)
+            return self._find_stage(rule)
+
+    def _find_stage(self, rule) -> int:
         pipeline_ids = [rule.pipeline_id] if rule.pipeline_id else []
         if not pipeline_ids and rule.pipeline_name:
             wanted = rule.pipeline_name.strip().casefold()
@@ -220,6 +244,8 @@ class InvoiceRun:
                 return self._write_deal(invoice, started)
             except (SyncProblem, ValidationFailed, NotFound, ValueError) as error:
                 reason = getattr(error, "message", None) or str(error)
+                if isinstance(error, ValidationFailed) and "stage" in reason.lower():
+                    cache.delete(self._stages_cache_key())  # a stage deleted in Pipedrive meanwhile
                 logger.info("Invoice %s not synced: %s", invoice_id, reason)
                 audit(
                     self.pair,

@@ -113,3 +113,14 @@ def default_mapping_rules(db):
     from django.apps import apps
 
     importlib.import_module("mapping.migrations.0002_default_rules").install(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def empty_shared_cache(db):
+    """The shared cache (a database table the test flush leaves alone) starts empty in every sync test:
+    cached Pipedrive stages or fields of an earlier test must not leak into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

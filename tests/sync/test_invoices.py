@@ -217,3 +217,19 @@ def test_replaying_invoice_events_writes_nothing(sync_pair, sandbox, invoice_pip
         assert outcome.action == "unchanged"
         assert sandbox.counts().pipedrive_writes == 0, sandbox.counts()
     assert len(sandbox.deals()) == 1 and len(sandbox.organizations()) == 1 and len(sandbox.persons()) == 2
+
+
+def test_stage_names_are_resolved_once_for_several_runs(sync_pair, sandbox, invoice_pipeline):
+    contact_id = sandbox.create_contact("Cached Stages Ltd")
+    first = sandbox.create_invoice(contact_id, amount=10)
+    second = sandbox.create_invoice(contact_id, amount=20)
+    sync_invoices(sync_pair, [first], trigger="webhook")
+    sandbox.reset_counters()
+
+    sync_invoices(sync_pair, [second], trigger="webhook")
+
+    counts = sandbox.counts()
+    assert counts.pipedrive_calls_to("GET /api/v2/pipelines") == 0, counts
+    assert counts.pipedrive_calls_to("GET /api/v2/stages") == 0, counts
+    assert counts.pipedrive_tokens == 5, counts  # the deal's create, nothing else
+    assert len(sandbox.deals()) == 2
