@@ -8,7 +8,7 @@ import pytest
 from audit.models import SyncRecord
 from connector.sync import sync_records
 from connector.sync.payments import note_content, payment_where, sync_payments
-from mapping.models import RecordLink
+from mapping.models import FieldMapping, RecordLink
 from tests.sync.harness import SYNC_MARKS, SYNC_URLS
 
 urlpatterns = SYNC_URLS
@@ -145,3 +145,36 @@ def test_where_clause_and_note_text():
         "Reference: &lt;b&gt;x&lt;/b&gt;.</p>"
     )
     assert "removed" in note_content(payment, removed=True)
+
+
+def test_balances_refresh_on_the_organization_after_invoice_and_payment_changes(sync_pair, sandbox, stages):
+    outstanding = sandbox.add_custom_field("organization", "Outstanding", "double")
+    overdue = sandbox.add_custom_field("organization", "Overdue", "double")
+    for order, (path, key) in enumerate(
+        [
+            ("Balances.AccountsReceivable.Outstanding", outstanding),
+            ("Balances.AccountsReceivable.Overdue", overdue),
+        ]
+    ):
+        FieldMapping.objects.create(
+            pair=sync_pair, target="organization", source_path=path, pipedrive_field=key, transform="number",
+            transform_options={"clear_when_empty": True}, order=order,
+        )  # fmt: skip
+    contact_id = sandbox.create_contact("Balances Ltd")
+    sync_records(sync_pair, "CONTACT", [contact_id], trigger="webhook")
+    [org] = sandbox.organizations()
+    assert org["custom_fields"][outstanding] == 0.0
+
+    late = sandbox.create_invoice(contact_id, amount=300, date=dt.date.today() - dt.timedelta(days=40))
+    sync_records(sync_pair, "INVOICE", [late], trigger="webhook")
+    fields = sandbox.organization(org["id"])["custom_fields"]
+    assert fields[outstanding] == 300.0 and fields[overdue] == 300.0
+
+    payment_id = sandbox.pay(late, 120)
+    sync_records(sync_pair, "PAYMENT", [payment_id], trigger="webhook")
+    fields = sandbox.organization(org["id"])["custom_fields"]
+    assert fields[outstanding] == 180.0 and fields[overdue] == 180.0
+
+    sandbox.reset_counters()
+    sync_records(sync_pair, "PAYMENT", [payment_id], trigger="replay")  # balances unchanged: no write
+    assert sandbox.counts().pipedrive_writes == 0
