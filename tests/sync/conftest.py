@@ -35,6 +35,7 @@ def sandbox_urls(settings, live_server):
     settings.PIPEDRIVE_OAUTH_URL = f"{base}/pipedrive"
     settings.PIPEDRIVE_API_URL = f"{base}/pipedrive"
     settings.REDIS_URL = ""
+    settings.PIPEDRIVE_BURST_LIMIT = 1000  # the sandbox company's burst is lifted too (pipedrive_company)
     yield base
     faults.reset()
     counters.reset()
