@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from connector.models import ApiRateWindow, DeferredJob
+from connector.models import ApiRateWindow, DeferredJob, PipedriveIndexState
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -29,3 +29,11 @@ class ApiRateWindowAdmin(ReadOnlyAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(PipedriveIndexState)
+class PipedriveIndexStateAdmin(ReadOnlyAdmin):
+    """How fresh each company's local index is; deleting a row makes the next sync list everything again."""
+
+    list_display = ["connection", "filled_at", "refreshed_at", "contact_id_field", "last_error"]
+    readonly_fields = ["connection", "filled_at", "refreshed_at", "contact_id_field", "last_error"]

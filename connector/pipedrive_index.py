@@ -12,6 +12,7 @@ nothing extra: the write to it answers 404 and the sync creates it anew.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from datetime import timedelta
@@ -47,7 +48,7 @@ def person_name_key(name: str) -> str:
 
 
 def _rfc3339(moment) -> str:
-    return moment.astimezone(timezone.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _max_age() -> timedelta:
@@ -98,7 +99,7 @@ def _values(entity: str, record: dict, contact_id_field: str) -> dict:
         else None
     )
     if add_time is not None and timezone.is_naive(add_time):
-        add_time = timezone.make_aware(add_time, timezone.UTC)
+        add_time = timezone.make_aware(add_time, dt.UTC)
     if entity == ORGANIZATION:
         return {
             "name": name,

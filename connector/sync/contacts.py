@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from connector import pipedrive_index
 from connector.connections import pipedrive_client, xero_client
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, NotFound
 from connector.pipedrive_index import BATCH_ERRORS, ORGANIZATION, PERSON
 from connector.sync.common import RecordOutcome, audit, live_link, record_lock, save_link, write_record
 from mapping.engine import map_organization, map_persons, normalize_email, normalize_org_name, payload_hash
@@ -163,12 +163,11 @@ class ContactSync:
         flagged = status in ARCHIVED_STATUSES and self.archived_rule != "leave"
         link = live_link(self.pair, "contact", contact_id, "organization")
 
-        pipedrive_limit = None
-        limit_field = self.options.get("credit_limit_field")
-        if limit_field and link:
-            record = self.pipedrive.get("organization", link.pipedrive_id)  # 1 token
-            pipedrive_limit = (record.get("custom_fields") or {}).get(limit_field, record.get(limit_field))
-        context = contact_context(self.pair, contact, pipedrive_limit)
+        if link:
+            existing_id, last_hash = link.pipedrive_id, link.payload_hash
+        else:
+            existing_id, last_hash = self._match_organization(contact, contact.get("Name") or "", notes), ""
+        context = contact_context(self.pair, contact, self._pipedrive_credit_limit(existing_id))
 
         mapped = map_organization(contact, self.org_rules, context)
         payload = dict(mapped.payload)
@@ -178,11 +177,6 @@ class ContactSync:
             notes.append(f"{status.lower()} in Xero: organization marked")
         self._last_payload, self._last_fields = payload, mapped.fields_mapped
         digest = payload_hash(payload)
-
-        if link:
-            existing_id, last_hash = link.pipedrive_id, link.payload_hash
-        else:
-            existing_id, last_hash = self._match_organization(contact, payload["name"], notes), ""
         write = write_record(self.pipedrive, "organization", payload, digest,
                              existing_id=existing_id, last_hash=last_hash)  # fmt: skip
         if write.action != "unchanged" or link is None:
@@ -203,6 +197,18 @@ class ContactSync:
         if action == "unchanged" and any(a != "unchanged" for a in person_actions):
             action = "updated"
         return RecordOutcome("done", "; ".join(notes), pipedrive_id=write.pipedrive_id, action=action)
+
+    def _pipedrive_credit_limit(self, org_id):
+        """The limit sales keep in the organization field named by option ``credit_limit_field`` (1 token)."""
+        field = self.options.get("credit_limit_field")
+        if not field or not org_id:
+            return None
+        try:
+            record = self.pipedrive.get("organization", org_id)
+        except NotFound:
+            return None
+        custom = record.get("custom_fields") or {}
+        return custom.get(field) if field in custom else record.get(field)
 
     def _index_field(self) -> str:
         return self.contact_id_field or ""
@@ -255,7 +261,9 @@ class ContactSync:
                 notes.append(f"matched organization {found[0]['id']} by its Xero ContactID field (search)")
                 return int(found[0]["id"])
         wanted = normalize_org_name(contact.get("Name") or name)
-        term = (contact.get("Name") or name).split()[0] if (contact.get("Name") or name).split() else name
+        if not wanted:
+            return None
+        term = (contact.get("Name") or name).split()[0]
         items = self.pipedrive.search_organizations(term, fields="name", exact_match=False)
         candidates = [
             pipedrive_index.record_entry(self.connection, ORGANIZATION, item, self._index_field())

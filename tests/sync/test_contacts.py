@@ -1,8 +1,10 @@
 """Contacts → organizations and persons against the sandboxes: links, renames, replays, rules."""
 
+from decimal import Decimal
+
 from connector.models import PipedriveIndexEntry
 from connector.sync.contacts import sync_contacts
-from mapping.models import RecordLink
+from mapping.models import CreditLimit, FieldMapping, RecordLink
 from tests.sync.harness import SYNC_MARKS, SYNC_URLS
 
 urlpatterns = SYNC_URLS
@@ -53,3 +55,41 @@ def test_contact_with_two_persons_renamed_and_replayed(sync_pair, sandbox):
         assert counts.pipedrive_writes == 0 and counts.pipedrive_calls == 0, counts
         assert counts.xero_calls == 1, counts
     assert len(sandbox.organizations()) == 1 and len(sandbox.persons()) == 2
+
+
+def test_editing_a_mapping_row_changes_the_next_sync(sync_pair, sandbox):
+    field = sandbox.add_custom_field("organization", "Account number")
+    contact_id = sandbox.create_contact("Sigma Ltd", AccountNumber="ACC-7")
+    sync_contacts(sync_pair, [contact_id], trigger="webhook")
+    [org] = sandbox.organizations()
+    assert org["custom_fields"][field] is None
+
+    FieldMapping.objects.create(
+        pair=sync_pair, target="organization", source_path="AccountNumber", pipedrive_field=field
+    )
+    sandbox.reset_counters()
+    outcome = sync_contacts(sync_pair, [contact_id], trigger="webhook")[contact_id]
+    assert outcome.action == "updated" and sandbox.counts().pipedrive_writes == 1
+    assert sandbox.organization(org["id"])["custom_fields"][field] == "ACC-7"
+
+
+def test_available_credit_from_a_limit_row_or_from_the_organization_field(sync_pair, sandbox):
+    available = sandbox.add_custom_field("organization", "Available credit", "double")
+    limit_field = sandbox.add_custom_field("organization", "Credit limit", "double")
+    FieldMapping.objects.create(
+        pair=sync_pair, target="organization", source_path="Connector.AvailableCredit",
+        pipedrive_field=available, transform="number",
+    )  # fmt: skip
+    CreditLimit.objects.create(pair=sync_pair, amount=Decimal("1000"))  # the pair's default limit
+    contact_id = sandbox.create_contact("Tau Ltd")
+    sandbox.create_invoice(contact_id, amount=800)
+    sync_contacts(sync_pair, [contact_id], trigger="webhook")
+    [org] = sandbox.organizations()
+    assert org["custom_fields"][available] == 200
+
+    # Sales keep the limit in Pipedrive instead: the option names their field.
+    sync_pair.options = {**sync_pair.options, "credit_limit_field": limit_field}
+    sync_pair.save()
+    sandbox.pipedrive_update("organization", org["id"], {"custom_fields": {limit_field: 5000}})
+    sync_contacts(sync_pair, [contact_id], trigger="webhook")
+    assert sandbox.organization(org["id"])["custom_fields"][available] == 4200
