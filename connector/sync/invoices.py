@@ -16,7 +16,8 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from connector.connections import pipedrive_client, xero_client
-from connector.errors import NotFound, ValidationFailed
+from connector.errors import ConnectorError, NotFound, ValidationFailed
+from connector.pipedrive_index import BATCH_ERRORS
 from connector.sync import credit
 from connector.sync.common import (
     RecordOutcome,
@@ -41,7 +42,7 @@ XERO_INVOICE_URL = "https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID={
 CLOSED_WITHOUT_DEAL = {"VOIDED", "DELETED"}
 
 
-class SyncProblem(Exception):
+class SyncProblem(ConnectorError):
     """This record cannot be synced as things stand; the message says what to do."""
 
 
@@ -242,7 +243,9 @@ class InvoiceRun:
         with record_lock(self.pair, "invoice", invoice_id):
             try:
                 return self._write_deal(invoice, started)
-            except (SyncProblem, ValidationFailed, NotFound, ValueError) as error:
+            except BATCH_ERRORS:
+                raise
+            except (SyncProblem, ConnectorError, ValueError, TypeError, KeyError) as error:
                 reason = getattr(error, "message", None) or str(error)
                 if isinstance(error, ValidationFailed) and "stage" in reason.lower():
                     cache.delete(self._stages_cache_key())  # a stage deleted in Pipedrive meanwhile

@@ -12,7 +12,8 @@ import logging
 
 from django.utils import timezone
 
-from connector.errors import NotFound, ValidationFailed
+from connector.errors import ConnectorError
+from connector.pipedrive_index import BATCH_ERRORS
 from connector.sync.common import RecordOutcome, audit, get_link, live_link, record_lock, save_link
 from connector.sync.invoices import InvoiceRun, chunks
 from mapping.engine import parse_xero_date
@@ -144,7 +145,9 @@ class PaymentRun:
                 return RecordOutcome("done", reason, pipedrive_id=deal_id, action="skipped")
             try:
                 return self._notes(payment, deal_id, started)
-            except (ValidationFailed, NotFound) as error:
+            except BATCH_ERRORS:
+                raise
+            except ConnectorError as error:
                 reason = f"The note for the payment could not be added to deal {deal_id}: {error}"
                 audit(
                     self.pair,

@@ -89,8 +89,9 @@ def pipedrive_connection(sandbox_urls, pipedrive_company):
 
 
 @pytest.fixture
-def sync_pair(xero_connection, pipedrive_connection):
-    """An enabled pair with the default options (tests change ``pair.options`` and save)."""
+def sync_pair(xero_connection, pipedrive_connection, default_mapping_rules):
+    """An enabled pair with the default options (tests change ``pair.options`` and save) and the
+    default mapping rows, as an installation has them."""
     return SyncPair.objects.create(
         name="Sandbox pair", xero_connection=xero_connection, pipedrive_connection=pipedrive_connection
     )

@@ -6,7 +6,7 @@ import pytest
 from audit.models import SyncRecord
 from connector.sync import sync_records
 from connector.sync.invoices import sync_invoices
-from mapping.models import RecordLink, StageMapping
+from mapping.models import FieldMapping, RecordLink, StageMapping
 from tests.sync.harness import SYNC_MARKS, SYNC_URLS
 
 urlpatterns = SYNC_URLS
@@ -233,3 +233,22 @@ def test_stage_names_are_resolved_once_for_several_runs(sync_pair, sandbox, invo
     assert counts.pipedrive_calls_to("GET /api/v2/stages") == 0, counts
     assert counts.pipedrive_tokens == 5, counts  # the deal's create, nothing else
     assert len(sandbox.deals()) == 2
+
+
+def test_a_deal_pipedrive_refuses_fails_only_its_invoice_with_pipedrives_reason(
+    sync_pair, sandbox, invoice_pipeline
+):
+    # A rule into a custom field that does not exist in Pipedrive; only invoices with a Reference use it.
+    FieldMapping.objects.create(
+        pair=sync_pair, target="deal", source_path="Reference", pipedrive_field="a" * 40
+    )
+    contact_id = sandbox.create_contact("Refused Ltd")
+    plain = sandbox.create_invoice(contact_id, amount=10)
+    refused = sandbox.create_invoice(contact_id, amount=20, reference="PO-1")
+
+    outcomes = sync_invoices(sync_pair, [refused, plain], trigger="webhook")
+
+    assert outcomes[plain].status == "done"
+    assert outcomes[refused].status == "failed" and "Unknown custom field" in outcomes[refused].reason
+    assert len(sandbox.deals()) == 1
+    assert SyncRecord.objects.get(xero_id=refused).outcome == "failed"
