@@ -252,3 +252,25 @@ def test_a_deal_pipedrive_refuses_fails_only_its_invoice_with_pipedrives_reason(
     assert outcomes[refused].status == "failed" and "Unknown custom field" in outcomes[refused].reason
     assert len(sandbox.deals()) == 1
     assert SyncRecord.objects.get(xero_id=refused).outcome == "failed"
+
+
+def test_editing_a_deal_mapping_row_changes_the_next_sync(sync_pair, sandbox, invoice_pipeline):
+    contact_id = sandbox.create_contact("Mapped Ltd")
+    invoice_id = sandbox.create_invoice(contact_id, amount=75, reference="PO-55")
+    sync_invoices(sync_pair, [invoice_id], trigger="webhook")
+    field = sandbox.add_custom_field("deal", "Xero reference")
+
+    row = FieldMapping.objects.create(
+        pair=sync_pair, target="deal", source_path="Reference", pipedrive_field=field
+    )
+    outcome = sync_invoices(sync_pair, [invoice_id], trigger="webhook")[invoice_id]
+    assert outcome.action == "updated" and only_deal(sandbox)["custom_fields"][field] == "PO-55"
+
+    row.source_path, row.transform, row.transform_options = (
+        "Reference",
+        "lookup",
+        {"table": {"PO-55": "Key account"}},
+    )
+    row.save()
+    sync_invoices(sync_pair, [invoice_id], trigger="webhook")
+    assert only_deal(sandbox)["custom_fields"][field] == "Key account"
