@@ -274,3 +274,19 @@ def test_editing_a_deal_mapping_row_changes_the_next_sync(sync_pair, sandbox, in
     row.save()
     sync_invoices(sync_pair, [invoice_id], trigger="webhook")
     assert only_deal(sandbox)["custom_fields"][field] == "Key account"
+
+
+def test_cost_of_a_batch_of_new_invoices_for_synced_contacts(sync_pair, sandbox, invoice_pipeline):
+    contacts = [sandbox.create_contact(f"Cost Customer {n:02d}") for n in range(20)]
+    sync_records(sync_pair, "CONTACT", contacts, trigger="webhook")
+    invoices = [sandbox.create_invoice(contact_id, amount=10 + n) for n, contact_id in enumerate(contacts)]
+    sandbox.reset_counters()
+
+    outcomes = sync_invoices(sync_pair, invoices, trigger="webhook")
+
+    assert {o.action for o in outcomes.values()} == {"created"}
+    counts = sandbox.counts()
+    # One GET /Invoices?IDs= and one GET /Contacts?IDs= (balances) for the 20; stages once; 20 creates.
+    assert counts.xero_calls == 2, counts
+    assert counts.pipedrive_searches == 0, counts
+    assert counts.pipedrive_tokens == 10 + 20 * 5, counts
