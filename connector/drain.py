@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from connector.errors import BudgetExhausted, ConnectionBroken, RateLimited
 from connector.inbox import XERO_SYNCED_CATEGORIES, request_drain
+from connector.logging import redact
 from connector.models import ConnectionStatus, SyncPair, WebhookEvent
 from connector.pipedrive_events import InvalidPipedriveBody, apply_pipedrive_event, parse_pipedrive_body
 
@@ -85,10 +86,17 @@ def claim_pending(pair_id: int, limit: int) -> list[WebhookEvent]:
     return list(claimed.order_by("event_time", "id"))
 
 
+def _still_ours(rows: list[WebhookEvent]):
+    """The rows, unless the sweep took them back (lease expired) and another drain claimed them since."""
+    return WebhookEvent.objects.filter(
+        id__in=[r.id for r in rows], status=Status.PROCESSING, claim_token=rows[0].claim_token
+    )
+
+
 def _finish(rows: list[WebhookEvent], status: str, reason: str, report: DrainReport) -> None:
     if not rows:
         return
-    WebhookEvent.objects.filter(id__in=[r.id for r in rows], status=Status.PROCESSING).update(
+    _still_ours(rows).update(
         status=status, reason=reason[:MAX_REASON], processed_at=timezone.now(), claim_token=""
     )
     setattr(report, status, getattr(report, status) + len(rows))
@@ -98,17 +106,18 @@ def _release(rows: list[WebhookEvent], reason: str, report: DrainReport) -> None
     """Back to pending, with why, for a later drain."""
     if not rows:
         return
-    report.released += WebhookEvent.objects.filter(
-        id__in=[r.id for r in rows], status=Status.PROCESSING
-    ).update(status=Status.PENDING, reason=reason[:MAX_REASON], claimed_at=None, claim_token="")
+    report.released += _still_ours(rows).update(
+        status=Status.PENDING, reason=reason[:MAX_REASON], claimed_at=None, claim_token=""
+    )
 
 
 # ---------------------------------------------------------------- processing
 
 
 def _error_text(exc: Exception) -> str:
-    # The class and message only: our errors never carry tokens, and no traceback is stored.
-    return f"{type(exc).__name__}: {exc}"
+    # The class and message only, no traceback; redacted as logs are, in case a library's message
+    # quotes a request with a token in it.
+    return redact(f"{type(exc).__name__}: {exc}")
 
 
 def _apply_pipedrive(pair: SyncPair, rows: list[WebhookEvent], report: DrainReport) -> None:
@@ -157,6 +166,17 @@ def _sync_category(pair: SyncPair, category: str, rows: list[WebhookEvent], repo
 
 def _process(pair: SyncPair, rows: list[WebhookEvent], report: DrainReport) -> None:
     """Pipedrive events first (they re-point links), then contacts, invoices and payments."""
+    # Checked again here, not only at intake: an admin may reprocess a row ignored for its tenant.
+    company = str(pair.pipedrive_connection.company_id or "")
+    foreign = [
+        r
+        for r in rows
+        if r.tenant_id
+        != (pair.xero_connection.tenant_id if r.source == WebhookEvent.Source.XERO else company)
+    ]
+    _finish(foreign, Status.IGNORED, "the tenant is not joined to this pair", report)
+    foreign_ids = {r.id for r in foreign}
+    rows = [r for r in rows if r.id not in foreign_ids]
     pipedrive = [r for r in rows if r.source == WebhookEvent.Source.PIPEDRIVE]
     xero = [r for r in rows if r.source == WebhookEvent.Source.XERO]
     _apply_pipedrive(pair, pipedrive, report)
@@ -189,8 +209,7 @@ def drain_pair(pair_id: int) -> dict:
         try:
             _process(pair, rows, report)
         except _Stop as stop:
-            leftover = WebhookEvent.objects.filter(id__in=[r.id for r in rows], status=Status.PROCESSING)
-            _release(list(leftover), stop.reason, report)
+            _release(rows, stop.reason, report)  # only those still processing under this claim
             report.stopped_by = stop.reason
             if stop.retry_at is not None:
                 schedule_drain(pair_id, stop.retry_at)

@@ -169,19 +169,26 @@ def delete_option(pair) -> str:
     return value if value in DELETE_OPTIONS else DEFAULT_ON_DELETE
 
 
-def _links(pair, entity: str, pipedrive_id: str):
+def _number(pipedrive_id: str) -> int | None:
+    """Pipedrive's ids of organizations, persons and deals are integers (a BigIntegerField here)."""
     try:
         number = int(pipedrive_id)
     except ValueError:
+        return None
+    return number if 0 < number < 2**63 else None
+
+
+def _links(pair, entity: str, pipedrive_id: str):
+    number = _number(pipedrive_id)
+    if number is None:
         return RecordLink.objects.none()
     return RecordLink.objects.filter(pair=pair, pipedrive_type=entity, pipedrive_id=number)
 
 
 def _repoint(pair, entity: str, from_id: str, to_id: str) -> EventOutcome:
-    try:
-        survivor = int(to_id)
-    except ValueError:
-        return EventOutcome("ignored", f"merge survivor id {to_id!r} is not a number")
+    survivor = _number(to_id)
+    if survivor is None:
+        return EventOutcome("ignored", f"merge survivor id {to_id!r} is not a Pipedrive id")
     # The payload hash is cleared so the next sync writes the Xero data onto the survivor.
     moved = _links(pair, entity, from_id).update(
         pipedrive_id=survivor, state=RecordLink.State.LINKED, payload_hash=""

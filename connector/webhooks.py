@@ -51,10 +51,18 @@ class WebhookView(APIView):
     """Base receiver: subclasses say how to authenticate, parse and store."""
 
     source = ""
+    http_method_names = ["post"]  # no OPTIONS metadata either
     authentication_classes: list = []
     permission_classes: list = []
     parser_classes: list = []  # the body is read raw, never through DRF's parsers
     throttle_classes: list = []
+
+    def perform_content_negotiation(self, request, force=False):
+        # Senders' Accept headers vary and the answers have no body: never refuse with 406.
+        return super().perform_content_negotiation(request, force=True)
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        return _empty(405)
 
     def authenticate(self, request, pair: SyncPair, body: bytes) -> bool:
         raise NotImplementedError

@@ -136,8 +136,16 @@ class WebhookReceiverContract:
         assert_plain(self.post(client, pair, body, self.auth(body)), 404)
         assert WebhookEvent.objects.count() == 0
 
-    def test_get_is_not_allowed(self, client, pair):
-        assert client.get(reverse(self.url_name, args=[pair.key])).status_code == 405
+    def test_only_post_is_allowed(self, client, pair):
+        for method in (client.get, client.put, client.delete, client.options):
+            response = method(reverse(self.url_name, args=[pair.key]))
+            assert_plain(response, 405)
+            assert response["Allow"] == "POST"
+
+    def test_any_accept_header_is_fine(self, client, pair):
+        body = self.valid_body()
+        headers = {**self.auth(body), "Accept": "application/xml"}
+        assert_plain(self.post(client, pair, body, headers), 200)
 
 
 class TestXeroReceiver(WebhookReceiverContract):

@@ -129,6 +129,14 @@ def test_a_failing_category_does_not_stop_the_others(pair, fake_sync):
     assert report["failed"] == 1 and report["done"] == 2
 
 
+def test_a_failure_reason_never_holds_a_token(pair, fake_sync):
+    add_rows(pair, ("CONTACT", "c-1"))
+    fake_sync.raise_for["CONTACT"] = ValueError("POST /token refresh_token=abcdefghijkl failed")
+    drain.drain_pair(pair.pk)
+    reason = WebhookEvent.objects.get().reason
+    assert reason.startswith("ValueError: ") and "abcdefghijkl" not in reason
+
+
 def test_rate_limited_puts_rows_back_and_schedules_a_drain(pair, fake_sync):
     add_rows(pair, ("CONTACT", "c-1"), ("INVOICE", "i-1"), ("PAYMENT", "p-1"))
     fake_sync.raise_for["INVOICE"] = RateLimited(retry_after=90)
@@ -284,3 +292,25 @@ def test_concurrent_drains_never_process_the_same_row_on_postgresql(pair, fake_s
     assert sum(report["claimed"] for report in drain_calls) == 120
     assert set(statuses(pair).values()) == {"done"}
     assert set(WebhookEvent.objects.values_list("attempts", flat=True)) == {1}
+
+
+def test_a_reprocessed_row_of_another_tenant_is_ignored_again(pair, fake_sync):
+    add_rows(pair, ("CONTACT", "c-1"))
+    WebhookEvent.objects.update(tenant_id="someone-else")
+    drain.drain_pair(pair.pk)
+    assert fake_sync.calls == []
+    assert WebhookEvent.objects.get().reason == "the tenant is not joined to this pair"
+
+
+def test_a_drain_whose_claim_was_taken_back_does_not_overwrite_the_new_claim(pair, fake_sync):
+    add_rows(pair, ("CONTACT", "c-1"))
+    first = drain.claim_pending(pair.pk, 10)
+    # The lease expired (a slow worker), the sweep released the row and another drain claimed it.
+    WebhookEvent.objects.update(status="pending", claim_token="")
+    second = drain.claim_pending(pair.pk, 10)
+    report = drain.DrainReport()
+    drain._finish(first, "failed", "late answer of the first drain", report)
+    row = WebhookEvent.objects.get()
+    assert (row.status, row.claim_token, row.attempts) == ("processing", second[0].claim_token, 2)
+    drain._finish(second, "done", "", report)
+    assert WebhookEvent.objects.get().status == "done"
