@@ -7,6 +7,7 @@ company's API token, ``api_domain`` = the live server's sandbox Pipedrive). ``sa
 Test modules must use ``SYNC_URLS``/``SYNC_MARKS`` from ``tests.sync.harness``.
 """
 
+import importlib
 from datetime import timedelta
 
 import pytest
@@ -89,8 +90,18 @@ def pipedrive_connection(sandbox_urls, pipedrive_company):
 
 
 @pytest.fixture
-def sync_pair(xero_connection, pipedrive_connection):
-    """An enabled pair with the default options (tests change ``pair.options`` and save)."""
+def default_rules(db):
+    """The default mapping rows of the data migration: a transactional test before this one may have
+    flushed them (Django empties every table after a transactional test)."""
+    from django.apps import apps
+
+    importlib.import_module("mapping.migrations.0002_default_rules").install(apps, None)
+
+
+@pytest.fixture
+def sync_pair(xero_connection, pipedrive_connection, default_rules):
+    """An enabled pair with the default options and default mapping rows (tests change
+    ``pair.options`` and save)."""
     return SyncPair.objects.create(
         name="Sandbox pair", xero_connection=xero_connection, pipedrive_connection=pipedrive_connection
     )
