@@ -283,7 +283,15 @@ class ContactSync:
             return self._clear_persons(contact_id, org_id)
         actions = []
         person_context = {"XeroUrl": context.get("XeroUrl")}
-        for key, mapped in map_persons(contact, self.person_rules, person_context):
+        persons = map_persons(contact, self.person_rules, person_context)
+        current = {f"{contact_id}:{key}"[:200] for key, _ in persons}
+        # Links of this contact's persons whose key (e-mail) Xero no longer has: an e-mail changed.
+        stale = {
+            link.pipedrive_id: link
+            for link in self._person_links(contact_id)
+            if link.xero_id not in current and link.pipedrive_id
+        }
+        for key, mapped in persons:
             xero_id = f"{contact_id}:{key}"[:200]
             payload = {**mapped.payload, "org_id": org_id}
             digest = payload_hash(payload)
@@ -292,6 +300,8 @@ class ContactSync:
                 existing_id, last_hash = link.pipedrive_id, link.payload_hash
             else:
                 existing_id, last_hash = self._match_person(xero_id, key, payload, org_id), ""
+                if existing_id is None and stale:
+                    existing_id = self._same_person_new_key(payload["name"], org_id, stale)
             write = write_record(self.pipedrive, "person", payload, digest,
                                  existing_id=existing_id, last_hash=last_hash)  # fmt: skip
             if write.action != "unchanged" or link is None:
@@ -319,13 +329,28 @@ class ContactSync:
         free = [c for c in candidates if c.record_id not in taken]
         return free[0].record_id if free else None
 
-    def _clear_persons(self, contact_id: str, org_id: int) -> list[str]:
-        """GDPR rule "clear": every linked person of the contact loses its personal fields."""
-        actions = []
-        links = RecordLink.objects.filter(
+    def _person_links(self, contact_id: str):
+        return RecordLink.objects.filter(
             pair=self.pair, xero_type="contact_person", xero_id__startswith=f"{contact_id}:",
             pipedrive_type="person", state=RecordLink.State.LINKED,
         ).exclude(pipedrive_id=None)  # fmt: skip
+
+    def _same_person_new_key(self, name: str, org_id: int, stale: dict) -> int | None:
+        """A person of this contact whose e-mail changed in Xero: same name, same organization, linked
+        under the old e-mail. Its link moves to the new key (the person is updated, not duplicated)."""
+        if self.index is None:
+            return None
+        same = pipedrive_index.persons_by_name_in_organization(self.connection, name, org_id)
+        for entry in same:
+            if entry.record_id in stale:
+                stale.pop(entry.record_id).delete()
+                return entry.record_id
+        return None
+
+    def _clear_persons(self, contact_id: str, org_id: int) -> list[str]:
+        """GDPR rule "clear": every linked person of the contact loses its personal fields."""
+        actions = []
+        links = self._person_links(contact_id)
         payload = {"name": REMOVED_NAME, "emails": [], "phones": [], "org_id": org_id}
         digest = payload_hash(payload)
         for link in links:
