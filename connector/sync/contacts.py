@@ -16,6 +16,7 @@ linked persons become "(removed)" with no e-mails or phones (links kept, no new 
 from __future__ import annotations
 
 import logging
+import re
 from decimal import Decimal, InvalidOperation
 
 from django.utils import timezone
@@ -65,6 +66,9 @@ def contact_context(pair, contact: dict, pipedrive_limit=None) -> dict:
     return context
 
 
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+
+
 def _chunks(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -80,7 +84,13 @@ def sync_contacts(pair, ids: list[str], *, trigger: str = "webhook") -> dict[str
     """
     run = ContactSync(pair, trigger=trigger)
     outcomes: dict[str, RecordOutcome] = {}
-    for batch in _chunks(list(dict.fromkeys(str(i) for i in ids)), BATCH_SIZE):
+    wanted = []
+    for contact_id in dict.fromkeys(str(i).strip() for i in ids):
+        if _GUID.match(contact_id):
+            wanted.append(contact_id)
+        else:  # Xero would refuse the whole batch for one malformed id
+            outcomes[contact_id] = run.not_found(contact_id, "Not a Xero ContactID")
+    for batch in _chunks(wanted, BATCH_SIZE):
         fetched = run.xero.get_contacts(ids=batch, include_archived=True)
         by_id = {str(c.get("ContactID", "")).lower(): c for c in fetched}
         for contact_id in batch:
@@ -129,8 +139,8 @@ class ContactSync:
         return self._index
 
     # --- one contact -----------------------------------------------------------------------
-    def not_found(self, contact_id: str) -> RecordOutcome:
-        reason = "Not found in Xero (deleted, or not a contact of this organisation)"
+    def not_found(self, contact_id: str, reason: str = "") -> RecordOutcome:
+        reason = reason or "Not found in Xero (deleted, or not a contact of this organisation)"
         audit(self.pair, "contact", contact_id, action="skipped", started_at=timezone.now(),
               trigger=self.trigger, pipedrive_type="organization", reason=reason)  # fmt: skip
         return RecordOutcome("ignored", reason, action="skipped")
