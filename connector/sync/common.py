@@ -4,6 +4,7 @@ unchanged payloads, and the audit row of each record sync."""
 import fcntl
 import hashlib
 import logging
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,9 @@ class Write:
 # --- One writer per record -------------------------------------------------------------
 
 
+_held_files = threading.local()  # lock files this thread holds (SQLite)
+
+
 def _lock_key(name: str) -> int:
     digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
@@ -66,12 +70,20 @@ def named_lock(name: str):
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
         return
     path = Path(settings.DATA_DIR) / "locks" / "records" / f"{key % 1024}.lock"
+    held = _held_files.__dict__.setdefault("paths", set())
+    if path in held:
+        # This thread already holds the file (a nested lock whose name shares it): flock would
+        # wait for itself. Like PostgreSQL's advisory locks, the session's lock is re-entrant.
+        yield
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
+        held.add(path)
         try:
             yield
         finally:
+            held.discard(path)
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 

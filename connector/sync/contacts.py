@@ -16,6 +16,7 @@ linked persons become "(removed)" with no e-mails or phones (links kept, no new 
 from __future__ import annotations
 
 import logging
+import re
 from decimal import Decimal, InvalidOperation
 
 from django.utils import timezone
@@ -65,6 +66,9 @@ def contact_context(pair, contact: dict, pipedrive_limit=None) -> dict:
     return context
 
 
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+
+
 def _chunks(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -80,7 +84,13 @@ def sync_contacts(pair, ids: list[str], *, trigger: str = "webhook") -> dict[str
     """
     run = ContactSync(pair, trigger=trigger)
     outcomes: dict[str, RecordOutcome] = {}
-    for batch in _chunks(list(dict.fromkeys(str(i) for i in ids)), BATCH_SIZE):
+    wanted = []
+    for contact_id in dict.fromkeys(str(i).strip() for i in ids):
+        if _GUID.match(contact_id):
+            wanted.append(contact_id)
+        else:  # Xero would refuse the whole batch for one malformed id
+            outcomes[contact_id] = run.not_found(contact_id, "Not a Xero ContactID")
+    for batch in _chunks(wanted, BATCH_SIZE):
         fetched = run.xero.get_contacts(ids=batch, include_archived=True)
         by_id = {str(c.get("ContactID", "")).lower(): c for c in fetched}
         for contact_id in batch:
@@ -129,8 +139,8 @@ class ContactSync:
         return self._index
 
     # --- one contact -----------------------------------------------------------------------
-    def not_found(self, contact_id: str) -> RecordOutcome:
-        reason = "Not found in Xero (deleted, or not a contact of this organisation)"
+    def not_found(self, contact_id: str, reason: str = "") -> RecordOutcome:
+        reason = reason or "Not found in Xero (deleted, or not a contact of this organisation)"
         audit(self.pair, "contact", contact_id, action="skipped", started_at=timezone.now(),
               trigger=self.trigger, pipedrive_type="organization", reason=reason)  # fmt: skip
         return RecordOutcome("ignored", reason, action="skipped")
@@ -283,7 +293,15 @@ class ContactSync:
             return self._clear_persons(contact_id, org_id)
         actions = []
         person_context = {"XeroUrl": context.get("XeroUrl")}
-        for key, mapped in map_persons(contact, self.person_rules, person_context):
+        persons = map_persons(contact, self.person_rules, person_context)
+        current = {f"{contact_id}:{key}"[:200] for key, _ in persons}
+        # Links of this contact's persons whose key (e-mail) Xero no longer has: an e-mail changed.
+        stale = {
+            link.pipedrive_id: link
+            for link in self._person_links(contact_id)
+            if link.xero_id not in current and link.pipedrive_id
+        }
+        for key, mapped in persons:
             xero_id = f"{contact_id}:{key}"[:200]
             payload = {**mapped.payload, "org_id": org_id}
             digest = payload_hash(payload)
@@ -292,6 +310,8 @@ class ContactSync:
                 existing_id, last_hash = link.pipedrive_id, link.payload_hash
             else:
                 existing_id, last_hash = self._match_person(xero_id, key, payload, org_id), ""
+                if existing_id is None and stale:
+                    existing_id = self._same_person_new_key(payload["name"], org_id, stale)
             write = write_record(self.pipedrive, "person", payload, digest,
                                  existing_id=existing_id, last_hash=last_hash)  # fmt: skip
             if write.action != "unchanged" or link is None:
@@ -319,13 +339,28 @@ class ContactSync:
         free = [c for c in candidates if c.record_id not in taken]
         return free[0].record_id if free else None
 
-    def _clear_persons(self, contact_id: str, org_id: int) -> list[str]:
-        """GDPR rule "clear": every linked person of the contact loses its personal fields."""
-        actions = []
-        links = RecordLink.objects.filter(
+    def _person_links(self, contact_id: str):
+        return RecordLink.objects.filter(
             pair=self.pair, xero_type="contact_person", xero_id__startswith=f"{contact_id}:",
             pipedrive_type="person", state=RecordLink.State.LINKED,
         ).exclude(pipedrive_id=None)  # fmt: skip
+
+    def _same_person_new_key(self, name: str, org_id: int, stale: dict) -> int | None:
+        """A person of this contact whose e-mail changed in Xero: same name, same organization, linked
+        under the old e-mail. Its link moves to the new key (the person is updated, not duplicated)."""
+        if self.index is None:
+            return None
+        same = pipedrive_index.persons_by_name_in_organization(self.connection, name, org_id)
+        for entry in same:
+            if entry.record_id in stale:
+                stale.pop(entry.record_id).delete()
+                return entry.record_id
+        return None
+
+    def _clear_persons(self, contact_id: str, org_id: int) -> list[str]:
+        """GDPR rule "clear": every linked person of the contact loses its personal fields."""
+        actions = []
+        links = self._person_links(contact_id)
         payload = {"name": REMOVED_NAME, "emails": [], "phones": [], "org_id": org_id}
         digest = payload_hash(payload)
         for link in links:

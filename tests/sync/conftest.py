@@ -7,6 +7,7 @@ company's API token, ``api_domain`` = the live server's sandbox Pipedrive). ``sa
 Test modules must use ``SYNC_URLS``/``SYNC_MARKS`` from ``tests.sync.harness``.
 """
 
+import importlib
 from datetime import timedelta
 
 import pytest
@@ -89,9 +90,18 @@ def pipedrive_connection(sandbox_urls, pipedrive_company):
 
 
 @pytest.fixture
-def sync_pair(xero_connection, pipedrive_connection, default_mapping_rules):
-    """An enabled pair with the default options (tests change ``pair.options`` and save) and the
-    default mapping rows, as an installation has them."""
+def default_rules(db):
+    """The default mapping rows of the data migration: a transactional test before this one may have
+    flushed them (Django empties every table after a transactional test)."""
+    from django.apps import apps
+
+    importlib.import_module("mapping.migrations.0002_default_rules").install(apps, None)
+
+
+@pytest.fixture
+def sync_pair(xero_connection, pipedrive_connection, default_rules):
+    """An enabled pair with the default options and default mapping rows (tests change
+    ``pair.options`` and save)."""
     return SyncPair.objects.create(
         name="Sandbox pair", xero_connection=xero_connection, pipedrive_connection=pipedrive_connection
     )
@@ -104,17 +114,6 @@ def sandbox(xero_organisation, pipedrive_company, sync_pair):
     caller = Caller(user, pipedrive_company, oauth=False, token_scope=f"api-token:{user.id}")
     counters.reset()
     return SyncSandbox(xero_organisation, pipedrive_company, caller)
-
-
-@pytest.fixture
-def default_mapping_rules(db):
-    """The default field and stage rows of the data migration (mapping 0002), installed again:
-    transactional tests flush the tables, rows made by data migrations included."""
-    import importlib
-
-    from django.apps import apps
-
-    importlib.import_module("mapping.migrations.0002_default_rules").install(apps, None)
 
 
 @pytest.fixture(autouse=True)

@@ -93,3 +93,19 @@ def test_available_credit_from_a_limit_row_or_from_the_organization_field(sync_p
     sandbox.pipedrive_update("organization", org["id"], {"custom_fields": {limit_field: 5000}})
     sync_contacts(sync_pair, [contact_id], trigger="webhook")
     assert sandbox.organization(org["id"])["custom_fields"][available] == 4200
+
+
+def test_an_email_changed_in_xero_updates_the_person_instead_of_adding_one(sync_pair, sandbox):
+    contact_id = sandbox.create_contact("Phi Ltd", first_name="Ann", last_name="Lee", email="ann@old.example")
+    sync_contacts(sync_pair, [contact_id], trigger="webhook")
+    [person] = sandbox.persons()
+
+    sandbox.update_contact(contact_id, EmailAddress="ann@new.example")
+    outcome = sync_contacts(sync_pair, [contact_id], trigger="webhook")[contact_id]
+    assert outcome.action == "updated" and "persons: 1 updated" in outcome.reason, outcome
+    [after] = sandbox.persons()
+    assert after["id"] == person["id"] and [e["value"] for e in after["emails"]] == ["ann@new.example"]
+    links = RecordLink.objects.filter(pair=sync_pair, xero_type="contact_person")
+    assert [(link.xero_id, link.pipedrive_id) for link in links] == [
+        (f"{contact_id}:ann@new.example", person["id"])
+    ]

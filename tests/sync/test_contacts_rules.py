@@ -77,7 +77,10 @@ def test_one_refused_contact_does_not_fail_the_batch(sync_pair, sandbox):
     refused = sandbox.create_contact("Refused Ltd", AccountNumber="ACC-1")
     fine = sandbox.create_contact("Fine Ltd")
     missing = "00000000-0000-0000-0000-00000000abcd"
-    outcomes = sync_contacts(sync_pair, [refused, fine, missing], trigger="webhook")
+    outcomes = sync_contacts(sync_pair, [refused, fine, missing, "not-a-guid"], trigger="webhook")
+    assert (
+        outcomes["not-a-guid"].status == "ignored" and "Not a Xero ContactID" in outcomes["not-a-guid"].reason
+    )
     assert outcomes[refused].status == "failed" and "Unknown custom field" in outcomes[refused].reason
     assert outcomes[fine].status == "done" and outcomes[fine].action == "created"
     assert outcomes[missing].status == "ignored" and "Not found in Xero" in outcomes[missing].reason

@@ -63,7 +63,7 @@ def test_limit_from_a_pipedrive_organization_field_wins_over_the_connector_defau
 
 
 @pytest.fixture
-def credit_fields(sync_pair, sandbox, default_mapping_rules):
+def credit_fields(sync_pair, sandbox, default_rules):
     """An organization field for the available credit and a deal field for the flag, mapped by rows
     as finance staff would add them in the admin."""
     sandbox.add_pipeline("Xero invoices", STAGES)

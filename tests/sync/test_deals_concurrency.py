@@ -39,7 +39,7 @@ def run_in_threads(count, target):
 
 
 @pytest.fixture
-def stages(sandbox, default_mapping_rules):
+def stages(sandbox, default_rules):
     return sandbox.add_pipeline("Xero invoices", STAGES)
 
 

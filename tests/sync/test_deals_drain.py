@@ -17,7 +17,7 @@ STAGES = ["Draft", "Awaiting approval", "Awaiting payment", "Part paid", "Paid",
 
 
 @pytest.fixture
-def stages(sandbox, default_mapping_rules):
+def stages(sandbox, default_rules):
     return sandbox.add_pipeline("Xero invoices", STAGES)
 
 

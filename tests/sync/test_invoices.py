@@ -16,7 +16,7 @@ STAGES = ["Draft", "Awaiting approval", "Awaiting payment", "Part paid", "Paid",
 
 
 @pytest.fixture
-def invoice_pipeline(sandbox, default_mapping_rules):
+def invoice_pipeline(sandbox, default_rules):
     """The default stage table's pipeline, as the admin's "Create the invoice pipeline" makes it."""
     return sandbox.add_pipeline("Xero invoices", STAGES)
 
@@ -172,9 +172,7 @@ def test_one_batch_fetch_for_many_invoices_and_one_failure_fails_only_its_invoic
     assert SyncRecord.objects.get(xero_id=odd).outcome == "failed"
 
 
-def test_stage_resolved_by_name_and_a_missing_pipeline_says_to_create_it(
-    sync_pair, sandbox, default_mapping_rules
-):
+def test_stage_resolved_by_name_and_a_missing_pipeline_says_to_create_it(sync_pair, sandbox, default_rules):
     contact_id = sandbox.create_contact("No Pipeline Ltd")
     invoice_id = sandbox.create_invoice(contact_id, amount=30)
 

@@ -18,7 +18,7 @@ STAGES = ["Draft", "Awaiting approval", "Awaiting payment", "Part paid", "Paid",
 
 
 @pytest.fixture
-def stages(sandbox, default_mapping_rules):
+def stages(sandbox, default_rules):
     return sandbox.add_pipeline("Xero invoices", STAGES)
 
 
@@ -118,9 +118,7 @@ def test_payments_of_many_invoices_cost_one_fetch_each_and_unknown_ids_are_ignor
     assert SyncRecord.objects.filter(xero_type="payment", outcome="created").count() == 3
 
 
-def test_a_payment_whose_invoice_cannot_be_synced_fails_with_the_reason(
-    sync_pair, sandbox, default_mapping_rules
-):
+def test_a_payment_whose_invoice_cannot_be_synced_fails_with_the_reason(sync_pair, sandbox, default_rules):
     contact_id = sandbox.create_contact("No Pipeline Ltd")
     invoice_id = sandbox.create_invoice(contact_id, amount=100)
     payment_id = sandbox.pay(invoice_id, 10)
