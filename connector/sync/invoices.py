@@ -9,6 +9,7 @@ invoice's outcome; whole-batch problems (limits, budget, broken connection) rais
 """
 
 import logging
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -40,6 +41,14 @@ SALES = "ACCREC"
 XERO_INVOICE_URL = "https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID={}"
 # An invoice in one of these states with no deal yet is not worth a new (lost) deal.
 CLOSED_WITHOUT_DEAL = {"VOIDED", "DELETED"}
+
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+
+
+def is_xero_id(value: str) -> bool:
+    """Xero refuses a whole ``IDs=`` or ``where`` query for one malformed id: check each first."""
+    return bool(_GUID.match(value))
 
 
 class SyncProblem(ConnectorError):
@@ -341,25 +350,31 @@ class InvoiceRun:
     # --- entry points ---------------------------------------------------------------------
     def sync_ids(self, ids: list[str], *, refresh_contacts: bool = True) -> dict[str, RecordOutcome]:
         outcomes: dict[str, RecordOutcome] = {}
-        for chunk in chunks(list(dict.fromkeys(str(i) for i in ids)), BATCH_SIZE):
+        wanted = []
+        for invoice_id in dict.fromkeys(str(i).strip() for i in ids):
+            if is_xero_id(invoice_id):
+                wanted.append(invoice_id)
+            else:
+                outcomes[invoice_id] = self.ignored(invoice_id, "Not a Xero InvoiceID.")
+        for chunk in chunks(wanted, BATCH_SIZE):
             invoices = self.xero.get_invoices(ids=chunk)
-            outcomes.update(self.sync_batch(invoices, refresh_contacts=refresh_contacts))
-            for invoice_id in chunk:
-                if invoice_id not in outcomes:
+            synced = self.sync_batch(invoices, refresh_contacts=refresh_contacts)
+            by_id = {invoice_id.lower(): outcome for invoice_id, outcome in synced.items()}
+            for invoice_id in chunk:  # outcomes under the ids as asked (the drain looks them up so)
+                outcome = by_id.get(invoice_id.lower())
+                if outcome is None:
                     reason = "Xero has no such invoice (deleted or never existed in this organisation)."
-                    audit(
-                        self.pair,
-                        "invoice",
-                        invoice_id,
-                        action="skipped",
-                        started_at=timezone.now(),
-                        trigger=self.trigger,
-                        reason=reason,
-                    )
-                    outcomes[invoice_id] = RecordOutcome("ignored", reason, action="skipped")
+                    outcome = self.ignored(invoice_id, reason)
+                outcomes[invoice_id] = outcome
             if self.credit_applies and refresh_contacts:
-                self.reevaluate_open_deals(_contact_ids(invoices), done=set(outcomes))
+                done = {invoice_id.lower() for invoice_id in outcomes}
+                self.reevaluate_open_deals(_contact_ids(invoices), done=done)
         return outcomes
+
+    def ignored(self, invoice_id: str, reason: str) -> RecordOutcome:
+        audit(self.pair, "invoice", invoice_id, action="skipped", started_at=timezone.now(),
+              trigger=self.trigger, reason=reason)  # fmt: skip
+        return RecordOutcome("ignored", reason, action="skipped")
 
     def reevaluate_open_deals(self, contact_ids: list[str], done: set[str] = frozenset()) -> None:
         """The credit flag of a contact's other open deals depends on its balance: re-sync its
@@ -373,7 +388,7 @@ class InvoiceRun:
                 inv
                 for inv in invoices
                 if inv.get("Type") == SALES
-                and str(inv["InvoiceID"]) not in done
+                and str(inv["InvoiceID"]).lower() not in done
                 and live_link(self.pair, "invoice", str(inv["InvoiceID"]), "deal")
             ]
             if others:

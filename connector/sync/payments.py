@@ -15,7 +15,7 @@ from django.utils import timezone
 from connector.errors import ConnectorError
 from connector.pipedrive_index import BATCH_ERRORS
 from connector.sync.common import RecordOutcome, audit, get_link, live_link, record_lock, save_link
-from connector.sync.invoices import InvoiceRun, chunks
+from connector.sync.invoices import InvoiceRun, chunks, is_xero_id
 from mapping.engine import parse_xero_date
 
 logger = logging.getLogger(__name__)
@@ -70,11 +70,19 @@ class PaymentRun:
         return payments
 
     def sync(self, payment_ids: list[str]) -> dict[str, RecordOutcome]:
-        payment_ids = list(dict.fromkeys(str(p) for p in payment_ids))
         outcomes: dict[str, RecordOutcome] = {}
-        payments = {str(p["PaymentID"]): p for p in self.fetch(payment_ids)}
-        for payment_id in payment_ids:
-            if payment_id not in payments:
+        wanted = []
+        for payment_id in dict.fromkeys(str(p).strip() for p in payment_ids):
+            if is_xero_id(payment_id):
+                wanted.append(payment_id)
+            else:  # Xero would refuse the whole where clause for it
+                outcomes[payment_id] = self._ignored(payment_id, "Not a Xero PaymentID.")
+        fetched = {str(p["PaymentID"]).lower(): p for p in self.fetch(wanted)}
+        payments = {}
+        for payment_id in wanted:
+            if payment_id.lower() in fetched:
+                payments[payment_id] = fetched[payment_id.lower()]
+            else:
                 outcomes[payment_id] = self._ignored(payment_id, "Xero has no such payment.")
         sales = {}
         for payment_id, payment in payments.items():

@@ -288,3 +288,15 @@ def test_cost_of_a_batch_of_new_invoices_for_synced_contacts(sync_pair, sandbox,
     assert counts.xero_calls == 2, counts
     assert counts.pipedrive_searches == 0, counts
     assert counts.pipedrive_tokens == 10 + 20 * 5, counts
+
+
+def test_a_malformed_id_is_ignored_alone_and_ids_keep_the_case_asked(sync_pair, sandbox, invoice_pipeline):
+    contact_id = sandbox.create_contact("Case Ltd")
+    invoice_id = sandbox.create_invoice(contact_id, amount=10)
+
+    outcomes = sync_invoices(sync_pair, ["not-a-guid", invoice_id.upper()], trigger="webhook")
+
+    assert (
+        outcomes["not-a-guid"].status == "ignored" and "Not a Xero InvoiceID" in outcomes["not-a-guid"].reason
+    )
+    assert outcomes[invoice_id.upper()].status == "done" and len(sandbox.deals()) == 1

@@ -176,3 +176,14 @@ def test_balances_refresh_on_the_organization_after_invoice_and_payment_changes(
     sandbox.reset_counters()
     sync_records(sync_pair, "PAYMENT", [payment_id], trigger="replay")  # balances unchanged: no write
     assert sandbox.counts().pipedrive_writes == 0
+
+
+def test_a_malformed_payment_id_is_ignored_alone(sync_pair, sandbox, stages):
+    contact_id = sandbox.create_contact("Malformed Ltd")
+    invoice_id = sandbox.create_invoice(contact_id, amount=100)
+    payment_id = sandbox.pay(invoice_id, 30)
+
+    outcomes = sync_payments(sync_pair, ['x") OR (1==1', payment_id.upper()], trigger="webhook")
+
+    assert outcomes['x") OR (1==1'].status == "ignored"
+    assert outcomes[payment_id.upper()].action == "created" and len(sandbox.notes()) == 1
