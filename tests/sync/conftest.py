@@ -26,8 +26,13 @@ SCOPE = "openid profile email offline_access accounting.contacts accounting.tran
 
 
 @pytest.fixture
-def sandbox_urls(settings, live_server):
+def sandbox_urls(settings, live_server, monkeypatch):
     """Every API address of the connector pointed at the sandboxes; limits kept in the database."""
+    from django.db import connections
+
+    # The live server answers each request in a new thread: let none keep its connection open
+    # (PostgreSQL would refuse to drop the test database at the end of the run).
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
     base = f"{live_server.url}/sandbox"
     settings.XERO_AUTHORIZE_URL = f"{base}/xero/login/identity/connect/authorize"
     settings.XERO_IDENTITY_URL = f"{base}/xero/identity"

@@ -71,8 +71,6 @@ def test_four_processes_syncing_the_same_200_contacts_create_200_organizations(
 
     if db_connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (advisory locks across processes)")
-    # The live server answers each request in a new thread: no persistent connections left behind.
-    monkeypatch.setitem(db_connections.settings["default"], "CONN_MAX_AGE", 0)
     ids = [sandbox.create_contact(f"Process Customer {n:03d}") for n in range(200)]
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
