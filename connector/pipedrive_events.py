@@ -212,14 +212,29 @@ def _deleted(pair, entity: str, record_id: str) -> EventOutcome:
     return EventOutcome("done", f"delete: {count} link(s) of {entity} {record_id} {verb}")
 
 
+def _observe_in_index(pair, event: PipedriveEvent) -> None:
+    """Keep the local index of the company's organizations and persons true to the event."""
+    from connector import pipedrive_index
+
+    if event.action == "delete" or event.merged_to_id is not None:
+        action = "delete"  # deleted, or merged away into another record
+    elif event.action == "merge":
+        action = "change"  # v1 "merged" is about the survivor, which stays
+    else:
+        action = event.action
+    pipedrive_index.observe_pipedrive_event(
+        pair.pipedrive_connection, event.entity, action, event.entity_id, event.data
+    )
+
+
 def apply_pipedrive_event(pair, event: PipedriveEvent) -> EventOutcome:
     """Apply one Pipedrive event to the pair's record links; the one place Pipedrive events act.
 
     Idempotent: a redelivered or replayed event finds the links already changed.
     """
-    # Keeping a local index of Pipedrive records fresh from these events belongs here too (later).
     if event.entity not in ENTITIES_WITH_LINKS:
         return EventOutcome("ignored", f"{event.entity} events do not affect links")
+    _observe_in_index(pair, event)
     with transaction.atomic():
         if event.merged_to_id is not None:
             return _repoint(pair, event.entity, event.entity_id, event.merged_to_id)

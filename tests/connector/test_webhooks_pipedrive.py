@@ -241,3 +241,51 @@ def test_an_unreadable_stored_payload_fails_its_row_only(pair, fake_sync):
     drain.drain_pair(pair.pk)
     row = WebhookEvent.objects.get()
     assert row.status == "failed" and row.reason.startswith("unreadable payload")
+
+
+# ---------------------------------------------------------------- the local index
+
+
+def _index(pair):
+    from connector.models import PipedriveIndexEntry
+
+    return dict(
+        PipedriveIndexEntry.objects.filter(connection=pair.pipedrive_connection).values_list(
+            "record_id", "name_key"
+        )
+    )
+
+
+def test_pipedrive_events_keep_the_local_index_true(pair):
+    from connector import pipedrive_index
+
+    connection = pair.pipedrive_connection
+    pipedrive_index.record_entry(connection, "organization", {"id": 42, "name": "Acme Ltd"}, "")
+    pipedrive_index.record_entry(connection, "organization", {"id": 43, "name": "Beta Limited"}, "")
+
+    changed = pipedrive_v2("organization", "change", 42, data={"id": 42, "name": "Acme Holdings Ltd"})
+    apply_pipedrive_event(pair, parse_pipedrive_body(changed))
+    created = pipedrive_v1("organization", "added", 44, current={"id": 44, "name": "Gamma Inc"})
+    apply_pipedrive_event(pair, parse_pipedrive_body(created))
+    deleted = pipedrive_v2("organization", "delete", 43, previous={"id": 43})
+    apply_pipedrive_event(pair, parse_pipedrive_body(deleted))
+
+    from mapping.engine import normalize_org_name
+
+    assert _index(pair) == {
+        42: normalize_org_name("Acme Holdings Ltd"),
+        44: normalize_org_name("Gamma Inc"),
+    }
+
+
+def test_a_merge_removes_the_merged_record_from_the_index_and_keeps_the_survivor(pair):
+    from connector import pipedrive_index
+
+    connection = pair.pipedrive_connection
+    for record_id, name in ((100, "Acme Ltd"), (200, "ACME Limited")):
+        pipedrive_index.record_entry(connection, "organization", {"id": record_id, "name": name}, "")
+    apply_pipedrive_event(
+        pair, parse_pipedrive_body(pipedrive_v2("organization", "delete", 200, merged_to_id=100))
+    )
+    apply_pipedrive_event(pair, parse_pipedrive_body(pipedrive_v1("organization", "merged", 100)))
+    assert list(_index(pair)) == [100]
