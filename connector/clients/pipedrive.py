@@ -140,7 +140,7 @@ class PipedriveClient(ApiClient):
     def fields(self, entity: str):
         return self.call("v2", "GET", f"/{entity}Fields")["data"]
 
-    def all_fields(self, entity: str) -> list[dict]:
+    def all_fields(self, entity: str):
         """Every field of ``entity`` (standard and custom), following the cursor (500 a page)."""
         rows, cursor = [], None
         while True:
