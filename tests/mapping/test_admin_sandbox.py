@@ -315,3 +315,75 @@ def test_a_failing_pipedrive_call_is_a_form_error_not_a_500(admin_client, world)
         SETUP_URL, {"pair": pair.pk, "contact_id": "00000000-0000-0000-0000-000000000000"}
     )
     assert preview.status_code == 200 and "Xero could not give that record" in preview.content.decode()
+
+
+def test_stage_mapping_picks_pipeline_and_stage_from_the_live_list(admin_client, world):
+    from sandbox.pipedrive.models import Stage
+
+    pair, company = world["pair"], world["company"]
+    paid = Stage.objects.get(pipeline__company=company, name="Paid")
+    page = admin_client.get(f"/admin/mapping/stagemapping/add/?pair={pair.pk}")
+    assert f'<option value="{paid.pipeline_id}:{paid.id}">Sales / Paid</option>' in page.content.decode()
+    form = {
+        "pair": pair.pk,
+        "kind": "payment_state",
+        "xero_value": "paid",
+        "live_stage": f"{paid.pipeline_id}:{paid.id}",
+        "pipeline_id": "",
+        "pipeline_name": "",
+        "stage_id": "",
+        "stage_name": "",
+        "deal_status": "won",
+        "lost_reason": "",
+        "enabled": "on",
+    }
+    saved = admin_client.post("/admin/mapping/stagemapping/add/", form)
+    assert saved.status_code == 302, saved.context["adminform"].form.errors
+    row = StageMapping.objects.get(pair=pair)
+    assert (row.xero_value, row.pipeline_id, row.pipeline_name, row.stage_id, row.stage_name) == (
+        "PAID",
+        paid.pipeline_id,
+        "Sales",
+        paid.id,
+        "Paid",
+    )
+    refused = admin_client.post("/admin/mapping/stagemapping/add/", {**form, "xero_value": "OVERDUE"})
+    assert refused.status_code == 200 and "is not a payment_state value" in refused.content.decode()
+
+
+def test_credit_limits_are_listed_and_editable_in_the_list(admin_client, world):
+    from mapping.models import CreditLimit
+
+    row = CreditLimit.objects.create(
+        pair=world["pair"], contact_group="Wholesale", amount=1000, currency="NZD"
+    )
+    page = admin_client.get("/admin/mapping/creditlimit/")
+    assert page.status_code == 200 and "group Wholesale" in page.content.decode()
+    changed = admin_client.post(
+        "/admin/mapping/creditlimit/",
+        {
+            "form-TOTAL_FORMS": "1",
+            "form-INITIAL_FORMS": "1",
+            "form-MIN_NUM_FORMS": "0",
+            "form-MAX_NUM_FORMS": "1000",
+            "form-0-id": row.pk,
+            "form-0-amount": "2500.00",
+            "form-0-currency": "NZD",
+            "_save": "Save",
+        },
+    )
+    assert changed.status_code == 302
+    row.refresh_from_db()
+    assert row.amount == 2500
+
+
+def test_preview_action_on_field_mappings_opens_the_pairs_preview(admin_client, world):
+    pair = world["pair"]
+    row = FieldMapping.objects.create(
+        pair=pair, target="organization", source_path="Name", pipedrive_field="name"
+    )
+    answer = admin_client.post(
+        "/admin/mapping/fieldmapping/", {"action": "preview_mapping", "_selected_action": [row.pk]}
+    )
+    assert answer.status_code == 302 and answer["Location"] == f"{SETUP_URL}?pair={pair.pk}"
+    assert b"Pipedrive setup and preview" in admin_client.get("/admin/mapping/fieldmapping/").content
