@@ -48,6 +48,25 @@ def _pair_from(form, data_key="pair"):
         return None
 
 
+def fetch_live_fields(pair, target):
+    """The live field list, or the reason Pipedrive could not give it (a string for the form error)."""
+    try:
+        return pipedrive_setup.live_fields(pair, target)
+    except ConnectorError as exc:
+        return f"Could not read the {target} fields of Pipedrive for {pair}: {exc}"
+
+
+def _requested_pair_and_target(request, obj):
+    source = request.POST if request.method == "POST" else request.GET
+    raw_pair = source.get("pair") or (obj.pair_id if obj else None)
+    target = source.get("target") or (obj.target if obj else None)
+    try:
+        pair = SyncPair.objects.filter(pk=int(raw_pair)).first() if raw_pair else None
+    except (TypeError, ValueError):
+        pair = None
+    return pair, target if target in STANDARD_FIELDS else None
+
+
 class FieldMappingForm(forms.ModelForm):
     """Edits one rule; the Pipedrive field is picked from the pair's live list (by name, stored by key)."""
 
@@ -90,14 +109,17 @@ class FieldMappingForm(forms.ModelForm):
             "fields. Default rows (no pair) may only target standard fields."
         )
 
+    prefetched: dict = {}  # set per request by the admin: fetched before its transaction opens
+
     def live_fields(self, pair, target):
         """The pair's live fields, or None (with the reason kept for clean()) when Pipedrive fails."""
         if (pair.pk, target) not in self._live:
-            try:
-                self._live[(pair.pk, target)] = pipedrive_setup.live_fields(pair, target)
-            except ConnectorError as exc:
-                self.live_error = f"Could not read the {target} fields of Pipedrive for {pair}: {exc}"
-                self._live[(pair.pk, target)] = None
+            result = self.prefetched.get((pair.pk, target))
+            if result is None:
+                result = fetch_live_fields(pair, target)
+            if isinstance(result, str):
+                self.live_error, result = result, None
+            self._live[(pair.pk, target)] = result
         return self._live[(pair.pk, target)]
 
     def clean(self):
@@ -165,6 +187,25 @@ class FieldMappingAdmin(admin.ModelAdmin):
         pair_id = next((row.pair_id for row in queryset if row.pair_id), None)
         url = reverse("admin:mapping_fieldmapping_setup")
         return HttpResponseRedirect(f"{url}?pair={pair_id}" if pair_id else url)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Read Pipedrive before the admin opens its transaction: no database transaction (and, on
+        # SQLite, no write lock) is held across an HTTP call.
+        obj = (
+            self.model.objects.filter(pk=object_id).first()
+            if object_id and str(object_id).isdigit()
+            else None
+        )
+        pair, target = _requested_pair_and_target(request, obj)
+        request._mapping_live = (
+            {(pair.pk, target): fetch_live_fields(pair, target)} if pair and target else {}
+        )
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.prefetched = getattr(request, "_mapping_live", {})
+        return form
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.setup_view)
@@ -260,6 +301,8 @@ def _preview_rows(result: dict) -> list[dict]:
 class StageMappingForm(forms.ModelForm):
     """Pipeline and stage picked from the pair's live list; names are stored beside the ids."""
 
+    prefetched: dict = {}  # pair pk -> live stages (or the error), read before the admin's transaction
+
     live_stage = forms.ChoiceField(
         required=False,
         label="Pipedrive stage",
@@ -289,7 +332,12 @@ class StageMappingForm(forms.ModelForm):
         choices = [("", "(keep the values below)")]
         if pair is not None:
             try:
-                for s in pipedrive_setup.live_stages(pair):
+                live = self.prefetched.get(pair.pk)
+                if live is None:
+                    live = pipedrive_setup.live_stages(pair)
+                if isinstance(live, ConnectorError):
+                    raise live
+                for s in live:
                     self.stages[f"{s['pipeline_id']}:{s['stage_id']}"] = s
                     choices.append(
                         (f"{s['pipeline_id']}:{s['stage_id']}", f"{s['pipeline_name']} / {s['stage_name']}")
@@ -342,6 +390,26 @@ class StageMappingAdmin(admin.ModelAdmin):
         "enabled",
     ]
     list_filter = ["kind", "pair", "enabled"]
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        obj = (
+            self.model.objects.filter(pk=object_id).first()
+            if object_id and str(object_id).isdigit()
+            else None
+        )
+        pair, _ = _requested_pair_and_target(request, obj)
+        request._mapping_stages = {}
+        if pair is not None:
+            try:
+                request._mapping_stages[pair.pk] = pipedrive_setup.live_stages(pair)
+            except ConnectorError as exc:
+                request._mapping_stages[pair.pk] = exc
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.prefetched = getattr(request, "_mapping_stages", {})
+        return form
 
     @admin.display(description="Sync pair")
     def pair_label(self, obj):
