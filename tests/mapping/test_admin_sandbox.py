@@ -19,8 +19,7 @@ urlpatterns = [
     path("connect/", include("connector.urls")),
     path("sandbox/", include("sandbox.urls")),
 ]
-# serialized_rollback: the defaults installed by the data migration survive the flush between tests.
-pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=True)]
 
 BASE = "https://app.example"
 ADD_URL = "/admin/mapping/fieldmapping/add/"
@@ -41,7 +40,7 @@ def sandbox_urls(settings, live_server):
 
 
 @pytest.fixture
-def world(admin_client, sandbox_urls):
+def world(admin_client, sandbox_urls, mapping_defaults):
     """A pair joining a sandbox Xero organisation (one contact, one part-paid invoice) to the demo company."""
     from sandbox.pipedrive import services as pd
     from sandbox.xero import accounting
