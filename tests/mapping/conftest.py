@@ -19,3 +19,13 @@ def pair(db):
         status=ConnectionStatus.ACTIVE,
     )
     return SyncPair.objects.create(name="Mapping pair", xero_connection=xero, pipedrive_connection=pipedrive)
+
+
+@pytest.fixture
+def mapping_defaults(db):
+    """The default rows of migration mapping/0002, put back when a transactional test's flush removed them."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("mapping.migrations.0002_default_rules").install(apps, None)

@@ -19,8 +19,7 @@ urlpatterns = [
     path("connect/", include("connector.urls")),
     path("sandbox/", include("sandbox.urls")),
 ]
-# serialized_rollback: the defaults installed by the data migration survive the flush between tests.
-pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=True)]
 
 BASE = "https://app.example"
 ADD_URL = "/admin/mapping/fieldmapping/add/"
@@ -41,7 +40,7 @@ def sandbox_urls(settings, live_server):
 
 
 @pytest.fixture
-def world(admin_client, sandbox_urls):
+def world(admin_client, sandbox_urls, mapping_defaults):
     """A pair joining a sandbox Xero organisation (one contact, one part-paid invoice) to the demo company."""
     from sandbox.pipedrive import services as pd
     from sandbox.xero import accounting
@@ -387,3 +386,34 @@ def test_preview_action_on_field_mappings_opens_the_pairs_preview(admin_client, 
     )
     assert answer.status_code == 302 and answer["Location"] == f"{SETUP_URL}?pair={pair.pk}"
     assert b"Pipedrive setup and preview" in admin_client.get("/admin/mapping/fieldmapping/").content
+
+
+def test_the_live_field_list_is_cached_between_admin_pages(admin_client, world):
+    pair, company = world["pair"], world["company"]
+    from django.core.cache import cache
+
+    cache.clear()
+    before = counters.calls_to("pipedrive", "GET /api/v2/organizationFields", tenant=str(company.id))
+    for _ in range(3):
+        assert admin_client.get(f"{ADD_URL}?pair={pair.pk}&target=organization").status_code == 200
+    after = counters.calls_to("pipedrive", "GET /api/v2/organizationFields", tenant=str(company.id))
+    assert after - before == 1
+
+
+def test_an_existing_field_of_the_same_name_is_reused_and_a_wrong_typed_one_is_not_mapped(
+    admin_client, world
+):
+    from sandbox.pipedrive import services as pd
+
+    pair, company = world["pair"], world["company"]
+    link = pd.create_field(company, "organization", {"field_name": "xero link", "field_type": "varchar"})
+    wrong = pd.create_field(company, "organization", {"field_name": "Xero overdue", "field_type": "varchar"})
+    admin_client.post(SETUP_URL, {"pair": pair.pk, "action": "recommended_fields"})
+    fields = custom_fields(company, "organization")
+    assert len(fields) == 6 and fields["xero link"].field_code == link.field_code
+    mapped = set(
+        FieldMapping.objects.filter(pair=pair, target="organization").values_list(
+            "pipedrive_field", flat=True
+        )
+    )
+    assert link.field_code in mapped and wrong.field_code not in mapped
