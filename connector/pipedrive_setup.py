@@ -248,10 +248,13 @@ def preview(pair, *, contact_id: str = "", invoice_id: str = "") -> dict:
         result["persons"] = map_persons(contact, field_rules(pair, Target.PERSON), ctx)
     if invoice_id:
         invoice = client.get_invoice(invoice_id.strip())
-        dctx = deal_context(pair, invoice, ctx)
         value_from = (pair.options or {}).get("deal_value_from") or "Total"
-        result["deal"] = map_deal(invoice, field_rules(pair, Target.DEAL), dctx, value_from=value_from)
         state = payment_state(invoice)
+        stage = stage_rule_for(stage_rules(pair), invoice.get("Status") or "", state)
+        contact_ctx = ctx if ctx is not None else contact_context(pair, invoice.get("Contact") or {})
+        deal_open = not (stage and stage.deal_status in ("won", "lost"))
+        dctx = deal_context(contact_ctx, invoice, deal_value=invoice.get(value_from), deal_open=deal_open)
+        result["deal"] = map_deal(invoice, field_rules(pair, Target.DEAL), dctx, value_from=value_from)
         result["payment_state"] = state
-        result["stage"] = stage_rule_for(stage_rules(pair), invoice.get("Status") or "", state)
+        result["stage"] = stage
     return result

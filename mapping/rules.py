@@ -176,42 +176,49 @@ def xero_url(kind: str, xero_id: str) -> str:
 
 def _decimal(value) -> Decimal | None:
     try:
-        return Decimal(str(value)) if value not in (None, "") and not isinstance(value, bool) else None
+        number = Decimal(str(value)) if value not in (None, "") and not isinstance(value, bool) else None
     except ArithmeticError:
         return None
+    return number if number is not None and number.is_finite() else None
 
 
-def contact_context(pair, contact: dict) -> dict:
-    """Context for a contact's organization/persons: CreditLimit, AvailableCredit (limit minus outstanding
-    receivables), OverCreditLimit (available < 0), XeroUrl, Currency (the contact's default)."""
-    limit = credit_limit_for(pair, contact)
-    outstanding = _decimal(
-        ((contact.get("Balances") or {}).get("AccountsReceivable") or {}).get("Outstanding")
-    )
-    available = limit - (outstanding or Decimal(0)) if limit is not None else None
-    context = {
-        "XeroUrl": xero_url("contact", contact.get("ContactID") or ""),
-        "CreditLimit": limit,
-        "AvailableCredit": available,
-        "OverCreditLimit": available < 0 if available is not None else None,
-    }
+def contact_context(pair, contact: dict, limit: Decimal | None = None) -> dict:
+    """The engine context of a contact (its organization and persons): XeroUrl, Currency (the contact's
+    default), and when a credit limit applies CreditLimit, AvailableCredit (limit minus outstanding
+    receivables) and OverCreditLimit (outstanding above the limit). ``limit`` overrides the connector's
+    own credit limit rows (a limit read from a Pipedrive organization field)."""
+    context = {"XeroUrl": xero_url("contact", contact.get("ContactID") or "")}
     if contact.get("DefaultCurrency"):
         context["Currency"] = contact["DefaultCurrency"]
+    if limit is None:
+        limit = credit_limit_for(pair, contact)
+    if limit is not None:
+        receivable = (contact.get("Balances") or {}).get("AccountsReceivable") or {}
+        outstanding = _decimal(receivable.get("Outstanding")) or Decimal(0)
+        context["CreditLimit"] = limit
+        context["AvailableCredit"] = (limit - outstanding).quantize(Decimal("0.01"))
+        context["OverCreditLimit"] = outstanding > limit
     return context
 
 
-def deal_context(pair, invoice: dict, contact_ctx: dict | None = None) -> dict:
-    """Context for an invoice's deal: its XeroUrl and the contact's credit values; OverCreditLimit is
-    true when the invoice's amount due exceeds the available credit (flag open deals)."""
-    ctx = (
-        dict(contact_ctx) if contact_ctx is not None else contact_context(pair, invoice.get("Contact") or {})
-    )
-    ctx["XeroUrl"] = xero_url("invoice", invoice.get("InvoiceID") or "")
-    ctx["Currency"] = invoice.get("CurrencyCode") or ctx.get("Currency")
-    due = _decimal(invoice.get("AmountDue"))
-    available = ctx.get("AvailableCredit")
-    ctx["OverCreditLimit"] = (due > available) if (due is not None and available is not None) else None
-    return ctx
+def over_credit(available: Decimal | None, deal_value, deal_open: bool) -> bool:
+    """The deal value threshold: an open deal worth more than the customer's available credit.
+    No limit (``available`` None) or a won/lost deal is never flagged."""
+    value = _decimal(deal_value)
+    if available is None or not deal_open or value is None:
+        return False
+    return value > Decimal(str(available))
+
+
+def deal_context(contact_ctx: dict, invoice: dict, *, deal_value, deal_open: bool) -> dict:
+    """The engine context of an invoice's deal: the contact's credit figures, the invoice's XeroUrl and
+    currency, and OverCreditLimit for this deal (open and worth more than the available credit)."""
+    context = {k: v for k, v in contact_ctx.items() if k != "XeroUrl"}  # the contact's page, not the deal's
+    context["XeroUrl"] = xero_url("invoice", invoice.get("InvoiceID") or "")
+    if invoice.get("CurrencyCode") or context.get("Currency"):
+        context["Currency"] = invoice.get("CurrencyCode") or context.get("Currency")
+    context["OverCreditLimit"] = over_credit(context.get("AvailableCredit"), deal_value, deal_open)
+    return context
 
 
 __all__ = [
@@ -222,6 +229,7 @@ __all__ = [
     "field_rules",
     "is_custom_field_key",
     "known_paths",
+    "over_credit",
     "stage_rules",
     "validate_field",
     "validate_options",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import re
-from decimal import Decimal, InvalidOperation
 
 from django.utils import timezone
 
@@ -25,10 +24,11 @@ from connector import pipedrive_index
 from connector.connections import pipedrive_client, xero_client
 from connector.errors import ConnectorError, NotFound
 from connector.pipedrive_index import BATCH_ERRORS, ORGANIZATION, PERSON
+from connector.sync import credit
 from connector.sync.common import RecordOutcome, audit, live_link, record_lock, save_link, write_record
 from mapping.engine import map_organization, map_persons, normalize_email, normalize_org_name, payload_hash
 from mapping.models import RecordLink
-from mapping.rules import credit_limit_for, field_rules
+from mapping.rules import contact_context, field_rules
 
 logger = logging.getLogger(__name__)
 
@@ -37,33 +37,6 @@ ARCHIVED_STATUSES = {"ARCHIVED": " [archived in Xero]", "GDPRREQUEST": " [GDPR r
 ARCHIVED_RULES = ("leave", "mark", "clear")
 REMOVED_NAME = "(removed)"
 NAME_LIMIT = 255
-XERO_CONTACT_URL = "https://go.xero.com/Contacts/View/{}"
-
-
-def _decimal(value) -> Decimal | None:
-    if value in (None, ""):
-        return None
-    try:
-        return Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
-
-
-def contact_context(pair, contact: dict, pipedrive_limit=None) -> dict:
-    """What rules may read under "Connector": CreditLimit, AvailableCredit (limit - outstanding),
-    OverCreditLimit and XeroUrl. ``pipedrive_limit``: a limit read from the organization's field
-    (pair option ``credit_limit_field``), which wins over the connector's own CreditLimit rows."""
-    context = {"XeroUrl": XERO_CONTACT_URL.format(contact.get("ContactID", ""))}
-    limit = _decimal(pipedrive_limit)
-    if limit is None:
-        limit = credit_limit_for(pair, contact)
-    if limit is not None:
-        receivable = (contact.get("Balances") or {}).get("AccountsReceivable") or {}
-        outstanding = _decimal(receivable.get("Outstanding")) or Decimal("0")
-        context["CreditLimit"] = float(limit)
-        context["AvailableCredit"] = float((limit - outstanding).quantize(Decimal("0.01")))
-        context["OverCreditLimit"] = outstanding > limit
-    return context
 
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
@@ -217,8 +190,7 @@ class ContactSync:
             record = self.pipedrive.get("organization", org_id)
         except NotFound:
             return None
-        custom = record.get("custom_fields") or {}
-        return custom.get(field) if field in custom else record.get(field)
+        return credit.organization_limit(self.pair, record)
 
     def _index_field(self) -> str:
         return self.contact_id_field or ""

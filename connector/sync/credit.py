@@ -2,8 +2,10 @@
 organization field) and works out the available credit and the over-limit flag of open deals.
 
 Plain functions over explicit arguments, shared by the contact sync (organization fields) and the
-invoice sync (deal fields). What they return is the mapping engine's ``context``: rules read it as
-``Connector.CreditLimit``, ``Connector.AvailableCredit`` and ``Connector.OverCreditLimit``.
+invoice sync (deal fields). The figures themselves (``mapping.rules.contact_context``, ``deal_context``,
+``over_credit``) are defined once in the mapping app, so the admin's preview shows what the sync writes;
+rules read them as ``Connector.CreditLimit``, ``Connector.AvailableCredit`` and
+``Connector.OverCreditLimit``.
 
 Where the flag lands: a deal field, through a deal FieldMapping row with source path
 ``Connector.OverCreditLimit`` (a yes/no text, or any value through a lookup). Not a deal label:
@@ -13,7 +15,7 @@ let us create, so a field is what finance staff can map and change in the admin.
 
 from decimal import Decimal, InvalidOperation
 
-from mapping.rules import credit_limit_for
+from mapping.rules import contact_context, credit_limit_for
 
 
 def _decimal(value) -> Decimal | None:
@@ -60,28 +62,6 @@ def credit_limit(pair, contact: dict, organization: dict | None = None) -> Decim
 
 
 def contact_credit_context(pair, contact: dict, organization: dict | None = None) -> dict:
-    """The engine context of one contact, as the contact sync computes it for its organization
-    (``connector.sync.contacts.contact_context``: CreditLimit, AvailableCredit = limit - outstanding,
-    OverCreditLimit, XeroUrl; no credit keys when no limit applies). ``organization`` is the Pipedrive
-    record, needed only when the pair reads limits from an organization field."""
-    from connector.sync.contacts import contact_context  # one definition of the organization's figures
-
+    """The engine context of one contact (``mapping.rules.contact_context``), with the limit read from
+    the Pipedrive ``organization`` when the pair keeps limits in an organization field."""
     return contact_context(pair, contact, organization_limit(pair, organization))
-
-
-def over_credit(available: Decimal | None, deal_value, deal_open: bool) -> bool:
-    """The deal value threshold: an open deal worth more than the customer's available credit.
-    No limit (``available`` None) or a won/lost deal is never flagged."""
-    value = _decimal(deal_value)
-    if available is None or not deal_open or value is None:
-        return False
-    return value > available
-
-
-def deal_credit_context(contact_context: dict, deal_value, deal_open: bool) -> dict:
-    """The engine context of one deal: the contact's credit figures, with OverCreditLimit for this deal."""
-    available = _decimal(contact_context.get("AvailableCredit"))
-    context = {
-        k: v for k, v in contact_context.items() if k != "XeroUrl"
-    }  # the contact's page, not the deal's
-    return {**context, "OverCreditLimit": over_credit(available, deal_value, deal_open)}

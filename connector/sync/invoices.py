@@ -31,14 +31,13 @@ from connector.sync.common import (
 )
 from mapping.engine import map_deal, payload_hash, payment_state, stage_rule_for
 from mapping.models import RecordLink
-from mapping.rules import field_rules, stage_rules
+from mapping.rules import deal_context, field_rules, stage_rules
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 100  # GUIDs per GET /Invoices?IDs= (Xero pages at 100; the URL stays under 4 kB)
 STAGES_CACHE_SECONDS = 300  # names → ids; a name missing from the cached list is looked up live
 SALES = "ACCREC"
-XERO_INVOICE_URL = "https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID={}"
 # An invoice in one of these states with no deal yet is not worth a new (lost) deal.
 CLOSED_WITHOUT_DEAL = {"VOIDED", "DELETED"}
 
@@ -339,13 +338,12 @@ class InvoiceRun:
 
     def context_for(self, contact_id: str, org_id, invoice: dict, deal_open: bool) -> dict:
         """What deal rules read under "Connector": the invoice's Xero page and the credit figures."""
-        context = {"XeroUrl": XERO_INVOICE_URL.format(invoice["InvoiceID"])}
-        if not self.credit_applies or contact_id not in self.contacts:
-            return {**context, "OverCreditLimit": False}
-        organization = self.organization_record(int(org_id))
-        figures = credit.contact_credit_context(self.pair, self.contacts[contact_id], organization)
-        deal_context = credit.deal_credit_context(figures, _number(invoice.get(self.value_from)), deal_open)
-        return {**deal_context, **context}
+        figures = {}
+        if self.credit_applies and contact_id in self.contacts:
+            organization = self.organization_record(int(org_id))
+            figures = credit.contact_credit_context(self.pair, self.contacts[contact_id], organization)
+        deal_value = _number(invoice.get(self.value_from))
+        return deal_context(figures, invoice, deal_value=deal_value, deal_open=deal_open)
 
     # --- entry points ---------------------------------------------------------------------
     def sync_ids(self, ids: list[str], *, refresh_contacts: bool = True) -> dict[str, RecordOutcome]:

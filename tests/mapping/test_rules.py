@@ -136,10 +136,11 @@ def test_contexts_compute_available_credit_and_flags(pair):
         "currency": "AUD",
     }
     ok = contact_context(pair, {"ContactID": "c-2", "Balances": {"AccountsReceivable": {"Outstanding": 100}}})
-    dctx = deal_context(pair, {"InvoiceID": "i-1", "AmountDue": 950, "CurrencyCode": "NZD"}, ok)
+    dctx = deal_context(ok, {"InvoiceID": "i-1", "CurrencyCode": "NZD"}, deal_value=950, deal_open=True)
     assert dctx["AvailableCredit"] == Decimal("900.00") and dctx["OverCreditLimit"] is True
     assert dctx["XeroUrl"].endswith("InvoiceID=i-1")
-    assert deal_context(pair, {"InvoiceID": "i-2", "AmountDue": 50}, ok)["OverCreditLimit"] is False
+    assert deal_context(ok, {"InvoiceID": "i-2"}, deal_value=50, deal_open=True)["OverCreditLimit"] is False
+    assert deal_context(ok, {"InvoiceID": "i-3"}, deal_value=950, deal_open=False)["OverCreditLimit"] is False
     flag = type(
         "R",
         (),

@@ -9,11 +9,13 @@ from connector.sync import credit
 from connector.sync.invoices import refresh_open_deals, sync_invoices
 from connector.sync.payments import sync_payments
 from mapping.models import CreditLimit, FieldMapping
+from mapping.rules import deal_context
 from tests.sync.harness import SYNC_MARKS, SYNC_URLS
 
 urlpatterns = SYNC_URLS
 pytestmark = SYNC_MARKS
 
+INVOICE = {"InvoiceID": "i-1", "CurrencyCode": "NZD"}
 STAGES = ["Draft", "Awaiting approval", "Awaiting payment", "Part paid", "Paid", "Voided"]
 
 
@@ -40,7 +42,7 @@ def test_contact_context_limit_minus_outstanding(sync_pair):
 def test_no_limit_means_no_figures_and_no_flag(sync_pair):
     figures = credit.contact_credit_context(sync_pair, contact(5000.0))
     assert "CreditLimit" not in figures and "AvailableCredit" not in figures
-    assert credit.deal_credit_context(figures, 10_000, True)["OverCreditLimit"] is False
+    assert deal_context(figures, INVOICE, deal_value=10_000, deal_open=True)["OverCreditLimit"] is False
     assert not credit.credit_configured(sync_pair)
 
 
@@ -50,7 +52,7 @@ def test_no_limit_means_no_figures_and_no_flag(sync_pair):
 )
 def test_deal_flag_only_for_open_deals_above_available_credit(value, deal_open, flagged):
     figures = {"CreditLimit": Decimal("1000"), "AvailableCredit": Decimal("200"), "OverCreditLimit": False}
-    assert credit.deal_credit_context(figures, value, deal_open)["OverCreditLimit"] is flagged
+    assert deal_context(figures, INVOICE, deal_value=value, deal_open=deal_open)["OverCreditLimit"] is flagged
 
 
 def test_limit_from_a_pipedrive_organization_field_wins_over_the_connector_default(sync_pair):
