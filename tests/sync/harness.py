@@ -26,7 +26,10 @@ from sandbox.pipedrive.models import Company, CustomField, Deal, Note, Organizat
 from sandbox.xero import accounting
 from sandbox.xero.models import Contact, Invoice, Organisation, Payment
 
-SYNC_URLS = [path("sandbox/", include("sandbox.urls"))]
+SYNC_URLS = [
+    path("sandbox/", include("sandbox.urls")),
+    path("webhooks/", include("connector.webhook_urls")),
+]
 SYNC_MARKS = [pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.sync.harness")]
 urlpatterns = SYNC_URLS  # this module doubles as the URLconf named by SYNC_MARKS
 
