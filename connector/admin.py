@@ -3,12 +3,12 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db import models
+from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from connector import connections, oauth
+from connector import connections, oauth, pipedrive_webhooks
 from connector.errors import ConnectorError
 from connector.forms import WriteOnlySecretWidget
 from connector.models import ConnectionStatus, PipedriveConnection, SyncPair, WebhookEvent, XeroConnection
@@ -231,7 +231,7 @@ class SyncPairAdmin(admin.ModelAdmin):
         "secrets_state",
         "webhook_rejections",
     )
-    actions = ["test_pair"]
+    actions = ["test_pair", "register_pipedrive_webhooks"]
 
     def get_form(self, request, obj=None, **kwargs):
         kwargs["form"] = write_only_form(self.model, self.secret_fields)
@@ -249,7 +249,7 @@ class SyncPairAdmin(admin.ModelAdmin):
     def xero_webhook_url(self, obj):
         return webhook_url("webhooks:xero", obj) if obj.pk else "shown after saving"
 
-    @admin.display(description="Pipedrive webhook URL (basic auth: user below, password set at creation)")
+    @admin.display(description="Pipedrive webhook URL (registered by the connector, with basic auth)")
     def pipedrive_webhook_url(self, obj):
         return webhook_url("webhooks:pipedrive", obj) if obj.pk else "shown after saving"
 
@@ -261,6 +261,35 @@ class SyncPairAdmin(admin.ModelAdmin):
             f"Xero signature rejected {obj.xero_rejected_count} times, Pipedrive credentials rejected "
             f"{obj.pipedrive_rejected_count} times; last at {obj.last_rejected_at:%Y-%m-%d %H:%M:%S} UTC"
         )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            # A new pair: its Pipedrive webhooks carry a password nobody has seen, so register them
+            # now — after the commit, never holding the admin's transaction across the API calls.
+            transaction.on_commit(lambda: self._register_new_pair(request, obj))
+
+    def _register_new_pair(self, request, pair):
+        try:
+            report = pipedrive_webhooks.register_pipedrive_webhooks(pair)
+        except ConnectorError as exc:
+            messages.warning(
+                request,
+                f"Pipedrive webhooks were not registered ({exc}). Fix the Pipedrive connection, then run "
+                "the action “Register Pipedrive webhooks” on this pair.",
+            )
+        else:
+            messages.info(request, str(report))
+
+    @admin.action(description="Register Pipedrive webhooks (safe to repeat)")
+    def register_pipedrive_webhooks(self, request, queryset):
+        for pair in queryset:
+            try:
+                report = pipedrive_webhooks.register_pipedrive_webhooks(pair)
+            except ConnectorError as exc:
+                messages.error(request, f"{pair}: Pipedrive webhooks not registered: {exc}")
+            else:
+                messages.success(request, f"{pair}: {report}")
 
     @admin.action(description="Test connection (both sides)")
     def test_pair(self, request, queryset):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
+from django.contrib import admin
 from django.urls import include, path
 
 from sandbox import counters, faults
@@ -29,6 +30,7 @@ from sandbox.xero.models import Contact, Invoice, Organisation, Payment
 SYNC_URLS = [
     path("sandbox/", include("sandbox.urls")),
     path("webhooks/", include("connector.webhook_urls")),
+    path("admin/", admin.site.urls),
 ]
 SYNC_MARKS = [pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.sync.harness")]
 urlpatterns = SYNC_URLS  # this module doubles as the URLconf named by SYNC_MARKS
