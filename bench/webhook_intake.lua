@@ -35,7 +35,11 @@ function init(args)
       end
       line_no = line_no + 1
    end
-   share, sent, ok, not_ok = #bodies, 0, 0, 0
+   share, ok, not_ok = #bodies, 0, 0
+   -- wrk calls request() once on the first thread's state to check for pipelining and
+   -- never sends that one: start that thread at -1 so its first body is really sent and
+   -- "sent" counts only the requests written (the check takes the share's last body).
+   sent = (thread_id == 0) and -1 or 0
 end
 
 function request()

@@ -161,6 +161,11 @@ def bench_environment(args, data_dir: Path, closed_port: int) -> dict[str, str]:
     )
     if args.database_url:
         env["DATABASE_URL"] = args.database_url
+    if args.conn_max_age is not None:
+        env["DATABASE_CONN_MAX_AGE"] = str(args.conn_max_age)
+        if not args.database_url:
+            # The embedded default never keeps connections; as a URL the same file takes the setting.
+            env["DATABASE_URL"] = f"sqlite:///{data_dir / 'connector.sqlite3'}"
     if args.redis:
         env["REDIS_URL"] = args.redis
     return env
@@ -344,6 +349,19 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> int:
         return exc.code
 
 
+def process_cpu_seconds(parent_pid: int) -> float:
+    """User + system CPU of the children of ``parent_pid`` (the gunicorn workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # The command name may hold spaces: the fields start after its closing parenthesis.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == parent_pid:
+                total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 # --- Load ----------------------------------------------------------------------------------
 
 
@@ -357,13 +375,21 @@ class LoadResult:
     socket_errors: int
     latency_ms: dict[str, float]
     threads: list[dict] = field(default_factory=list)
+    server_cpu_s: float = 0.0
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return 1000 * self.server_cpu_s / self.requests if self.requests else 0.0
 
     @property
     def rate(self) -> float:
         return self.requests / self.duration_s if self.duration_s else 0.0
 
 
-def run_wrk(wrk: str, args, target: str, url: str, body_file: Path, duration: float) -> LoadResult:
+def run_wrk(
+    wrk: str, args, target: str, server: Server, path: str, body_file: Path, duration: float
+) -> LoadResult:
+    url = server.url(path)
     command = [
         wrk, "--threads", str(args.wrk_threads), "--connections", str(args.connections),
         "--duration", f"{duration:g}s", "--timeout", "10s", "--script", str(LUA_SCRIPT), url,
@@ -372,7 +398,9 @@ def run_wrk(wrk: str, args, target: str, url: str, body_file: Path, duration: fl
     if args.rate:
         # Each connection waits between requests so that all together offer about --rate/s.
         command.append(f"{max(1, round(1000 * args.connections / args.rate))}")
+    cpu_before = process_cpu_seconds(server.process.pid)
     completed = subprocess.run(command, capture_output=True, text=True, timeout=duration + 120, check=False)
+    cpu_after = process_cpu_seconds(server.process.pid)
     line = next((x for x in completed.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
     if completed.returncode != 0 or line is None:
         raise CannotRun(f"wrk failed ({completed.returncode}):\n{completed.stdout}\n{completed.stderr}")
@@ -387,6 +415,7 @@ def run_wrk(wrk: str, args, target: str, url: str, body_file: Path, duration: fl
         socket_errors=errors["connect"] + errors["read"] + errors["write"] + errors["timeout"],
         latency_ms={name: value / 1000 for name, value in data["latency_us"].items()},
         threads=data["threads"],
+        server_cpu_s=cpu_after - cpu_before,
     )
 
 
@@ -514,6 +543,13 @@ def parse_args(argv=None):
         "or a postgres:// URL whose database name contains 'bench' (dropped and created again)",
     )
     parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=None,
+        help="DATABASE_CONN_MAX_AGE (PostgreSQL default 60; with SQLite: persistent connections, "
+        "which the embedded default does not keep)",
+    )
+    parser.add_argument(
         "--redis",
         nargs="?",
         const=REDIS_DEFAULT,
@@ -566,18 +602,22 @@ def print_report(args, results: list[LoadResult], check: InboxCheck | None, setu
     )
     print()
     header = f"{'target':<10}{'requests/s':>12}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}"
-    print(header + f"{'requests':>10}{'non-2xx':>9}{'sock err':>9}")
+    print(header + f"{'requests':>10}{'non-2xx':>9}{'sock err':>9}{'CPU ms/req':>11}")
     for r in results:
         lat = r.latency_ms
         print(
             f"{r.target:<10}{r.rate:>12.1f}{lat['p50']:>9.1f}{lat['p90']:>9.1f}{lat['p99']:>9.1f}"
-            f"{lat['max']:>9.1f}{r.requests:>10}{r.not_ok:>9}{r.socket_errors:>9}"
+            f"{lat['max']:>9.1f}{r.requests:>10}{r.not_ok:>9}{r.socket_errors:>9}{r.cpu_ms_per_request:>11.2f}"
         )
     by_target = {r.target: r for r in results}
     ratio = None
     if "bare" in by_target and "receiver" in by_target and by_target["bare"].rate:
         ratio = by_target["receiver"].rate / by_target["bare"].rate
         print(f"\nratio receiver/bare (requests/s): {ratio:.2f}")
+    print(
+        "CPU ms/req: CPU time of the gunicorn workers per request (not the database server's); "
+        f"{os.cpu_count()} cores ÷ it bounds requests/s"
+    )
     if check is not None:
         print(
             f"\ninbox: {check.batches_sent} batches sent ({check.events_sent} events), "
@@ -609,6 +649,7 @@ def print_report(args, results: list[LoadResult], check: InboxCheck | None, setu
                 "requests": r.requests,
                 "non_2xx": r.not_ok,
                 "socket_errors": r.socket_errors,
+                "worker_cpu_ms_per_request": round(r.cpu_ms_per_request, 3),
             }
             for r in results
         },
@@ -669,18 +710,20 @@ def main(argv=None) -> int:
             qcluster = start_qcluster(env, data_dir)
             time.sleep(3)  # let the cluster start its workers before the load begins
         if args.warmup:
-            run_wrk(wrk, args, "warmup", server.url(BARE_PATH), body_file, args.warmup)
+            run_wrk(wrk, args, "warmup", server, BARE_PATH, body_file, args.warmup)
         results = []
         for target in args.targets:
-            url = server.url(BARE_PATH if target == "bare" else receiver_path)
+            path = BARE_PATH if target == "bare" else receiver_path
             print(f"Load on {target} for {args.duration:g} s ...", flush=True)
-            results.append(run_wrk(wrk, args, target, url, body_file, args.duration))
+            results.append(run_wrk(wrk, args, target, server, path, body_file, args.duration))
         check = None
         if "receiver" in args.targets:
             receiver = next(r for r in results if r.target == "receiver")
             check = check_inbox(receiver, args.wrk_threads, run_tag, preflight_rows)
+        kept = os.environ.get("DATABASE_CONN_MAX_AGE")
         setup = {
-            "database": "PostgreSQL" if args.database_url else "SQLite (WAL)",
+            "database": ("PostgreSQL" if args.database_url else "SQLite (WAL)")
+            + (f", CONN_MAX_AGE {kept}" if kept else ""),
             "broker": "Redis" if args.redis else "django-q2 ORM",
             "body_bytes": len(body_file.open("rb").readline().split(b"\t", 1)[1]) - 1,
         }
