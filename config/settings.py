@@ -146,6 +146,15 @@ PIPEDRIVE_BURST_LIMIT = envparse.env_int(ENV, "PIPEDRIVE_BURST_LIMIT", 20)
 PIPEDRIVE_DAILY_TOKENS = envparse.env_int(ENV, "PIPEDRIVE_DAILY_TOKENS", 30000)
 PIPEDRIVE_BUDGET_RESERVE = envparse.env_int(ENV, "PIPEDRIVE_BUDGET_RESERVE", 1000)
 
+# Webhook intake (connector/webhooks.py, connector/inbox.py, connector/drain.py).
+WEBHOOK_MAX_BODY_BYTES = envparse.env_int(ENV, "WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)  # larger: 413
+# The sweep re-enqueues a drain for rows pending longer than this (a lost broker message).
+INBOX_SWEEP_AFTER_SECONDS = envparse.env_int(ENV, "INBOX_SWEEP_AFTER_SECONDS", 120)
+# A row left "processing" this long belongs to a dead worker: the task timeout by default.
+INBOX_CLAIM_LEASE_SECONDS = envparse.env_int(ENV, "INBOX_CLAIM_LEASE_SECONDS", Q_CLUSTER["timeout"])
+# Rows claimed per round of a drain (a drain keeps claiming until nothing is pending).
+INBOX_CLAIM_BATCH = envparse.env_int(ENV, "INBOX_CLAIM_BATCH", 500)
+
 LOG_LEVEL = ENV.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("connect/", include("connector.urls")),
+    path("webhooks/", include("connector.webhook_urls")),
 ]
 
 if settings.SANDBOX_ENABLED:

@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from connector import connections, oauth
 from connector.errors import ConnectorError
 from connector.forms import WriteOnlySecretWidget
-from connector.models import ConnectionStatus, PipedriveConnection, SyncPair, XeroConnection
+from connector.models import ConnectionStatus, PipedriveConnection, SyncPair, WebhookEvent, XeroConnection
 
 
 def write_only_form(model, secret_fields: tuple[str, ...]):
@@ -42,6 +42,11 @@ def write_only_form(model, secret_fields: tuple[str, ...]):
 
     WriteOnlyForm.Meta.model = model
     return WriteOnlyForm
+
+
+def webhook_url(name: str, pair) -> str:
+    """The absolute receiver URL, as the outside world reaches this installation."""
+    return settings.PUBLIC_BASE_URL + reverse(name, args=[pair.key])
 
 
 def secrets_set_on(obj) -> str:
@@ -203,7 +208,7 @@ class PipedriveConnectionAdmin(ConnectionAdmin):
 
 @admin.register(SyncPair)
 class SyncPairAdmin(admin.ModelAdmin):
-    list_display = ("name", "xero_connection", "pipedrive_connection", "enabled")
+    list_display = ("name", "xero_connection", "pipedrive_connection", "enabled", "pending_events")
     secret_fields = ("xero_webhook_key", "pipedrive_signing_secret", "pipedrive_webhook_password")
     fields = (
         "name",
@@ -217,8 +222,15 @@ class SyncPairAdmin(admin.ModelAdmin):
         "pipedrive_webhook_user",
         "pipedrive_signing_secret",
         "secrets_state",
+        "webhook_rejections",
     )
-    readonly_fields = ("xero_webhook_url", "pipedrive_webhook_url", "pipedrive_webhook_user", "secrets_state")
+    readonly_fields = (
+        "xero_webhook_url",
+        "pipedrive_webhook_url",
+        "pipedrive_webhook_user",
+        "secrets_state",
+        "webhook_rejections",
+    )
     actions = ["test_pair"]
 
     def get_form(self, request, obj=None, **kwargs):
@@ -229,13 +241,26 @@ class SyncPairAdmin(admin.ModelAdmin):
     def secrets_state(self, obj):
         return secrets_set_on(obj)
 
+    @admin.display(description="Pending webhook events")
+    def pending_events(self, obj):
+        return obj.webhook_events.filter(status=WebhookEvent.Status.PENDING).count()
+
     @admin.display(description="Xero webhook URL (paste into Xero's developer portal)")
     def xero_webhook_url(self, obj):
-        return f"{settings.PUBLIC_BASE_URL}/webhooks/xero/{obj.key}/" if obj.pk else "shown after saving"
+        return webhook_url("webhooks:xero", obj) if obj.pk else "shown after saving"
 
     @admin.display(description="Pipedrive webhook URL (basic auth: user below, password set at creation)")
     def pipedrive_webhook_url(self, obj):
-        return f"{settings.PUBLIC_BASE_URL}/webhooks/pipedrive/{obj.key}/" if obj.pk else "shown after saving"
+        return webhook_url("webhooks:pipedrive", obj) if obj.pk else "shown after saving"
+
+    @admin.display(description="Rejected webhooks (bad or missing signature / credentials)")
+    def webhook_rejections(self, obj):
+        if not obj.last_rejected_at:
+            return "none"
+        return (
+            f"Xero signature rejected {obj.xero_rejected_count} times, Pipedrive credentials rejected "
+            f"{obj.pipedrive_rejected_count} times; last at {obj.last_rejected_at:%Y-%m-%d %H:%M:%S} UTC"
+        )
 
     @admin.action(description="Test connection (both sides)")
     def test_pair(self, request, queryset):

@@ -148,6 +148,12 @@ class SyncPair(models.Model):
     enabled = models.BooleanField(default=True)
     options = models.JSONField(default=default_pair_options, blank=True)
     secrets_set_at = models.DateTimeField(null=True, blank=True)
+    # Webhook requests refused for a bad or missing signature / Basic auth (nothing else is stored).
+    xero_rejected_count = models.PositiveIntegerField(default=0, editable=False)
+    pipedrive_rejected_count = models.PositiveIntegerField(default=0, editable=False)
+    last_rejected_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Set when a drain task is enqueued, cleared when one starts: stops a storm of duplicate drains.
+    drain_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -283,6 +289,9 @@ class WebhookEvent(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     received_at = models.DateTimeField(auto_now_add=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(
+        max_length=32, blank=True, help_text="Which drain run holds the row while it is processing."
+    )
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

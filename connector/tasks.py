@@ -1,11 +1,11 @@
-"""django-q2 entry points (thin): the scheduled refresh of quiet connections."""
+"""django-q2 entry points (thin): the scheduled refresh of quiet connections, the inbox drain and sweep."""
 
 import logging
 from datetime import timedelta
 
 from django.utils import timezone
 
-from connector import oauth
+from connector import drain, oauth
 from connector.errors import ConnectorError
 from connector.models import ConnectionStatus, PipedriveConnection, XeroConnection
 
@@ -13,6 +13,16 @@ logger = logging.getLogger(__name__)
 
 # Xero refresh tokens die after 60 days unused; refreshing a connection quiet for a week keeps a wide margin.
 QUIET_FOR = timedelta(days=7)
+
+
+def drain_pair(pair_id: int) -> dict:
+    """Process the pair's pending webhook events (connector.drain)."""
+    return drain.drain_pair(pair_id)
+
+
+def sweep_inbox() -> dict:
+    """Every minute: re-enqueue drains for events a lost message or worker left behind."""
+    return drain.sweep_inbox()
 
 
 def refresh_quiet_connections() -> dict:

@@ -59,3 +59,7 @@ def pipedrive_oauth_connection(db):
         expires_at=timezone.now() - timedelta(minutes=1),
         status=ConnectionStatus.ACTIVE,
     )
+
+
+# The webhook tests' pair (known webhook secrets) and fake sync service.
+from tests.connector.webhook_helpers import fake_sync, pair  # noqa: E402, F401

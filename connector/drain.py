@@ -1,0 +1,285 @@
+"""Draining the inbox: claim a pair's pending events, coalesce them, sync, and record each outcome.
+
+One drain per pair at a time is the aim, but two never process the same row: rows are claimed
+with ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL and a conditional UPDATE everywhere,
+under a claim token. No transaction is held across a sync (HTTP). A drain keeps claiming until
+nothing is pending, so events stored while it runs are not left behind. The sweep re-enqueues
+drains for rows left pending (a lost broker message) or processing (a killed worker).
+"""
+
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from connector.errors import BudgetExhausted, ConnectionBroken, RateLimited
+from connector.inbox import XERO_SYNCED_CATEGORIES, request_drain
+from connector.models import ConnectionStatus, SyncPair, WebhookEvent
+from connector.pipedrive_events import InvalidPipedriveBody, apply_pipedrive_event, parse_pipedrive_body
+
+logger = logging.getLogger(__name__)
+
+Status = WebhookEvent.Status
+MAX_ROUNDS = 1000  # a safety stop; each round claims up to INBOX_CLAIM_BATCH rows
+MAX_REASON = 2000
+
+
+def _sync_records(pair, category, resource_ids, trigger="webhook"):
+    """The sync service (connector.sync); one name tests can replace."""
+    from connector.sync import sync_records
+
+    return sync_records(pair, category, resource_ids, trigger=trigger)
+
+
+@dataclass
+class DrainReport:
+    """What one drain did, for the task result and the tests."""
+
+    claimed: int = 0
+    done: int = 0
+    failed: int = 0
+    ignored: int = 0
+    released: int = 0  # put back to pending (rate limit, budget, broken connection)
+    stopped_by: str = ""
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class _Stop(Exception):
+    """A whole-batch error: the remaining claimed rows go back to pending and the drain ends."""
+
+    def __init__(self, reason: str, retry_at=None):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_at = retry_at
+
+
+# ---------------------------------------------------------------- claiming
+
+
+def claim_pending(pair_id: int, limit: int) -> list[WebhookEvent]:
+    """Claim up to ``limit`` pending rows of the pair, oldest event first; short transaction."""
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    with transaction.atomic():
+        pending = WebhookEvent.objects.filter(pair_id=pair_id, status=Status.PENDING).order_by(
+            "event_time", "id"
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            pending = pending.select_for_update(skip_locked=True)
+        ids = list(pending.values_list("id", flat=True)[:limit])
+        if not ids:
+            return []
+        # Conditional: on a database without row locks, a row another drain took is not re-taken.
+        WebhookEvent.objects.filter(id__in=ids, status=Status.PENDING).update(
+            status=Status.PROCESSING, claimed_at=now, claim_token=token, attempts=F("attempts") + 1
+        )
+    claimed = WebhookEvent.objects.filter(id__in=ids, claim_token=token, status=Status.PROCESSING)
+    return list(claimed.order_by("event_time", "id"))
+
+
+def _still_ours(rows: list[WebhookEvent]):
+    """The rows, unless the sweep took them back (lease expired) and another drain claimed them since."""
+    return WebhookEvent.objects.filter(
+        id__in=[r.id for r in rows], status=Status.PROCESSING, claim_token=rows[0].claim_token
+    )
+
+
+def _finish(rows: list[WebhookEvent], status: str, reason: str, report: DrainReport) -> None:
+    if not rows:
+        return
+    _still_ours(rows).update(
+        status=status, reason=reason[:MAX_REASON], processed_at=timezone.now(), claim_token=""
+    )
+    setattr(report, status, getattr(report, status) + len(rows))
+
+
+def _release(rows: list[WebhookEvent], reason: str, report: DrainReport) -> None:
+    """Back to pending, with why, for a later drain."""
+    if not rows:
+        return
+    report.released += _still_ours(rows).update(
+        status=Status.PENDING, reason=reason[:MAX_REASON], claimed_at=None, claim_token=""
+    )
+
+
+# ---------------------------------------------------------------- processing
+
+
+def _error_text(exc: Exception) -> str:
+    # The class and message only: our errors never carry tokens, and no traceback is stored.
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _apply_pipedrive(pair: SyncPair, rows: list[WebhookEvent], report: DrainReport) -> None:
+    for row in rows:
+        try:
+            outcome = apply_pipedrive_event(pair, parse_pipedrive_body(row.payload))
+        except InvalidPipedriveBody as exc:
+            _finish([row], Status.FAILED, f"unreadable payload: {exc}", report)
+            continue
+        except Exception as exc:
+            logger.exception("Applying Pipedrive event %s failed", row.pk)
+            _finish([row], Status.FAILED, _error_text(exc), report)
+            continue
+        _finish([row], outcome.status, outcome.reason, report)
+
+
+def _sync_category(pair: SyncPair, category: str, rows: list[WebhookEvent], report: DrainReport) -> None:
+    """One sync call for the category: every row of one resource gets that resource's outcome."""
+    by_resource: dict[str, list[WebhookEvent]] = defaultdict(list)
+    for row in rows:  # insertion order: the oldest event of each resource first
+        by_resource[row.resource_id].append(row)
+    try:
+        outcomes = _sync_records(pair, category, list(by_resource), trigger="webhook")
+    except RateLimited as exc:
+        raise _Stop(
+            f"rate limited: {exc}", timezone.now() + timedelta(seconds=max(exc.retry_after, 1))
+        ) from exc
+    except BudgetExhausted as exc:
+        raise _Stop(f"daily budget spent: {exc}", exc.resets_at) from exc
+    except ConnectionBroken as exc:
+        raise _Stop(f"connection broken: {exc}") from exc
+    except Exception as exc:
+        logger.exception("Syncing %s for pair %s failed", category, pair.pk)
+        _finish(rows, Status.FAILED, _error_text(exc), report)
+        return
+    for resource_id, resource_rows in by_resource.items():
+        outcome = (outcomes or {}).get(resource_id)
+        if outcome is None:
+            _finish(resource_rows, Status.FAILED, "no outcome", report)
+            continue
+        status = (
+            outcome.status if outcome.status in (Status.DONE, Status.FAILED, Status.IGNORED) else "failed"
+        )
+        _finish(resource_rows, status, getattr(outcome, "reason", "") or "", report)
+
+
+def _process(pair: SyncPair, rows: list[WebhookEvent], report: DrainReport) -> None:
+    """Pipedrive events first (they re-point links), then contacts, invoices and payments."""
+    # Checked again here, not only at intake: an admin may reprocess a row ignored for its tenant.
+    company = str(pair.pipedrive_connection.company_id or "")
+    foreign = [
+        r
+        for r in rows
+        if r.tenant_id
+        != (pair.xero_connection.tenant_id if r.source == WebhookEvent.Source.XERO else company)
+    ]
+    _finish(foreign, Status.IGNORED, "the tenant is not joined to this pair", report)
+    foreign_ids = {r.id for r in foreign}
+    rows = [r for r in rows if r.id not in foreign_ids]
+    pipedrive = [r for r in rows if r.source == WebhookEvent.Source.PIPEDRIVE]
+    xero = [r for r in rows if r.source == WebhookEvent.Source.XERO]
+    _apply_pipedrive(pair, pipedrive, report)
+    other = [r for r in xero if r.category not in XERO_SYNCED_CATEGORIES]
+    _finish(other, Status.IGNORED, "category not synced", report)
+    for category in XERO_SYNCED_CATEGORIES:  # an invoice needs its contact's organization first
+        batch = [r for r in xero if r.category == category]
+        if batch:
+            _sync_category(pair, category, batch, report)  # _Stop ends the round; the caller releases
+
+
+def drain_pair(pair_id: int) -> dict:
+    """Process every pending event of the pair; returns the counts (see DrainReport)."""
+    report = DrainReport()
+    # Cleared before the first claim: a request made from now on enqueues a new drain.
+    SyncPair.objects.filter(pk=pair_id).update(drain_requested_at=None)
+    pair = (
+        SyncPair.objects.select_related("xero_connection", "pipedrive_connection").filter(pk=pair_id).first()
+    )
+    if pair is None:
+        return report.as_dict()
+    if not pair.enabled:
+        report.stopped_by = "pair disabled"
+        return report.as_dict()
+    for _ in range(MAX_ROUNDS):
+        rows = claim_pending(pair_id, settings.INBOX_CLAIM_BATCH)
+        if not rows:
+            break
+        report.claimed += len(rows)
+        try:
+            _process(pair, rows, report)
+        except _Stop as stop:
+            _release(rows, stop.reason, report)  # only those still processing under this claim
+            report.stopped_by = stop.reason
+            if stop.retry_at is not None:
+                schedule_drain(pair_id, stop.retry_at)
+            break
+    return report.as_dict()
+
+
+LATER_DRAIN = "connector: drain pair {} later"
+
+
+def _pairs_with_a_later_drain(now) -> set[int]:
+    from django_q.models import Schedule
+
+    later = Schedule.objects.filter(name__startswith="connector: drain pair ", next_run__gt=now).exclude(
+        repeats=0
+    )
+    return {int(args[1:-2]) for args in later.values_list("args", flat=True) if args[1:-2].isdigit()}
+
+
+def schedule_drain(pair_id: int, when) -> None:
+    """A one-off drain at ``when`` (after a rate limit or a budget reset); one per pair, latest wins."""
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name=LATER_DRAIN.format(pair_id),
+        defaults={
+            "func": "connector.tasks.drain_pair",
+            "args": repr((pair_id,)),
+            "schedule_type": Schedule.ONCE,
+            "repeats": -1,
+            "next_run": when,
+        },
+    )
+
+
+# ---------------------------------------------------------------- sweeping
+
+
+def sweep_inbox() -> dict:
+    """Re-enqueue drains for rows a lost message or a dead worker left behind.
+
+    Rows processing past the claim lease go back to pending; pairs with rows pending longer
+    than INBOX_SWEEP_AFTER_SECONDS get a drain (request_drain skips pairs whose drain was
+    requested recently). Pairs with a broken connection wait for the reconnect.
+    """
+    now = timezone.now()
+    lease_cutoff = now - timedelta(seconds=settings.INBOX_CLAIM_LEASE_SECONDS)
+    expired = WebhookEvent.objects.filter(status=Status.PROCESSING, claimed_at__lt=lease_cutoff).update(
+        status=Status.PENDING, claimed_at=None, claim_token="", reason="claim expired (the worker was lost)"
+    )
+    pending_cutoff = now - timedelta(seconds=settings.INBOX_SWEEP_AFTER_SECONDS)
+    pair_ids = set(
+        WebhookEvent.objects.filter(status=Status.PENDING, received_at__lt=pending_cutoff)
+        .values_list("pair_id", flat=True)
+        .distinct()
+    )
+    if expired:
+        pair_ids |= set(
+            WebhookEvent.objects.filter(status=Status.PENDING, reason="claim expired (the worker was lost)")
+            .values_list("pair_id", flat=True)
+            .distinct()
+        )
+    pair_ids -= _pairs_with_a_later_drain(now)  # waiting out a rate limit or a spent budget
+    drainable = (
+        SyncPair.objects.filter(pk__in=pair_ids, enabled=True)
+        .exclude(xero_connection__status=ConnectionStatus.BROKEN)
+        .exclude(pipedrive_connection__status=ConnectionStatus.BROKEN)
+        .values_list("pk", flat=True)
+    )
+    requested = [pair_id for pair_id in drainable if request_drain(pair_id)]
+    if expired or requested:
+        logger.info(
+            "Inbox sweep: %s expired claims released, drains requested for pairs %s", expired, requested
+        )
+    return {"expired_claims": expired, "drains_requested": len(requested)}

@@ -1,0 +1,245 @@
+"""The webhook inbox: verify, validate and store received events, then ask for a drain.
+
+Everything a receiver decides lives here, so the views only translate outcomes into HTTP:
+signatures and Basic auth (constant time), the Xero batch checks, storing a batch in one
+transaction (redeliveries are no-ops thanks to the unique key), counting rejections, and
+enqueueing one drain task after the commit without a storm of duplicates.
+"""
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from connector.models import SyncPair, WebhookEvent
+from connector.pipedrive_events import ENTITIES_WITH_LINKS, PipedriveEvent
+
+logger = logging.getLogger(__name__)
+
+XERO_SYNCED_CATEGORIES = ("CONTACT", "INVOICE", "PAYMENT")
+Source = WebhookEvent.Source
+Status = WebhookEvent.Status
+
+
+class InvalidBatch(ValueError):
+    """A Xero batch that does not have Xero's shape; nothing of it is stored."""
+
+
+# ---------------------------------------------------------------- authentication
+
+
+def xero_signature_valid(pair: SyncPair, body: bytes, signature: str | None) -> bool:
+    """``x-xero-signature`` = base64(HMAC-SHA256(webhook key, raw body)), compared in constant time."""
+    key = pair.xero_webhook_key
+    if not key or not signature:
+        return False
+    expected = base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest())
+    return hmac.compare_digest(expected, signature.strip().encode("utf-8", "replace"))
+
+
+def _basic_credentials(header: str | None) -> tuple[bytes, bytes] | None:
+    if not header or header[:6].lower() != "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    user, sep, password = decoded.partition(b":")
+    return (user, password) if sep else None
+
+
+def pipedrive_auth_valid(
+    pair: SyncPair, authorization: str | None, body: bytes, signature: str | None
+) -> bool:
+    """HTTP Basic auth (Pipedrive's real mechanism), plus the optional HMAC when a secret is set."""
+    credentials = _basic_credentials(authorization)
+    if credentials is None or not pair.pipedrive_webhook_password:
+        return False
+    user, password = credentials
+    # Both compared, no short-circuit: the time taken does not tell which one was wrong.
+    user_ok = hmac.compare_digest(user, pair.pipedrive_webhook_user.encode())
+    password_ok = hmac.compare_digest(password, pair.pipedrive_webhook_password.encode())
+    ok = user_ok & password_ok
+    secret = pair.pipedrive_signing_secret
+    if secret:
+        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
+        given = (signature or "").strip().lower().encode("utf-8", "replace")
+        ok &= hmac.compare_digest(expected, given)
+    return ok
+
+
+def count_rejection(pair: SyncPair, source: str) -> None:
+    """Count a request refused for its signature or credentials; nothing else of it is stored."""
+    counter = "xero_rejected_count" if source == Source.XERO else "pipedrive_rejected_count"
+    SyncPair.objects.filter(pk=pair.pk).update(
+        **{counter: F(counter) + 1, "last_rejected_at": timezone.now()}
+    )
+    logger.warning("Rejected a %s webhook for pair %s: bad or missing signature/credentials", source, pair.pk)
+
+
+# ---------------------------------------------------------------- Xero batches
+
+
+@dataclass(frozen=True)
+class XeroEvent:
+    """One event of a Xero batch, checked."""
+
+    tenant_id: str
+    category: str
+    resource_id: str
+    event_type: str
+    event_time: dt.datetime
+    raw: dict
+
+
+def _text(event: dict, name: str, index: int, max_length: int, required: bool = True) -> str:
+    value = event.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()) or len(value) > max_length:
+        raise InvalidBatch(f"events[{index}].{name} must be a string of 1 to {max_length} characters")
+    return value.strip()
+
+
+def parse_xero_time(value: str) -> dt.datetime:
+    """eventDateUtc: UTC, written without a zone (``2024-06-21T01:15:39.902``); a zone is honoured."""
+    moment = dt.datetime.fromisoformat(value)
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def parse_xero_batch(payload: Any) -> list[XeroEvent]:
+    """Check a decoded batch; an empty ``events`` list is Xero's intent-to-receive. Raises InvalidBatch."""
+    if not isinstance(payload, dict):
+        raise InvalidBatch("the body must be a JSON object")
+    events = payload.get("events")
+    if not isinstance(events, list):
+        raise InvalidBatch("events must be a list")
+    for name in ("firstEventSequence", "lastEventSequence"):
+        value = payload.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise InvalidBatch(f"{name} must be a whole number")
+    if payload.get("entropy") is not None and not isinstance(payload["entropy"], str):
+        raise InvalidBatch("entropy must be a string")
+    parsed = []
+    for index, event in enumerate(events):
+        if not isinstance(event, dict):
+            raise InvalidBatch(f"events[{index}] must be an object")
+        when = _text(event, "eventDateUtc", index, 40)
+        try:
+            event_time = parse_xero_time(when)
+        except (ValueError, OverflowError) as exc:
+            raise InvalidBatch(f"events[{index}].eventDateUtc is not a date and time") from exc
+        for optional in ("resourceUrl", "tenantType"):
+            _text(event, optional, index, 2000, required=False)  # type check only; the URL is never used
+        parsed.append(
+            XeroEvent(
+                tenant_id=_text(event, "tenantId", index, 64),
+                category=_text(event, "eventCategory", index, 40).upper(),
+                resource_id=_text(event, "resourceId", index, 64),
+                event_type=_text(event, "eventType", index, 40).upper(),
+                event_time=event_time,
+                raw=event,
+            )
+        )
+    return parsed
+
+
+def _xero_row(pair: SyncPair, event: XeroEvent) -> WebhookEvent:
+    status, reason = Status.PENDING, ""
+    if event.tenant_id != pair.xero_connection.tenant_id:
+        status, reason = Status.IGNORED, "the tenant is not joined to this pair"
+    elif event.category not in XERO_SYNCED_CATEGORIES:
+        status, reason = Status.IGNORED, f"category {event.category} is not synced"
+    return WebhookEvent(
+        pair=pair,
+        source=Source.XERO,
+        tenant_id=event.tenant_id,
+        category=event.category,
+        resource_id=event.resource_id,
+        event_type=event.event_type,
+        event_time=event.event_time,
+        status=status,
+        reason=reason,
+        payload=event.raw,
+        processed_at=timezone.now() if status == Status.IGNORED else None,
+    )
+
+
+def _pipedrive_row(pair: SyncPair, event: PipedriveEvent, body: dict) -> WebhookEvent:
+    status, reason = Status.PENDING, ""
+    if str(pair.pipedrive_connection.company_id or "") != event.company_id:
+        status, reason = Status.IGNORED, "the company is not joined to this pair"
+    elif event.entity not in ENTITIES_WITH_LINKS:
+        status, reason = Status.IGNORED, f"{event.entity} events do not affect links"
+    return WebhookEvent(
+        pair=pair,
+        source=Source.PIPEDRIVE,
+        tenant_id=event.company_id,
+        category=event.entity,
+        resource_id=event.entity_id,
+        event_type=event.action,
+        event_time=event.occurred_at,
+        status=status,
+        reason=reason,
+        payload=body,
+        processed_at=timezone.now() if status == Status.IGNORED else None,
+    )
+
+
+def store_xero_batch(pair: SyncPair, events: list[XeroEvent]) -> int:
+    """Store the batch in one transaction; returns how many events were pending work."""
+    return _store(pair, [_xero_row(pair, event) for event in events])
+
+
+def store_pipedrive_event(pair: SyncPair, event: PipedriveEvent, body: dict) -> int:
+    return _store(pair, [_pipedrive_row(pair, event, body)])
+
+
+def _store(pair: SyncPair, rows: list[WebhookEvent]) -> int:
+    if not rows:
+        return 0
+    with transaction.atomic():
+        # A redelivered event hits the unique key and is skipped, on SQLite and PostgreSQL alike.
+        WebhookEvent.objects.bulk_create(rows, ignore_conflicts=True)
+        pending = sum(1 for row in rows if row.status == Status.PENDING)
+        if pending:
+            transaction.on_commit(lambda: request_drain(pair.pk))
+    return pending
+
+
+# ---------------------------------------------------------------- asking for a drain
+
+
+def request_drain(pair_id: int, force: bool = False) -> bool:
+    """Enqueue one drain of the pair unless one was requested recently and has not started yet.
+
+    A drain clears ``drain_requested_at`` when it starts and then keeps claiming until nothing
+    is pending, so a request skipped here is always covered by that drain. A request older than
+    the sweep delay is treated as lost (its broker message or worker died) and is sent again.
+    Call after the commit of whatever made rows pending.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.INBOX_SWEEP_AFTER_SECONDS)
+    rows = SyncPair.objects.filter(pk=pair_id)
+    if not force:
+        rows = rows.filter(Q(drain_requested_at__isnull=True) | Q(drain_requested_at__lt=stale))
+    if not rows.update(drain_requested_at=now):
+        return False
+    from django_q.tasks import async_task
+
+    async_task("connector.tasks.drain_pair", pair_id, task_name=f"drain inbox of pair {pair_id}")
+    return True
+
+
+def request_drain_on_commit(pair_id: int, force: bool = False) -> None:
+    transaction.on_commit(lambda: request_drain(pair_id, force=force))
