@@ -163,9 +163,6 @@ def bench_environment(args, data_dir: Path, closed_port: int) -> dict[str, str]:
         env["DATABASE_URL"] = args.database_url
     if args.conn_max_age is not None:
         env["DATABASE_CONN_MAX_AGE"] = str(args.conn_max_age)
-        if not args.database_url:
-            # The embedded default never keeps connections; as a URL the same file takes the setting.
-            env["DATABASE_URL"] = f"sqlite:///{data_dir / 'connector.sqlite3'}"
     if args.redis:
         env["REDIS_URL"] = args.redis
     return env
@@ -546,8 +543,8 @@ def parse_args(argv=None):
         "--conn-max-age",
         type=int,
         default=None,
-        help="DATABASE_CONN_MAX_AGE (PostgreSQL default 60; with SQLite: persistent connections, "
-        "which the embedded default does not keep)",
+        help="DATABASE_CONN_MAX_AGE for the run (default: the setting's, 60 s); 0 opens a connection "
+        "per request",
     )
     parser.add_argument(
         "--redis",
@@ -720,10 +717,11 @@ def main(argv=None) -> int:
         if "receiver" in args.targets:
             receiver = next(r for r in results if r.target == "receiver")
             check = check_inbox(receiver, args.wrk_threads, run_tag, preflight_rows)
-        kept = os.environ.get("DATABASE_CONN_MAX_AGE")
+        from django.conf import settings
+
         setup = {
             "database": ("PostgreSQL" if args.database_url else "SQLite (WAL)")
-            + (f", CONN_MAX_AGE {kept}" if kept else ""),
+            + f", CONN_MAX_AGE {settings.DATABASES['default'].get('CONN_MAX_AGE', 0)}",
             "broker": "Redis" if args.redis else "django-q2 ORM",
             "body_bytes": len(body_file.open("rb").readline().split(b"\t", 1)[1]) - 1,
         }
