@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from connector.errors import BudgetExhausted, ConnectionBroken, RateLimited
 from connector.inbox import XERO_SYNCED_CATEGORIES, request_drain
+from connector.logging import redact
 from connector.models import ConnectionStatus, SyncPair, WebhookEvent
 from connector.pipedrive_events import InvalidPipedriveBody, apply_pipedrive_event, parse_pipedrive_body
 
@@ -114,8 +115,9 @@ def _release(rows: list[WebhookEvent], reason: str, report: DrainReport) -> None
 
 
 def _error_text(exc: Exception) -> str:
-    # The class and message only: our errors never carry tokens, and no traceback is stored.
-    return f"{type(exc).__name__}: {exc}"
+    # The class and message only, no traceback; redacted as logs are, in case a library's message
+    # quotes a request with a token in it.
+    return redact(f"{type(exc).__name__}: {exc}")
 
 
 def _apply_pipedrive(pair: SyncPair, rows: list[WebhookEvent], report: DrainReport) -> None:

@@ -129,6 +129,14 @@ def test_a_failing_category_does_not_stop_the_others(pair, fake_sync):
     assert report["failed"] == 1 and report["done"] == 2
 
 
+def test_a_failure_reason_never_holds_a_token(pair, fake_sync):
+    add_rows(pair, ("CONTACT", "c-1"))
+    fake_sync.raise_for["CONTACT"] = ValueError("POST /token refresh_token=abcdefghijkl failed")
+    drain.drain_pair(pair.pk)
+    reason = WebhookEvent.objects.get().reason
+    assert reason.startswith("ValueError: ") and "abcdefghijkl" not in reason
+
+
 def test_rate_limited_puts_rows_back_and_schedules_a_drain(pair, fake_sync):
     add_rows(pair, ("CONTACT", "c-1"), ("INVOICE", "i-1"), ("PAYMENT", "p-1"))
     fake_sync.raise_for["INVOICE"] = RateLimited(retry_after=90)
