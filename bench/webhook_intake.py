@@ -443,6 +443,7 @@ def wait_until_quiet(count_rows, settle_s: float = 1.5, limit_s: float = 30) -> 
 
 @dataclass
 class InboxCheck:
+    requests_sent: int
     batches_sent: int
     batches_acknowledged: int
     in_flight_or_refused: int
@@ -508,6 +509,7 @@ def check_inbox(result: LoadResult, thread_count: int, run_tag: int, preflight_r
     connections.close_all()
     acknowledged = result.ok
     return InboxCheck(
+        requests_sent=sum(t["sent"] for t in result.threads),
         batches_sent=len(sent),
         batches_acknowledged=acknowledged,
         in_flight_or_refused=max(0, sum(t["sent"] for t in result.threads) - acknowledged),
@@ -616,8 +618,11 @@ def print_report(args, results: list[LoadResult], check: InboxCheck | None, setu
         f"{os.cpu_count()} cores ÷ it bounds requests/s"
     )
     if check is not None:
+        repeats = check.requests_sent - check.batches_sent
         print(
-            f"\ninbox: {check.batches_sent} batches sent ({check.events_sent} events), "
+            f"\ninbox: {check.batches_sent} batches sent ({check.events_sent} events"
+            + (f"; {repeats} repeats, no-ops" if repeats > 0 else "")
+            + "), "
             f"{check.batches_acknowledged} answered 2xx, {check.inbox_rows} inbox rows "
             f"({check.complete_batches} complete batches, {check.partial_batches} partial, "
             f"{check.missing_batches} missing; {check.in_flight_or_refused} requests in flight or refused)"
