@@ -19,6 +19,13 @@ def test_default_database_is_sqlite_in_the_data_folder_with_wal_and_immediate(tm
     assert config["OPTIONS"]["timeout"] >= 10
 
 
+def test_embedded_sqlite_keeps_connections_like_a_database_url(tmp_path):
+    assert envparse.database_config({}, tmp_path)["CONN_MAX_AGE"] == 60
+    assert envparse.database_config({"DATABASE_CONN_MAX_AGE": "0"}, tmp_path)["CONN_MAX_AGE"] == 0
+    url = {"DATABASE_URL": f"sqlite:///{tmp_path}/other.db", "DATABASE_CONN_MAX_AGE": "30"}
+    assert envparse.database_config(url, tmp_path)["CONN_MAX_AGE"] == 30
+
+
 def test_database_url_switches_to_postgresql(tmp_path):
     config = envparse.database_config(
         {"DATABASE_URL": "postgres://postgres:pw@db.internal:5433/books"}, tmp_path

@@ -1,0 +1,1 @@
+"""Benchmark scripts: they print figures and are not part of the test suite."""
