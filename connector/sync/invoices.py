@@ -233,20 +233,16 @@ class InvoiceRun:
             outcomes[str(invoice["InvoiceID"])] = self.sync_one(invoice)
         return outcomes
 
+    def _audit(self, invoice_id: str, **fields):
+        """The audit row of one invoice sync."""
+        audit(self.pair, "invoice", invoice_id, trigger=self.trigger, **fields)
+
     def sync_one(self, invoice: dict) -> RecordOutcome:
         invoice_id = str(invoice["InvoiceID"])
         started = timezone.now()
         if invoice.get("Type") != SALES:
             reason = f"Only sales invoices (ACCREC) become deals; this one is {invoice.get('Type')}."
-            audit(
-                self.pair,
-                "invoice",
-                invoice_id,
-                action="skipped",
-                started_at=started,
-                trigger=self.trigger,
-                reason=reason,
-            )
+            self._audit(invoice_id, action="skipped", started_at=started, reason=reason)
             return RecordOutcome("ignored", reason, action="skipped")
         with record_lock(self.pair, "invoice", invoice_id):
             try:
@@ -258,15 +254,8 @@ class InvoiceRun:
                 if isinstance(error, ValidationFailed) and "stage" in reason.lower():
                     cache.delete(self._stages_cache_key())  # a stage deleted in Pipedrive meanwhile
                 logger.info("Invoice %s not synced: %s", invoice_id, reason)
-                audit(
-                    self.pair,
-                    "invoice",
-                    invoice_id,
-                    action="failed",
-                    started_at=started,
-                    trigger=self.trigger,
-                    pipedrive_type="deal",
-                    reason=reason,
+                self._audit(
+                    invoice_id, action="failed", started_at=started, pipedrive_type="deal", reason=reason
                 )
                 return RecordOutcome("failed", reason)
 
@@ -282,15 +271,8 @@ class InvoiceRun:
                 if status in CLOSED_WITHOUT_DEAL
                 else "Deal creation is off for this sync pair."
             )
-            audit(
-                self.pair,
-                "invoice",
-                invoice_id,
-                action="skipped",
-                started_at=started,
-                trigger=self.trigger,
-                pipedrive_type="deal",
-                reason=reason,
+            self._audit(
+                invoice_id, action="skipped", started_at=started, pipedrive_type="deal", reason=reason
             )
             return RecordOutcome("ignored", reason, action="skipped")
         org_link = live_link(self.pair, "contact", contact_id, "organization")
@@ -322,13 +304,10 @@ class InvoiceRun:
         )
         if write.action != "unchanged":
             save_link(self.pair, "invoice", invoice_id, "deal", write.pipedrive_id, digest)
-        audit(
-            self.pair,
-            "invoice",
+        self._audit(
             invoice_id,
             action=write.action,
             started_at=started,
-            trigger=self.trigger,
             pipedrive_type="deal",
             pipedrive_id=write.pipedrive_id,
             payload=write.sent,
@@ -370,8 +349,7 @@ class InvoiceRun:
         return outcomes
 
     def ignored(self, invoice_id: str, reason: str) -> RecordOutcome:
-        audit(self.pair, "invoice", invoice_id, action="skipped", started_at=timezone.now(),
-              trigger=self.trigger, reason=reason)  # fmt: skip
+        self._audit(invoice_id, action="skipped", started_at=timezone.now(), reason=reason)
         return RecordOutcome("ignored", reason, action="skipped")
 
     def reevaluate_open_deals(self, contact_ids: list[str], done: set[str] = frozenset()) -> None:

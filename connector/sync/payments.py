@@ -103,15 +103,7 @@ class PaymentRun:
         return outcomes
 
     def _ignored(self, payment_id: str, reason: str) -> RecordOutcome:
-        audit(
-            self.pair,
-            "payment",
-            payment_id,
-            action="skipped",
-            started_at=timezone.now(),
-            trigger=self.trigger,
-            reason=reason,
-        )
+        self._audit(payment_id, action="skipped", started_at=timezone.now(), reason=reason)
         return RecordOutcome("ignored", reason, action="skipped")
 
     def sync_one(self, payment: dict, invoice_outcome: RecordOutcome | None) -> RecordOutcome:
@@ -125,27 +117,17 @@ class PaymentRun:
                     invoice_outcome.reason if invoice_outcome and invoice_outcome.reason else "it has no deal"
                 )
                 reason = f"The payment's invoice {invoice_id} could not be synced: {why}"
-                audit(
-                    self.pair,
-                    "payment",
-                    payment_id,
-                    action="failed",
-                    started_at=started,
-                    trigger=self.trigger,
-                    pipedrive_type="note",
-                    reason=reason,
+                self._audit(
+                    payment_id, action="failed", started_at=started, pipedrive_type="note", reason=reason
                 )
                 return RecordOutcome("failed", reason)
             deal_id = int(deal_link.pipedrive_id)
             if not self.create_notes:
                 reason = "Notes are off for this sync pair; the deal's stage follows the invoice."
-                audit(
-                    self.pair,
-                    "payment",
+                self._audit(
                     payment_id,
                     action="skipped",
                     started_at=started,
-                    trigger=self.trigger,
                     pipedrive_type="deal",
                     pipedrive_id=deal_id,
                     reason=reason,
@@ -157,17 +139,14 @@ class PaymentRun:
                 raise
             except ConnectorError as error:
                 reason = f"The note for the payment could not be added to deal {deal_id}: {error}"
-                audit(
-                    self.pair,
-                    "payment",
-                    payment_id,
-                    action="failed",
-                    started_at=started,
-                    trigger=self.trigger,
-                    pipedrive_type="note",
-                    reason=reason,
+                self._audit(
+                    payment_id, action="failed", started_at=started, pipedrive_type="note", reason=reason
                 )
                 return RecordOutcome("failed", reason)
+
+    def _audit(self, payment_id: str, **fields):
+        """The audit row of one payment sync."""
+        audit(self.pair, "payment", payment_id, trigger=self.trigger, **fields)
 
     def _notes(self, payment: dict, deal_id: int, started) -> RecordOutcome:
         """The payment's note, once; for a deleted payment that was noted, a "removed" note, once."""
@@ -177,13 +156,10 @@ class PaymentRun:
         if deleted:
             if noted is None:
                 reason = "The payment was deleted in Xero before it was noted on the deal: no note."
-                audit(
-                    self.pair,
-                    "payment",
+                self._audit(
                     payment_id,
                     action="skipped",
                     started_at=started,
-                    trigger=self.trigger,
                     pipedrive_type="deal",
                     pipedrive_id=deal_id,
                     reason=reason,
@@ -194,13 +170,10 @@ class PaymentRun:
             key = payment_id
         link = get_link(self.pair, "payment", key, "note")
         if link is not None:
-            audit(
-                self.pair,
-                "payment",
+            self._audit(
                 payment_id,
                 action="unchanged",
                 started_at=started,
-                trigger=self.trigger,
                 pipedrive_type="note",
                 pipedrive_id=link.pipedrive_id,
             )
@@ -208,13 +181,10 @@ class PaymentRun:
         content = note_content(payment, removed=deleted)
         note = self.invoices.pipedrive.add_note(content, deal_id=deal_id)
         save_link(self.pair, "payment", key, "note", int(note["id"]))
-        audit(
-            self.pair,
-            "payment",
+        self._audit(
             payment_id,
             action="created",
             started_at=started,
-            trigger=self.trigger,
             pipedrive_type="note",
             pipedrive_id=int(note["id"]),
             payload={"content": content, "deal_id": deal_id},
