@@ -1,24 +1,31 @@
 """Draining the inbox: claim a pair's pending events, coalesce them, sync, and record each outcome.
 
-One drain per pair at a time is the aim, but two never process the same row: rows are claimed
-with ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL and a conditional UPDATE everywhere,
-under a claim token. No transaction is held across a sync (HTTP). A drain keeps claiming until
-nothing is pending, so events stored while it runs are not left behind. The sweep re-enqueues
-drains for rows left pending (a lost broker message) or processing (a killed worker).
+One drain per pair at a time (a lock per pair: a second drain waits for the first, so an older
+copy of a record fetched by one drain can never overwrite a newer one written by another), and
+even without it two drains never process the same row: rows are claimed with ``SELECT … FOR
+UPDATE SKIP LOCKED`` on PostgreSQL and a conditional UPDATE everywhere, under a claim token. No
+transaction is held across a sync (HTTP). A drain keeps claiming until nothing is pending, so
+events stored while it runs are not left behind. Transient failures (a 5xx or time-out that
+outlasted the client's retries) put rows back to pending for a later drain, up to
+``INBOX_MAX_ATTEMPTS``. The sweep re-enqueues drains for rows left pending (a lost broker
+message) or processing (a killed worker).
 """
 
+import fcntl
 import logging
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from connector.errors import BudgetExhausted, ConnectionBroken, RateLimited
+from connector.errors import AuthExpired, BudgetExhausted, ConnectionBroken, RateLimited, ServerError
 from connector.inbox import XERO_SYNCED_CATEGORIES, request_drain
 from connector.logging import redact
 from connector.models import ConnectionStatus, SyncPair, WebhookEvent
@@ -46,11 +53,15 @@ class DrainReport:
     done: int = 0
     failed: int = 0
     ignored: int = 0
-    released: int = 0  # put back to pending (rate limit, budget, broken connection)
+    released: int = 0  # put back to pending (rate limit, budget, broken connection, transient error)
+    retried: int = 0  # of those, put back after a transient error, for a later drain
     stopped_by: str = ""
+    # Rows whose sync failed transiently: held (processing) until the drain ends, so this drain
+    # does not claim them again at once, then released or, past the attempts, failed.
+    to_retry: list = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "to_retry"}
 
 
 class _Stop(Exception):
@@ -147,8 +158,11 @@ def _sync_category(pair: SyncPair, category: str, rows: list[WebhookEvent], repo
         ) from exc
     except BudgetExhausted as exc:
         raise _Stop(f"daily budget spent: {exc}", exc.resets_at) from exc
-    except ConnectionBroken as exc:
+    except (ConnectionBroken, AuthExpired) as exc:
         raise _Stop(f"connection broken: {exc}") from exc
+    except ServerError as exc:
+        report.to_retry.extend((row, _error_text(exc)) for row in rows)
+        return
     except Exception as exc:
         logger.exception("Syncing %s for pair %s failed", category, pair.pk)
         _finish(rows, Status.FAILED, _error_text(exc), report)
@@ -158,10 +172,14 @@ def _sync_category(pair: SyncPair, category: str, rows: list[WebhookEvent], repo
         if outcome is None:
             _finish(resource_rows, Status.FAILED, "no outcome", report)
             continue
+        reason = getattr(outcome, "reason", "") or ""
+        if outcome.status == "retry":
+            report.to_retry.extend((row, reason) for row in resource_rows)
+            continue
         status = (
             outcome.status if outcome.status in (Status.DONE, Status.FAILED, Status.IGNORED) else "failed"
         )
-        _finish(resource_rows, status, getattr(outcome, "reason", "") or "", report)
+        _finish(resource_rows, status, reason, report)
 
 
 def _process(pair: SyncPair, rows: list[WebhookEvent], report: DrainReport) -> None:
@@ -188,8 +206,56 @@ def _process(pair: SyncPair, rows: list[WebhookEvent], report: DrainReport) -> N
             _sync_category(pair, category, batch, report)  # _Stop ends the round; the caller releases
 
 
+@contextmanager
+def pair_drain_lock(pair_id: int):
+    """One drain of a pair at a time, across workers: PostgreSQL, a session advisory lock; SQLite
+    (one host), an exclusive flock on the pair's own file (never shared with record locks)."""
+    if connection.vendor == "postgresql":
+        from connector.sync.common import named_lock
+
+        with named_lock(f"drain:{pair_id}"):
+            yield
+        return
+    path = Path(settings.DATA_DIR) / "locks" / "drains" / f"pair-{pair_id}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Back-off before a transiently failed event is tried again: 1, 2, 4 … minutes, at most 30."""
+    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 30))
+
+
+def _settle_retries(pair_id: int, report: DrainReport) -> None:
+    """Rows that failed transiently: back to pending with a later drain, or failed past the attempts."""
+    if not report.to_retry:
+        return
+    limit = settings.INBOX_MAX_ATTEMPTS
+    latest = max(row.attempts for row, _ in report.to_retry)
+    for row, reason in report.to_retry:
+        if row.attempts >= limit:
+            _finish([row], Status.FAILED, f"gave up after {row.attempts} attempts: {reason}", report)
+        else:
+            before = report.released
+            _release([row], f"will retry (attempt {row.attempts} of {limit}): {reason}", report)
+            report.retried += report.released - before
+    report.to_retry = []
+    if report.retried:
+        schedule_drain(pair_id, timezone.now() + retry_delay(latest))
+
+
 def drain_pair(pair_id: int) -> dict:
     """Process every pending event of the pair; returns the counts (see DrainReport)."""
+    with pair_drain_lock(pair_id):
+        return _drain(pair_id)
+
+
+def _drain(pair_id: int) -> dict:
     report = DrainReport()
     # Cleared before the first claim: a request made from now on enqueues a new drain.
     SyncPair.objects.filter(pk=pair_id).update(drain_requested_at=None)
@@ -201,19 +267,22 @@ def drain_pair(pair_id: int) -> dict:
     if not pair.enabled:
         report.stopped_by = "pair disabled"
         return report.as_dict()
-    for _ in range(MAX_ROUNDS):
-        rows = claim_pending(pair_id, settings.INBOX_CLAIM_BATCH)
-        if not rows:
-            break
-        report.claimed += len(rows)
-        try:
-            _process(pair, rows, report)
-        except _Stop as stop:
-            _release(rows, stop.reason, report)  # only those still processing under this claim
-            report.stopped_by = stop.reason
-            if stop.retry_at is not None:
-                schedule_drain(pair_id, stop.retry_at)
-            break
+    try:
+        for _ in range(MAX_ROUNDS):
+            rows = claim_pending(pair_id, settings.INBOX_CLAIM_BATCH)
+            if not rows:
+                break
+            report.claimed += len(rows)
+            try:
+                _process(pair, rows, report)
+            except _Stop as stop:
+                _release(rows, stop.reason, report)  # only those still processing under this claim
+                report.stopped_by = stop.reason
+                if stop.retry_at is not None:
+                    schedule_drain(pair_id, stop.retry_at)
+                break
+    finally:
+        _settle_retries(pair_id, report)
     return report.as_dict()
 
 

@@ -15,8 +15,8 @@ _PATTERNS = [
     # key=value, key: value, "key": "value" for secret-looking keys
     re.compile(
         r"""(?ix)
-        (["']?\b(?:access_token|refresh_token|id_token|api_token|x-api-token|client_secret|code_verifier
-              |password|token|webhook_key|signing_secret)\b["']?\s*[:=]\s*["']?)
+        (["']?\b(?:[\w-]*[_-])?(?:access_token|refresh_token|id_token|api_token|x-api-token|client_secret
+              |code_verifier|password|token|webhook_key|signing_secret)\b["']?\s*[:=]\s*["']?)
         ([^"'&\s,;}]{6,})
         """
     ),

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from audit.services import record_sync
 from connector.errors import NotFound
+from connector.logging import redact
 from mapping.models import RecordLink
 
 logger = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ def audit(pair, xero_type, xero_id, *, action, started_at, trigger="webhook", pi
         trigger=trigger,
         pipedrive_type=pipedrive_type,
         pipedrive_id=pipedrive_id,
-        reason=reason[:2000],
+        reason=redact(reason)[:2000],  # an API error message may quote a request
         payload=payload,
         fields_mapped=list(fields_mapped),
     )

@@ -26,3 +26,18 @@ def test_sync_records_are_listed_and_read_only(admin_client):
     assert admin_client.get("/admin/audit/syncrecord/add/").status_code == 403
     page = admin_client.get(f"/admin/audit/syncrecord/{record.pk}/change/")
     assert page.status_code == 200 and b'name="xero_id"' not in page.content  # shown, not editable
+
+
+def test_a_reason_quoting_a_secret_is_stored_redacted():
+    from connector.sync.common import audit
+
+    record = audit(
+        None,
+        "contact",
+        "c-2",
+        action="failed",
+        started_at=timezone.now(),
+        reason='ValidationFailed: request {"http_auth_password": "pw-NOT-TO-KEEP-1"} api_token=tok-NOT-TO-KEEP',
+    )
+    record.refresh_from_db()
+    assert "NOT-TO-KEEP" not in record.reason and record.reason.startswith("ValidationFailed")

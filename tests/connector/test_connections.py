@@ -50,6 +50,15 @@ def test_redaction_of_tokens_in_messages_and_exceptions():
         assert secret not in cleaned
     assert "refresh_token=[redacted]" in cleaned
 
+    # Names of this project's own secrets, with a prefix before the secret word.
+    named = (
+        '{"http_auth_password": "pw-SECRET-0001", "pipedrive_webhook_password": "pw-SECRET-0002"} '
+        "xero_webhook_key=key-SECRET-0003 pipedrive_signing_secret: sig-SECRET-0004"
+    )
+    cleaned_named = redact(named)
+    assert "SECRET" not in cleaned_named, cleaned_named
+    assert '"http_auth_password": "[redacted]"' in cleaned_named
+
     record = logging.LogRecord("x", logging.ERROR, __file__, 1, "call failed: %s", (text,), None)
     assert RedactSecretsFilter().filter(record)
     assert XERO_REFRESH not in record.getMessage() and "call failed" in record.getMessage()

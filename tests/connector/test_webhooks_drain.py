@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from connector import drain, inbox
-from connector.errors import BudgetExhausted, ConnectionBroken, RateLimited
+from connector.errors import AuthExpired, BudgetExhausted, ConnectionBroken, RateLimited, ServerError
 from connector.models import ConnectionStatus, SyncPair, WebhookEvent
 from tests.connector.webhook_helpers import Outcome, xero_batch, xero_event, xero_headers
 
@@ -278,7 +278,8 @@ def test_concurrent_drains_never_process_the_same_row_on_postgresql(pair, fake_s
 
     def run():
         try:
-            drain_calls.append(drain.drain_pair(pair.pk))
+            # The claims alone, without the per-pair drain lock that would run the drains in turn.
+            drain_calls.append(drain._drain(pair.pk))
         finally:
             connections.close_all()
 
@@ -314,3 +315,87 @@ def test_a_drain_whose_claim_was_taken_back_does_not_overwrite_the_new_claim(pai
     assert (row.status, row.claim_token, row.attempts) == ("processing", second[0].claim_token, 2)
     drain._finish(second, "done", "", report)
     assert WebhookEvent.objects.get().status == "done"
+
+
+# ---------------------------------------------------------------- transient failures and one drain per pair
+
+
+def test_a_transient_failure_is_retried_later_then_given_up(pair, fake_sync, settings):
+    settings.INBOX_MAX_ATTEMPTS = 3
+    add_rows(pair, ("CONTACT", "c-1"), ("CONTACT", "c-2"))
+    fake_sync.outcome_for["c-1"] = Outcome("retry", "ServerError: Xero answered 503")
+    before = timezone.now()
+    report = drain.drain_pair(pair.pk)
+    assert statuses(pair) == {"c-1": "pending", "c-2": "done"}
+    assert report["retried"] == 1 and len(fake_sync.calls) == 1  # not claimed again by this drain
+    row = WebhookEvent.objects.get(resource_id="c-1")
+    assert row.reason == "will retry (attempt 1 of 3): ServerError: Xero answered 503"
+    later = Schedule.objects.get(name=f"connector: drain pair {pair.pk} later")
+    assert before + timedelta(seconds=59) < later.next_run < timezone.now() + timedelta(seconds=61)
+    drain.drain_pair(pair.pk)
+    assert WebhookEvent.objects.get(resource_id="c-1").status == "pending"
+    report = drain.drain_pair(pair.pk)
+    row.refresh_from_db()
+    assert row.status == "failed" and row.attempts == 3 and report["retried"] == 0
+    assert row.reason == "gave up after 3 attempts: ServerError: Xero answered 503"
+    # It recovers once the service does.
+    fake_sync.outcome_for.clear()
+    WebhookEvent.objects.filter(pk=row.pk).update(status="pending")
+    drain.drain_pair(pair.pk)
+    assert statuses(pair) == {"c-1": "done", "c-2": "done"}
+
+
+def test_a_server_error_for_a_whole_category_is_retried_not_failed(pair, fake_sync):
+    add_rows(pair, ("CONTACT", "c-1"), ("INVOICE", "i-1"))
+    fake_sync.raise_for["CONTACT"] = ServerError("Xero answered 503 three times")
+    report = drain.drain_pair(pair.pk)
+    assert statuses(pair) == {"c-1": "pending", "i-1": "done"}
+    assert report["retried"] == 1 and "ServerError" in WebhookEvent.objects.get(resource_id="c-1").reason
+
+
+def test_refused_credentials_stop_the_drain_and_keep_the_rows(pair, fake_sync):
+    add_rows(pair, ("CONTACT", "c-1"), ("INVOICE", "i-1"))
+    fake_sync.raise_for["CONTACT"] = AuthExpired("Pipedrive refused the API token")
+    report = drain.drain_pair(pair.pk)
+    assert statuses(pair) == {"c-1": "pending", "i-1": "pending"}
+    assert "connection broken" in report["stopped_by"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_drain_of_a_pair_waits_for_the_first(pair, fake_sync, monkeypatch):
+    """Two drains of one pair never sync at once: else an older copy fetched by one could
+    overwrite a newer one written by the other."""
+    add_rows(pair, ("CONTACT", "c-1"))
+    first_in_sync, release_first = threading.Event(), threading.Event()
+    spans = []
+    original = fake_sync.__call__
+
+    def blocking_sync(pair_, category, ids, trigger="webhook"):
+        spans.append(("start", ids[0]))
+        if ids == ["c-1"]:
+            first_in_sync.set()
+            release_first.wait(10)
+        spans.append(("end", ids[0]))
+        return original(pair_, category, ids, trigger)
+
+    monkeypatch.setattr(drain, "_sync_records", blocking_sync)
+
+    def run():
+        try:
+            drain.drain_pair(pair.pk)
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=run)
+    first.start()
+    assert first_in_sync.wait(10)
+    add_rows(pair, ("CONTACT", "c-2"))  # arrives while the first drain is syncing
+    second = threading.Thread(target=run)
+    second.start()
+    second.join(0.5)
+    assert second.is_alive(), "the second drain must wait for the first"
+    release_first.set()
+    first.join(10)
+    second.join(10)
+    assert spans[:2] == [("start", "c-1"), ("end", "c-1")]
+    assert ("start", "c-2") in spans and set(statuses(pair).values()) == {"done"}
