@@ -37,7 +37,7 @@ def test_a_reason_quoting_a_secret_is_stored_redacted():
         "c-2",
         action="failed",
         started_at=timezone.now(),
-        reason='ValidationFailed: request {"http_auth_password": "pw-NOT-TO-KEEP-1"} api_token=tok-NOT-TO-KEEP',
+        reason='ValidationFailed: {"http_auth_password": "pw-NOT-TO-KEEP-1"} api_token=tok-NOT-TO-KEEP',
     )
     record.refresh_from_db()
     assert "NOT-TO-KEEP" not in record.reason and record.reason.startswith("ValidationFailed")
