@@ -12,15 +12,14 @@ from audit.models import SyncRecord
 class SyncRecordAdmin(admin.ModelAdmin):
     list_display = (
         "finished_at",
-        "pair",
-        "trigger",
         "xero_type",
         "xero_id",
+        "outcome",
         "pipedrive_type",
         "pipedrive_id",
-        "outcome",
         "payload_size",
         "short_reason",
+        "pair",
     )
     list_filter = ("pair", "outcome", "xero_type", "trigger")
     search_fields = ("xero_id", "=pipedrive_id")

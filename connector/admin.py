@@ -206,6 +206,14 @@ class PipedriveConnectionAdmin(ConnectionAdmin):
         return connections.disconnect_pipedrive(obj)
 
 
+PAIR_OPTIONS_HELP = (
+    'JSON. deal_value_from: "Total" or "AmountDue"; deal_title_template: e.g. '
+    '"{InvoiceNumber} · {Contact.Name}"; create_deals, create_notes: true/false; '
+    'archived_contacts: "mark", "clear" or "leave"; credit_limit_field: a Pipedrive organization '
+    'field key; on_pipedrive_delete: "flag" or "drop". The README\'s options table explains each.'
+)
+
+
 @admin.register(SyncPair)
 class SyncPairAdmin(admin.ModelAdmin):
     list_display = ("name", "xero_connection", "pipedrive_connection", "enabled", "pending_events")
@@ -235,7 +243,10 @@ class SyncPairAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, **kwargs):
         kwargs["form"] = write_only_form(self.model, self.secret_fields)
-        return super().get_form(request, obj, **kwargs)
+        form = super().get_form(request, obj, **kwargs)
+        if "options" in form.base_fields:
+            form.base_fields["options"].help_text = PAIR_OPTIONS_HELP
+        return form
 
     @admin.display(description="Secrets")
     def secrets_state(self, obj):
