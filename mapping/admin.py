@@ -446,5 +446,11 @@ class RecordLinkAdmin(admin.ModelAdmin):
     search_fields = ["xero_id"]
     readonly_fields = ["payload_hash", "created_at", "updated_at"]
 
+    def save_model(self, request, obj, form, change):
+        # A link pointed at another Pipedrive record by hand: the next sync must write it in full.
+        if {"pipedrive_id", "pipedrive_type", "state"} & set(form.changed_data):
+            obj.payload_hash = ""
+        super().save_model(request, obj, form, change)
+
 
 __all__ = ["CreditLimitAdmin", "FieldMappingAdmin", "StageMappingAdmin", "Target"]

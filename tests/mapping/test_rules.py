@@ -258,3 +258,20 @@ def test_committed_paths_match_the_xero_spec():
     committed = json.loads((base / "mapping/xero_paths.json").read_text())
     assert module.build(SPEC) == committed
     assert "Balances.AccountsReceivable.Overdue" in known_paths("organization")
+
+
+def test_a_link_re_pointed_in_the_admin_is_written_in_full_next_time(admin_client, pair):
+    from mapping.models import RecordLink
+
+    link = RecordLink.objects.create(
+        pair=pair, xero_type="contact", xero_id="c-9", pipedrive_type="organization", pipedrive_id=5,
+        payload_hash="abc",
+    )  # fmt: skip
+    response = admin_client.post(
+        f"/admin/mapping/recordlink/{link.pk}/change/",
+        {"pair": pair.pk, "xero_type": "contact", "xero_id": "c-9", "pipedrive_type": "organization",
+         "pipedrive_id": 6, "state": "linked"},
+    )  # fmt: skip
+    assert response.status_code == 302
+    link.refresh_from_db()
+    assert (link.pipedrive_id, link.payload_hash) == (6, "")
