@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from connector.models import SyncPair, WebhookEvent
@@ -52,25 +52,70 @@ class ReceiverPair:
     pipedrive_company_id: str = ""
 
 
-_RECEIVER_COLUMNS = {
-    Source.XERO: {"xero_webhook_key": "xero_webhook_key", "xero_tenant_id": "xero_connection__tenant_id"},
+# Per source: ReceiverPair attribute -> (model, field). The pair's own fields, or its connection's.
+_RECEIVER_FIELDS = {
+    Source.XERO: {
+        "xero_webhook_key": ("pair", "xero_webhook_key"),
+        "xero_tenant_id": ("xero_connection", "tenant_id"),
+    },
     Source.PIPEDRIVE: {
-        "pipedrive_webhook_user": "pipedrive_webhook_user",
-        "pipedrive_webhook_password": "pipedrive_webhook_password",
-        "pipedrive_signing_secret": "pipedrive_signing_secret",
-        "pipedrive_company_id": "pipedrive_connection__company_id",
+        "pipedrive_webhook_user": ("pair", "pipedrive_webhook_user"),
+        "pipedrive_webhook_password": ("pair", "pipedrive_webhook_password"),
+        "pipedrive_signing_secret": ("pair", "pipedrive_signing_secret"),
+        "pipedrive_company_id": ("pipedrive_connection", "company_id"),
     },
 }
+_lookups: dict[str, tuple[str, list]] = {}
+
+
+def _lookup(source: str) -> tuple[str, list]:
+    """The lookup's SQL (built once per process from the models' metadata) and each column's field.
+
+    Raw SQL because building the equivalent ORM query costs about 20 times more CPU than running it
+    (0.2 ms against 0.01 ms per request, measured with bench/profile_receiver.py); the fields' own
+    ``from_db_value`` still decrypts what is read.
+    """
+    cache_key = f"{connection.vendor}:{source}"
+    if cache_key not in _lookups:
+        quote = connection.ops.quote_name
+        pair_meta = SyncPair._meta
+        joins, columns, fields = [], [f"p.{quote(pair_meta.pk.column)}"], []
+        for relation_name, field_name in _RECEIVER_FIELDS[source].values():
+            if relation_name == "pair":
+                alias, field = "p", pair_meta.get_field(field_name)
+            else:
+                relation = pair_meta.get_field(relation_name)
+                alias, field = "c", relation.related_model._meta.get_field(field_name)
+                joins = [
+                    f"JOIN {quote(relation.related_model._meta.db_table)} c "
+                    f"ON c.{quote(relation.related_model._meta.pk.column)} = p.{quote(relation.column)}"
+                ]
+            columns.append(f"{alias}.{quote(field.column)}")
+            fields.append(field)
+        # Only quoted identifiers from the models' metadata are formatted in; the key is a parameter.
+        sql = (
+            f"SELECT {', '.join(columns)} FROM {quote(pair_meta.db_table)} p {' '.join(joins)} "  # noqa: S608
+            f"WHERE p.{quote(pair_meta.get_field('key').column)} = %s "
+            f"AND p.{quote(pair_meta.get_field('enabled').column)} = %s"
+        )
+        _lookups[cache_key] = (sql, fields)
+    return _lookups[cache_key]
 
 
 def find_pair(key: str, source: str) -> ReceiverPair | None:
     """The enabled pair with this URL key, read fresh on every request (a key changed in the admin
     applies to the next request); one narrow SELECT that decrypts only the source's own secrets."""
-    columns = _RECEIVER_COLUMNS[source]
-    row = SyncPair.objects.filter(key=key, enabled=True).values_list("pk", *columns.values()).first()
+    sql, fields = _lookup(source)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key, True])
+        row = cursor.fetchone()
     if row is None:
         return None
-    values = {name: "" if value is None else str(value) for name, value in zip(columns, row[1:], strict=True)}
+    values = {}
+    for name, field, value in zip(_RECEIVER_FIELDS[source], fields, row[1:], strict=True):
+        if value is not None and hasattr(field, "from_db_value"):
+            value = field.from_db_value(value, None, connection)
+        values[name] = "" if value is None else str(value)
     return ReceiverPair(pk=row[0], **values)
 
 
@@ -362,12 +407,20 @@ def request_drain(pair_id: int, force: bool = False) -> bool:
 
 def _mark_drain_requested(pair_id: int, force: bool = False) -> bool:
     """Set ``drain_requested_at`` unless a fresh request is pending; True when this call set it."""
+    # Raw SQL for the receiver's sake: the ORM's query building costs ten times the UPDATE itself.
+    ops, quote = connection.ops, connection.ops.quote_name
     now = timezone.now()
     stale = now - timedelta(seconds=settings.INBOX_SWEEP_AFTER_SECONDS)
-    rows = SyncPair.objects.filter(pk=pair_id)
+    flag = quote(SyncPair._meta.get_field("drain_requested_at").column)
+    table, pk = quote(SyncPair._meta.db_table), quote(SyncPair._meta.pk.column)
+    sql = f"UPDATE {table} SET {flag} = %s WHERE {pk} = %s"  # noqa: S608 - quoted identifiers only
+    params = [ops.adapt_datetimefield_value(now), pair_id]
     if not force:
-        rows = rows.filter(Q(drain_requested_at__isnull=True) | Q(drain_requested_at__lt=stale))
-    return bool(rows.update(drain_requested_at=now))
+        sql += f" AND ({flag} IS NULL OR {flag} < %s)"
+        params.append(ops.adapt_datetimefield_value(stale))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount > 0
 
 
 def enqueue_drain(pair_id: int) -> None:
