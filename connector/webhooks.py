@@ -14,7 +14,6 @@ from django.http import HttpResponse
 from rest_framework.views import APIView
 
 from connector import inbox
-from connector.models import SyncPair
 from connector.pipedrive_events import InvalidPipedriveBody, parse_pipedrive_body
 
 logger = logging.getLogger(__name__)
@@ -64,10 +63,10 @@ class WebhookView(APIView):
     def http_method_not_allowed(self, request, *args, **kwargs):
         return _empty(405)
 
-    def authenticate(self, request, pair: SyncPair, body: bytes) -> bool:
+    def authenticate(self, request, pair: inbox.ReceiverPair, body: bytes) -> bool:
         raise NotImplementedError
 
-    def handle_payload(self, pair: SyncPair, payload) -> None:
+    def handle_payload(self, pair: inbox.ReceiverPair, payload) -> None:
         """Validate (raise _Refused(400, …)) and store."""
         raise NotImplementedError
 
@@ -76,11 +75,7 @@ class WebhookView(APIView):
 
     def post(self, request, pair_key: str):
         django_request = request._request
-        pair = (
-            SyncPair.objects.select_related("xero_connection", "pipedrive_connection")
-            .filter(key=pair_key, enabled=True)
-            .first()
-        )
+        pair = inbox.find_pair(pair_key, self.source)
         if pair is None:
             return _empty(404)
         try:

@@ -36,7 +36,8 @@ def wired(sync_pair, sandbox, live_server, settings, monkeypatch):
     sync_pair.xero_webhook_key = subscription.signing_key
     sync_pair.save()
     requested = []
-    monkeypatch.setattr(inbox, "request_drain", lambda pair_id, force=False: requested.append(pair_id))
+    # Every drain task is sent through enqueue_drain (after the flag check, in or after the transaction).
+    monkeypatch.setattr(inbox, "enqueue_drain", requested.append)
     sandbox.add_pipeline("Xero invoices", STAGES)
     yield requested
     clock.reset()
