@@ -14,7 +14,7 @@ from django.db import connection as db_connection
 from django.utils import timezone
 
 from audit.services import record_sync
-from connector.errors import NotFound
+from connector.errors import NotFound, ServerError
 from mapping.models import RecordLink
 
 logger = logging.getLogger(__name__)
@@ -22,12 +22,24 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class RecordOutcome:
-    """How one record sync ended: status done/failed/ignored, why, and what it touched."""
+    """How one record sync ended: status done/failed/ignored/retry, why, and what it touched.
+
+    "retry": a transient problem (5xx, timeout after the client's retries); the drain tries the
+    record again later. "failed": a permanent problem no retry would get past."""
 
     status: str
     reason: str = ""
     pipedrive_id: int | None = None
     action: str = ""  # created / updated / unchanged / skipped / deleted
+
+
+# Per record, transient: the record is tried again later (RecordOutcome "retry").
+RETRY_ERRORS = (ServerError,)
+
+
+def retry_outcome(reason: str, pipedrive_id: int | None = None) -> RecordOutcome:
+    """The outcome of a transient failure (audited as "deferred")."""
+    return RecordOutcome("retry", reason[:1000], pipedrive_id=pipedrive_id, action="deferred")
 
 
 @dataclass

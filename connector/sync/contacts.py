@@ -25,7 +25,16 @@ from connector.connections import pipedrive_client, xero_client
 from connector.errors import ConnectorError, NotFound
 from connector.pipedrive_index import BATCH_ERRORS, ORGANIZATION, PERSON
 from connector.sync import credit
-from connector.sync.common import RecordOutcome, audit, live_link, record_lock, save_link, write_record
+from connector.sync.common import (
+    RETRY_ERRORS,
+    RecordOutcome,
+    audit,
+    live_link,
+    record_lock,
+    retry_outcome,
+    save_link,
+    write_record,
+)
 from mapping.engine import map_organization, map_persons, normalize_email, normalize_org_name, payload_hash
 from mapping.models import RecordLink
 from mapping.rules import contact_context, field_rules
@@ -129,6 +138,11 @@ class ContactSync:
                 outcome = self._sync_locked(contact, notes)
         except BATCH_ERRORS:
             raise
+        except RETRY_ERRORS as exc:
+            reason = f"{type(exc).__name__}: {exc}"[:1000]
+            logger.warning("Contact %s not synced, to retry: %s", contact_id, reason)
+            outcome = retry_outcome(reason)
+            notes.append(reason)
         except (ConnectorError, ValueError, TypeError, KeyError) as exc:
             reason = f"{type(exc).__name__}: {exc}"[:1000]
             logger.warning("Contact %s not synced: %s", contact_id, reason)

@@ -21,11 +21,13 @@ from connector.errors import ConnectorError, NotFound, ValidationFailed
 from connector.pipedrive_index import BATCH_ERRORS
 from connector.sync import credit
 from connector.sync.common import (
+    RETRY_ERRORS,
     RecordOutcome,
     audit,
     get_link,
     live_link,
     record_lock,
+    retry_outcome,
     save_link,
     write_record,
 )
@@ -89,6 +91,7 @@ class InvoiceRun:
         self.contacts: dict[str, dict] = {}  # ContactID -> full contact (with balances), when credit applies
         self.organizations: dict[int, dict] = {}  # organization id -> record (credit limit field only)
         self.contact_failures: dict[str, str] = {}
+        self.contact_retries: dict[str, str] = {}  # contacts that failed transiently
 
     # --- what is fetched or read once per run -------------------------------------------
     @property
@@ -198,6 +201,8 @@ class InvoiceRun:
         for contact_id, outcome in outcomes.items():
             if outcome.status == "failed":
                 self.contact_failures[contact_id] = outcome.reason
+            elif outcome.status == "retry":
+                self.contact_retries[contact_id] = outcome.reason
 
     def load_contacts(self, contact_ids: list[str]) -> None:
         """Full contacts (with balances) for the credit figures, one Xero call per 100."""
@@ -249,6 +254,18 @@ class InvoiceRun:
                 return self._write_deal(invoice, started)
             except BATCH_ERRORS:
                 raise
+            except RETRY_ERRORS as error:
+                reason = f"{type(error).__name__}: {error}"
+                logger.warning("Invoice %s not synced, to retry: %s", invoice_id, reason)
+                outcome = retry_outcome(reason)
+                self._audit(
+                    invoice_id,
+                    action="deferred",
+                    started_at=started,
+                    pipedrive_type="deal",
+                    reason=outcome.reason,
+                )
+                return outcome
             except (SyncProblem, ConnectorError, ValueError, TypeError, KeyError) as error:
                 reason = getattr(error, "message", None) or str(error)
                 if isinstance(error, ValidationFailed) and "stage" in reason.lower():
@@ -276,6 +293,9 @@ class InvoiceRun:
             )
             return RecordOutcome("ignored", reason, action="skipped")
         org_link = live_link(self.pair, "contact", contact_id, "organization")
+        if org_link is None and contact_id in self.contact_retries:
+            why = self.contact_retries[contact_id]
+            raise RETRY_ERRORS[0](f"The invoice's contact {contact_id} could not be synced yet: {why}")
         if org_link is None:
             why = self.contact_failures.get(contact_id) or "it has no organization in Pipedrive"
             raise SyncProblem(f"The invoice's contact {contact_id} could not be synced: {why}")

@@ -14,7 +14,16 @@ from django.utils import timezone
 
 from connector.errors import ConnectorError
 from connector.pipedrive_index import BATCH_ERRORS
-from connector.sync.common import RecordOutcome, audit, get_link, live_link, record_lock, save_link
+from connector.sync.common import (
+    RETRY_ERRORS,
+    RecordOutcome,
+    audit,
+    get_link,
+    live_link,
+    record_lock,
+    retry_outcome,
+    save_link,
+)
 from connector.sync.invoices import InvoiceRun, chunks, is_xero_id
 from mapping.engine import parse_xero_date
 
@@ -117,10 +126,15 @@ class PaymentRun:
                     invoice_outcome.reason if invoice_outcome and invoice_outcome.reason else "it has no deal"
                 )
                 reason = f"The payment's invoice {invoice_id} could not be synced: {why}"
+                transient = invoice_outcome is not None and invoice_outcome.status == "retry"
                 self._audit(
-                    payment_id, action="failed", started_at=started, pipedrive_type="note", reason=reason
+                    payment_id,
+                    action="deferred" if transient else "failed",
+                    started_at=started,
+                    pipedrive_type="note",
+                    reason=reason,
                 )
-                return RecordOutcome("failed", reason)
+                return retry_outcome(reason) if transient else RecordOutcome("failed", reason)
             deal_id = int(deal_link.pipedrive_id)
             if not self.create_notes:
                 reason = "Notes are off for this sync pair; the deal's stage follows the invoice."
@@ -137,6 +151,12 @@ class PaymentRun:
                 return self._notes(payment, deal_id, started)
             except BATCH_ERRORS:
                 raise
+            except RETRY_ERRORS as error:
+                reason = f"The note for the payment could not be added to deal {deal_id} yet: {error}"
+                self._audit(
+                    payment_id, action="deferred", started_at=started, pipedrive_type="note", reason=reason
+                )
+                return retry_outcome(reason, pipedrive_id=deal_id)
             except ConnectorError as error:
                 reason = f"The note for the payment could not be added to deal {deal_id}: {error}"
                 self._audit(
