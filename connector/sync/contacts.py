@@ -143,9 +143,12 @@ class ContactSync:
             logger.warning("Contact %s not synced, to retry: %s", contact_id, reason)
             outcome = retry_outcome(reason)
             notes.append(reason)
-        except (ConnectorError, ValueError, TypeError, KeyError) as exc:
+        except Exception as exc:  # one bad record fails alone; the batch goes on
             reason = f"{type(exc).__name__}: {exc}"[:1000]
-            logger.warning("Contact %s not synced: %s", contact_id, reason)
+            if isinstance(exc, ConnectorError):
+                logger.warning("Contact %s not synced: %s", contact_id, reason)
+            else:
+                logger.exception("Contact %s not synced: %s", contact_id, reason)
             outcome = RecordOutcome("failed", reason, action="failed")
             notes.append(reason)
         audit(self.pair, "contact", contact_id, action=outcome.action, started_at=started,

@@ -226,7 +226,7 @@ class InvoiceRun:
     def sync_batch(self, invoices: list[dict], *, refresh_contacts: bool = True) -> dict[str, RecordOutcome]:
         """Sync fetched invoices; returns an outcome per InvoiceID."""
         sales = [inv for inv in invoices if inv.get("Type") == SALES]
-        contact_ids = list(dict.fromkeys(str(inv["Contact"]["ContactID"]) for inv in sales))
+        contact_ids = _contact_ids(sales)  # a malformed invoice (no contact) fails alone in sync_one
         missing = [cid for cid in contact_ids if not live_link(self.pair, "contact", cid, "organization")]
         # Missing contacts are created first; with ``refresh_contacts`` the others' balances are
         # refreshed in the same call (invoice and payment changes do not bump a Xero contact).
@@ -235,7 +235,7 @@ class InvoiceRun:
             self.load_contacts(contact_ids)
         outcomes = {}
         for invoice in invoices:
-            outcomes[str(invoice["InvoiceID"])] = self.sync_one(invoice)
+            outcomes[str(invoice.get("InvoiceID") or "")] = self.sync_one(invoice)
         return outcomes
 
     def _audit(self, invoice_id: str, **fields):
@@ -266,8 +266,12 @@ class InvoiceRun:
                     reason=outcome.reason,
                 )
                 return outcome
-            except (SyncProblem, ConnectorError, ValueError, TypeError, KeyError) as error:
-                reason = getattr(error, "message", None) or str(error)
+            except Exception as error:  # one bad invoice fails alone; the batch goes on
+                if isinstance(error, ConnectorError):
+                    reason = getattr(error, "message", None) or str(error)
+                else:
+                    reason = f"{type(error).__name__}: {error}"
+                    logger.exception("Invoice %s not synced: %s", invoice_id, reason)
                 if isinstance(error, ValidationFailed) and "stage" in reason.lower():
                     cache.delete(self._stages_cache_key())  # a stage deleted in Pipedrive meanwhile
                 logger.info("Invoice %s not synced: %s", invoice_id, reason)
@@ -278,7 +282,9 @@ class InvoiceRun:
 
     def _write_deal(self, invoice: dict, started) -> RecordOutcome:
         invoice_id = str(invoice["InvoiceID"])
-        contact_id = str(invoice["Contact"]["ContactID"])
+        contact_id = str((invoice.get("Contact") or {}).get("ContactID") or "")
+        if not contact_id:
+            raise SyncProblem("The invoice has no contact (Contact.ContactID missing in Xero's answer).")
         link = get_link(self.pair, "invoice", invoice_id, "deal")
         existing = link if link and link.state == RecordLink.State.LINKED and link.pipedrive_id else None
         status = invoice.get("Status") or ""
@@ -394,9 +400,11 @@ class InvoiceRun:
 
 
 def _contact_ids(invoices: list[dict]) -> list[str]:
-    return list(
-        dict.fromkeys(str(inv["Contact"]["ContactID"]) for inv in invoices if inv.get("Type") == SALES)
+    """The ContactIDs of the sales invoices (an invoice without one is left out: it fails alone)."""
+    ids = (
+        str((inv.get("Contact") or {}).get("ContactID") or "") for inv in invoices if inv.get("Type") == SALES
     )
+    return list(dict.fromkeys(i for i in ids if i))
 
 
 def _number(value) -> Decimal | None:

@@ -96,7 +96,7 @@ class PaymentRun:
         sales = {}
         for payment_id, payment in payments.items():
             if payment.get("PaymentType", SALES_PAYMENT) != SALES_PAYMENT or not (
-                payment.get("Invoice") or {}
+                (payment.get("Invoice") or {}).get("InvoiceID")
             ):
                 kind = payment.get("PaymentType") or "not on an invoice"
                 outcomes[payment_id] = self._ignored(
@@ -117,8 +117,20 @@ class PaymentRun:
 
     def sync_one(self, payment: dict, invoice_outcome: RecordOutcome | None) -> RecordOutcome:
         payment_id = str(payment["PaymentID"])
-        invoice_id = str(payment["Invoice"]["InvoiceID"])
         started = timezone.now()
+        try:
+            return self._sync_one(payment, invoice_outcome, started)
+        except BATCH_ERRORS:
+            raise
+        except Exception as error:  # one bad payment fails alone; the batch goes on
+            reason = f"{type(error).__name__}: {error}"[:1000]
+            logger.exception("Payment %s not synced: %s", payment_id, reason)
+            self._audit(payment_id, action="failed", started_at=started, pipedrive_type="note", reason=reason)
+            return RecordOutcome("failed", reason)
+
+    def _sync_one(self, payment: dict, invoice_outcome: RecordOutcome | None, started) -> RecordOutcome:
+        payment_id = str(payment["PaymentID"])
+        invoice_id = str(payment["Invoice"]["InvoiceID"])
         with record_lock(self.pair, "payment", payment_id):
             deal_link = live_link(self.pair, "invoice", invoice_id, "deal")
             if deal_link is None:

@@ -108,3 +108,51 @@ def test_auth_expired_ends_the_run(sync_pair, sandbox, stages, patch_client):
 
     with pytest.raises(AuthExpired):
         sync_invoices(sync_pair, [invoice_id])
+
+
+def test_a_malformed_invoice_fails_alone_and_its_batch_goes_on(sync_pair, sandbox, stages):
+    from connector.sync.invoices import InvoiceRun
+
+    contact_id = sandbox.create_contact("Good Ltd")
+    good = sandbox.create_invoice(contact_id, amount=100)
+    run = InvoiceRun(sync_pair, "webhook")
+    fetched = run.xero.get_invoices(ids=[good])
+    broken = {"InvoiceID": "00000000-0000-0000-0000-00000000000b", "Type": "ACCREC", "Status": "AUTHORISED"}
+
+    outcomes = run.sync_batch([broken, *fetched])
+
+    assert outcomes[broken["InvoiceID"]].status == "failed"
+    assert outcomes[good].status == "done" and len(sandbox.deals()) == 1
+
+
+def test_an_unexpected_error_fails_that_record_only(sync_pair, sandbox, stages, monkeypatch):
+    from connector.sync import contacts, invoices
+
+    first = sandbox.create_contact("Boom Ltd")
+    second = sandbox.create_contact("Calm Ltd")
+    original = contacts.map_organization
+
+    def map_organization(contact, *args, **kwargs):
+        if contact.get("Name") == "Boom Ltd":
+            raise RuntimeError("unexpected shape")
+        return original(contact, *args, **kwargs)
+
+    monkeypatch.setattr(contacts, "map_organization", map_organization)
+    outcomes = sync_contacts(sync_pair, [first, second])
+    assert outcomes[first].status == "failed" and "RuntimeError: unexpected shape" in outcomes[first].reason
+    assert outcomes[second].status == "done"
+
+    one = sandbox.create_invoice(second, amount=10)
+    two = sandbox.create_invoice(second, amount=20)
+    original_map_deal = invoices.map_deal
+
+    def map_deal(invoice, *args, **kwargs):
+        if invoice["InvoiceID"] == one:
+            raise RuntimeError("deal mapping broke")
+        return original_map_deal(invoice, *args, **kwargs)
+
+    monkeypatch.setattr(invoices, "map_deal", map_deal)
+    outcomes = sync_invoices(sync_pair, [one, two])
+    assert outcomes[one].status == "failed" and "deal mapping broke" in outcomes[one].reason
+    assert outcomes[two].status == "done"
+    assert SyncRecord.objects.get(xero_type="invoice", xero_id=one).outcome == "failed"
