@@ -295,16 +295,20 @@ class ContactSync:
             payload = {**mapped.payload, "org_id": org_id}
             digest = payload_hash(payload)
             link = live_link(self.pair, "contact_person", xero_id, "person")
+            moved = None  # the old e-mail's link, dropped only once the write under the new key succeeded
             if link:
                 existing_id, last_hash = link.pipedrive_id, link.payload_hash
             else:
                 existing_id, last_hash = self._match_person(xero_id, key, payload, org_id), ""
                 if existing_id is None and stale:
-                    existing_id = self._same_person_new_key(payload["name"], org_id, stale)
+                    moved = self._same_person_new_key(payload["name"], org_id, stale)
+                    existing_id = moved.pipedrive_id if moved else None
             write = write_record(self.pipedrive, "person", payload, digest,
                                  existing_id=existing_id, last_hash=last_hash)  # fmt: skip
             if write.action != "unchanged" or link is None:
                 save_link(self.pair, "contact_person", xero_id, "person", write.pipedrive_id, digest)
+            if moved is not None:
+                moved.delete()
             if write.record:
                 pipedrive_index.record_entry(self.connection, PERSON, write.record)
             actions.append(write.action)
@@ -334,16 +338,16 @@ class ContactSync:
             pipedrive_type="person", state=RecordLink.State.LINKED,
         ).exclude(pipedrive_id=None)  # fmt: skip
 
-    def _same_person_new_key(self, name: str, org_id: int, stale: dict) -> int | None:
+    def _same_person_new_key(self, name: str, org_id: int, stale: dict) -> RecordLink | None:
         """A person of this contact whose e-mail changed in Xero: same name, same organization, linked
-        under the old e-mail. Its link moves to the new key (the person is updated, not duplicated)."""
+        under the old e-mail; returns that link. The caller moves it to the new key after the write
+        succeeded (the person is updated, not duplicated, even when the write fails and is retried)."""
         if self.index is None:
             return None
         same = pipedrive_index.persons_by_name_in_organization(self.connection, name, org_id)
         for entry in same:
             if entry.record_id in stale:
-                stale.pop(entry.record_id).delete()
-                return entry.record_id
+                return stale.pop(entry.record_id)
         return None
 
     def _clear_persons(self, contact_id: str, org_id: int) -> list[str]:
