@@ -123,6 +123,25 @@ def live_link(pair, xero_type: str, xero_id: str, pipedrive_type: str) -> Record
     return None
 
 
+def mark_creating(pair, xero_type, xero_id, pipedrive_type) -> RecordLink:
+    """Record that a create is about to be sent. Should its answer be lost (timeout, worker killed),
+    the next sync finds the link in state "creating" and looks for the record before creating one."""
+    link, _ = RecordLink.objects.update_or_create(
+        pair=pair,
+        xero_type=xero_type,
+        xero_id=str(xero_id),
+        pipedrive_type=pipedrive_type,
+        defaults={"pipedrive_id": None, "payload_hash": "", "state": RecordLink.State.CREATING},
+    )
+    return link
+
+
+def was_creating(pair, xero_type, xero_id, pipedrive_type) -> bool:
+    """Whether a create of this record was sent and its answer never seen."""
+    link = get_link(pair, xero_type, xero_id, pipedrive_type)
+    return link is not None and link.state == RecordLink.State.CREATING
+
+
 def save_link(pair, xero_type, xero_id, pipedrive_type, pipedrive_id, payload_hash="") -> RecordLink:
     link, _ = RecordLink.objects.update_or_create(
         pair=pair,

@@ -30,9 +30,11 @@ from connector.sync.common import (
     RecordOutcome,
     audit,
     live_link,
+    mark_creating,
     record_lock,
     retry_outcome,
     save_link,
+    was_creating,
     write_record,
 )
 from mapping.engine import map_organization, map_persons, normalize_email, normalize_org_name, payload_hash
@@ -165,6 +167,9 @@ class ContactSync:
 
         if link:
             existing_id, last_hash = link.pipedrive_id, link.payload_hash
+        elif was_creating(self.pair, "contact", contact_id, "organization"):
+            # An earlier create's answer was lost: the index has not seen what it made; search.
+            existing_id, last_hash = self._search_organization(contact, contact.get("Name") or "", notes), ""
         else:
             existing_id, last_hash = self._match_organization(contact, contact.get("Name") or "", notes), ""
         context = contact_context(self.pair, contact, self._pipedrive_credit_limit(existing_id))
@@ -177,6 +182,8 @@ class ContactSync:
             notes.append(f"{status.lower()} in Xero: organization marked")
         self._last_payload, self._last_fields = payload, mapped.fields_mapped
         digest = payload_hash(payload)
+        if existing_id is None:
+            mark_creating(self.pair, "contact", contact_id, "organization")
         write = write_record(self.pipedrive, "organization", payload, digest,
                              existing_id=existing_id, last_hash=last_hash)  # fmt: skip
         if write.action != "unchanged" or link is None:
@@ -272,7 +279,9 @@ class ContactSync:
         candidates = sorted(
             (c for c in candidates if c), key=lambda c: (c.add_time is None, c.add_time, c.record_id)
         )
-        notes.append("index unavailable: searched Pipedrive")
+        notes.append(
+            "searched Pipedrive" if self.index is not None else "index unavailable: searched Pipedrive"
+        )
         return self._pick_by_name(contact_id, candidates, notes)
 
     # --- persons ---------------------------------------------------------------------------
@@ -299,10 +308,13 @@ class ContactSync:
             if link:
                 existing_id, last_hash = link.pipedrive_id, link.payload_hash
             else:
-                existing_id, last_hash = self._match_person(xero_id, key, payload, org_id), ""
+                search = was_creating(self.pair, "contact_person", xero_id, "person")
+                existing_id, last_hash = self._match_person(xero_id, key, payload, org_id, search=search), ""
                 if existing_id is None and stale:
                     moved = self._same_person_new_key(payload["name"], org_id, stale)
                     existing_id = moved.pipedrive_id if moved else None
+                if existing_id is None:
+                    mark_creating(self.pair, "contact_person", xero_id, "person")
             write = write_record(self.pipedrive, "person", payload, digest,
                                  existing_id=existing_id, last_hash=last_hash)  # fmt: skip
             if write.action != "unchanged" or link is None:
@@ -314,12 +326,21 @@ class ContactSync:
             actions.append(write.action)
         return actions
 
-    def _match_person(self, xero_id: str, key: str, payload: dict, org_id: int) -> int | None:
+    def _match_person(
+        self, xero_id: str, key: str, payload: dict, org_id: int, search: bool = False
+    ) -> int | None:
+        """``search``: ask Pipedrive (20 tokens) even when the index could answer (an earlier create's
+        answer was lost, so the index has not seen the person it may have made)."""
         email = key if normalize_email(key) else ""
-        if self.index is None:
-            if not email:
+        if self.index is None or search:
+            if email:
+                items = self.pipedrive.search_persons(email, fields="email", exact_match=True)
+            elif search:
+                items = self.pipedrive.search_persons(
+                    payload["name"], fields="name", exact_match=True, organization_id=org_id
+                )
+            else:
                 return None
-            items = self.pipedrive.search_persons(email, fields="email", exact_match=True)
             candidates = [pipedrive_index.record_entry(self.connection, PERSON, item) for item in items]
         elif email:
             candidates = pipedrive_index.persons_by_email(self.connection, email)

@@ -26,6 +26,7 @@ from connector.sync.common import (
     audit,
     get_link,
     live_link,
+    mark_creating,
     record_lock,
     retry_outcome,
     save_link,
@@ -320,12 +321,17 @@ class InvoiceRun:
         if stage.status == "lost" and stage.lost_reason:
             payload["lost_reason"] = stage.lost_reason
         digest = payload_hash(payload)
+        existing_id = existing.pipedrive_id if existing else None
+        if existing is None and link is not None and link.state == RecordLink.State.CREATING:
+            existing_id = self.find_created_deal(invoice_id, int(org_link.pipedrive_id), payload)
+        if existing_id is None:
+            mark_creating(self.pair, "invoice", invoice_id, "deal")
         write = write_record(
             self.pipedrive,
             "deal",
             payload,
             digest,
-            existing_id=existing.pipedrive_id if existing else None,
+            existing_id=existing_id,
             last_hash=existing.payload_hash if existing else "",
         )
         if write.action != "unchanged":
@@ -340,6 +346,36 @@ class InvoiceRun:
             fields_mapped=mapped.fields_mapped,
         )
         return RecordOutcome("done", pipedrive_id=write.pipedrive_id, action=write.action)
+
+    def find_created_deal(self, invoice_id: str, org_id: int, payload: dict) -> int | None:
+        """The deal an earlier create whose answer was lost may have made: among the organization's
+        deals (a listing, 10 tokens per 500; only in this rare case) not linked to another invoice,
+        the one whose InvoiceID field (when a rule maps ``InvoiceID``) holds this invoice, else the
+        newest with exactly this title."""
+        fields = [r.pipedrive_field for r in self.deal_rules if r.source_path.strip() == "InvoiceID"]
+        deals = [d for d in self.pipedrive.iter("deal", org_id=org_id) if d.get("id")]
+        taken = set(
+            RecordLink.objects.filter(
+                pair=self.pair,
+                pipedrive_type="deal",
+                state=RecordLink.State.LINKED,
+                pipedrive_id__in=[int(d["id"]) for d in deals],
+            )
+            .exclude(xero_type="invoice", xero_id=invoice_id)
+            .values_list("pipedrive_id", flat=True)
+        )
+        free = sorted((d for d in deals if int(d["id"]) not in taken), key=lambda d: -int(d["id"]))
+        for field in fields:
+            for deal in free:
+                value = (deal.get("custom_fields") or {}).get(field, deal.get(field))
+                if value is not None and str(value).strip().lower() == invoice_id.lower():
+                    logger.info("Invoice %s: found deal %s by its InvoiceID field", invoice_id, deal["id"])
+                    return int(deal["id"])
+        for deal in free:
+            if deal.get("title") == payload.get("title"):
+                logger.info("Invoice %s: found deal %s by its title", invoice_id, deal["id"])
+                return int(deal["id"])
+        return None
 
     def context_for(self, contact_id: str, org_id, invoice: dict, deal_open: bool) -> dict:
         """What deal rules read under "Connector": the invoice's Xero page and the credit figures."""

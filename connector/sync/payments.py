@@ -9,6 +9,7 @@ rule. Each payment adds one note (link payment ↔ note); a deleted payment adds
 
 import html
 import logging
+import re
 
 from django.utils import timezone
 
@@ -20,12 +21,14 @@ from connector.sync.common import (
     audit,
     get_link,
     live_link,
+    mark_creating,
     record_lock,
     retry_outcome,
     save_link,
 )
 from connector.sync.invoices import InvoiceRun, chunks, is_xero_id
 from mapping.engine import parse_xero_date
+from mapping.models import RecordLink
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +179,28 @@ class PaymentRun:
                 )
                 return RecordOutcome("failed", reason)
 
+    def find_created_note(self, deal_id: int, content: str) -> dict | None:
+        """The note an earlier add whose answer was lost may have made: the deal's notes (v1
+        ``GET /notes?deal_id=``, only in this rare case) with the same text, not linked to another payment."""
+        wanted = _text(content)
+        client = self.invoices.pipedrive
+        start = 0
+        while True:
+            body = client.call(
+                "v1", "GET", "/notes", params={"deal_id": deal_id, "start": start, "limit": 500}
+            )
+            for note in body.get("data") or []:
+                if note.get("id") and _text(note.get("content")) == wanted:
+                    linked = RecordLink.objects.filter(
+                        pair=self.pair, pipedrive_type="note", pipedrive_id=int(note["id"])
+                    ).exists()
+                    if not linked:
+                        return note
+            pagination = (body.get("additional_data") or {}).get("pagination") or {}
+            if not pagination.get("more_items_in_collection"):
+                return None
+            start = pagination.get("next_start") or start + 500
+
     def _audit(self, payment_id: str, **fields):
         """The audit row of one payment sync."""
         audit(self.pair, "payment", payment_id, trigger=self.trigger, **fields)
@@ -201,7 +226,8 @@ class PaymentRun:
         else:
             key = payment_id
         link = get_link(self.pair, "payment", key, "note")
-        if link is not None:
+        creating = link is not None and link.state == RecordLink.State.CREATING
+        if link is not None and not creating:
             self._audit(
                 payment_id,
                 action="unchanged",
@@ -211,7 +237,10 @@ class PaymentRun:
             )
             return RecordOutcome("done", pipedrive_id=link.pipedrive_id, action="unchanged")
         content = note_content(payment, removed=deleted)
-        note = self.invoices.pipedrive.add_note(content, deal_id=deal_id)
+        note = self.find_created_note(deal_id, content) if creating else None
+        if note is None:
+            mark_creating(self.pair, "payment", key, "note")
+            note = self.invoices.pipedrive.add_note(content, deal_id=deal_id)
         save_link(self.pair, "payment", key, "note", int(note["id"]))
         self._audit(
             payment_id,
@@ -223,6 +252,11 @@ class PaymentRun:
             reason="Payment removed" if deleted else "",
         )
         return RecordOutcome("done", pipedrive_id=int(note["id"]), action="created")
+
+
+def _text(content: str) -> str:
+    """A note's text without markup or spacing differences (Pipedrive sanitises the HTML it stores)."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", content or "")).split())
 
 
 def sync_payments(pair, ids: list[str], *, trigger: str = "webhook") -> dict[str, RecordOutcome]:
