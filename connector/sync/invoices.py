@@ -17,7 +17,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from connector.connections import pipedrive_client, xero_client
-from connector.errors import ConnectorError, NotFound, ValidationFailed
+from connector.errors import ConnectorError, NotFound, ServerError, ValidationFailed
 from connector.pipedrive_index import BATCH_ERRORS
 from connector.sync import credit
 from connector.sync.common import (
@@ -302,7 +302,7 @@ class InvoiceRun:
         org_link = live_link(self.pair, "contact", contact_id, "organization")
         if org_link is None and contact_id in self.contact_retries:
             why = self.contact_retries[contact_id]
-            raise RETRY_ERRORS[0](f"The invoice's contact {contact_id} could not be synced yet: {why}")
+            raise ServerError(f"The invoice's contact {contact_id} could not be synced yet: {why}")
         if org_link is None:
             why = self.contact_failures.get(contact_id) or "it has no organization in Pipedrive"
             raise SyncProblem(f"The invoice's contact {contact_id} could not be synced: {why}")
