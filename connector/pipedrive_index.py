@@ -244,7 +244,11 @@ def ensure_index(connection, client, *, contact_id_field: str | None = None, urg
     lists at a time; the others wait and then use its result. Whole-run problems (budget, rate
     limits, broken connection) propagate; any other failure leaves the index unable to answer.
     """
-    state, _ = PipedriveIndexState.objects.get_or_create(connection=connection)
+    try:
+        with transaction.atomic():
+            state, _ = PipedriveIndexState.objects.get_or_create(connection=connection)
+    except IntegrityError:  # another worker created the row between our read and our insert
+        state = PipedriveIndexState.objects.get(connection=connection)
     if _fresh(state, contact_id_field, timezone.now()):
         return state
     with named_lock(f"pipedrive-index:{connection.pk}"):

@@ -13,6 +13,8 @@ from django.core.cache import cache
 from django.db import transaction
 
 from connector.connections import pipedrive_client, xero_client
+from connector.errors import ValidationFailed
+from connector.sync.invoices import is_xero_id
 from mapping.engine import map_deal, map_organization, map_persons, payment_state, stage_rule_for
 from mapping.fields import type_problem
 from mapping.models import FieldMapping, StageMapping, Target, Transform
@@ -238,16 +240,24 @@ def preview(pair, *, contact_id: str = "", invoice_id: str = "") -> dict:
 
     Returns {"organization": Mapped, "persons": [(key, Mapped)], "deal": Mapped, "stage": StageMapping|None,
     "payment_state": str|None} for what was asked."""
+    contact_id, invoice_id = (contact_id or "").strip(), (invoice_id or "").strip()
+    # The id goes into the Xero URL path: only a GUID may (never a path or a query of the user's).
+    for label, value in (("ContactID", contact_id), ("InvoiceID", invoice_id)):
+        if value and not is_xero_id(value):
+            raise ValidationFailed(
+                f"{value[:60]!r} is not a Xero {label}: paste the GUID from the record's Xero address "
+                "(like 0a1b2c3d-…-…)."
+            )
     client = xero_client(pair.xero_connection)
     result: dict = {}
     ctx = None
     if contact_id:
-        contact = client.get_contact(contact_id.strip())
+        contact = client.get_contact(contact_id)
         ctx = contact_context(pair, contact)
         result["organization"] = map_organization(contact, field_rules(pair, Target.ORGANIZATION), ctx)
         result["persons"] = map_persons(contact, field_rules(pair, Target.PERSON), ctx)
     if invoice_id:
-        invoice = client.get_invoice(invoice_id.strip())
+        invoice = client.get_invoice(invoice_id)
         value_from = (pair.options or {}).get("deal_value_from") or "Total"
         state = payment_state(invoice)
         stage = stage_rule_for(stage_rules(pair), invoice.get("Status") or "", state)

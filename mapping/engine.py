@@ -552,9 +552,10 @@ def map_deal(
 
 
 def payment_state(invoice: dict) -> str | None:
-    """None, "PART_PAID" (AmountPaid > 0 and AmountDue > 0) or "PAID" (paid in full; also an invoice
-    Xero marks PAID with nothing paid in cash, e.g. settled by a credit note)."""
-    paid = _as_number(invoice.get("AmountPaid")) or 0.0
+    """None, "PART_PAID" (something paid and AmountDue > 0) or "PAID" (paid in full; also an invoice
+    Xero marks PAID with nothing paid in cash). Paid counts AmountPaid and AmountCredited (credit
+    notes, prepayments and overpayments allocated to the invoice)."""
+    paid = (_as_number(invoice.get("AmountPaid")) or 0.0) + (_as_number(invoice.get("AmountCredited")) or 0.0)
     due = _as_number(invoice.get("AmountDue")) or 0.0
     if paid > 0 and due > 0:
         return "PART_PAID"

@@ -155,6 +155,9 @@ class RecordLink(models.Model):
     class State(models.TextChoices):
         LINKED = "linked", "Linked"
         DELETED = "deleted", "Deleted in Pipedrive"
+        # A create was sent and its answer not yet seen (lost, or the worker died): the next sync looks
+        # for the record it may have made before creating one.
+        CREATING = "creating", "Being created in Pipedrive"
 
     pair = models.ForeignKey("connector.SyncPair", on_delete=models.CASCADE, related_name="record_links")
     xero_type = models.CharField(max_length=20, choices=XeroType.choices)

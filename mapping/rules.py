@@ -210,20 +210,39 @@ def over_credit(available: Decimal | None, deal_value, deal_open: bool) -> bool:
     return value > Decimal(str(available))
 
 
+# Invoice states whose AmountDue is part of the contact's outstanding receivables (approved, unpaid or
+# part paid). DRAFT and SUBMITTED invoices are not receivables yet.
+IN_RECEIVABLES = {"AUTHORISED"}
+
+
+def credit_for_deal(available: Decimal | None, invoice: dict) -> Decimal | None:
+    """The credit an invoice's deal is compared with: the available credit, plus the invoice's own
+    AmountDue when the invoice is already in the outstanding (else it would be counted twice)."""
+    if available is None:
+        return None
+    available = Decimal(str(available))
+    if str(invoice.get("Status") or "").upper() in IN_RECEIVABLES:
+        available += _decimal(invoice.get("AmountDue")) or Decimal(0)
+    return available
+
+
 def deal_context(contact_ctx: dict, invoice: dict, *, deal_value, deal_open: bool) -> dict:
     """The engine context of an invoice's deal: the contact's credit figures, the invoice's XeroUrl and
-    currency, and OverCreditLimit for this deal (open and worth more than the available credit)."""
+    currency, and OverCreditLimit for this deal: open and worth more than the credit left for it
+    (``credit_for_deal``: available credit, plus the invoice's AmountDue when it is AUTHORISED)."""
     context = {k: v for k, v in contact_ctx.items() if k != "XeroUrl"}  # the contact's page, not the deal's
     context["XeroUrl"] = xero_url("invoice", invoice.get("InvoiceID") or "")
     if invoice.get("CurrencyCode") or context.get("Currency"):
         context["Currency"] = invoice.get("CurrencyCode") or context.get("Currency")
-    context["OverCreditLimit"] = over_credit(context.get("AvailableCredit"), deal_value, deal_open)
+    limit_left = credit_for_deal(context.get("AvailableCredit"), invoice)
+    context["OverCreditLimit"] = over_credit(limit_left, deal_value, deal_open)
     return context
 
 
 __all__ = [
     "CONNECTOR_PATHS",
     "contact_context",
+    "credit_for_deal",
     "credit_limit_for",
     "deal_context",
     "field_rules",

@@ -12,7 +12,8 @@ def sync_records(pair, category: str, resource_ids: list[str], *, trigger: str =
     """Sync these Xero records (category CONTACT, INVOICE or PAYMENT) as Xero has them now.
 
     Returns ``{resource_id: RecordOutcome}``; one record's failure is that record's outcome, not
-    an exception. Whole-batch problems raise: RateLimited, BudgetExhausted, ConnectionBroken.
+    an exception: status "retry" for a transient problem (5xx, timeout), "failed" for a permanent
+    one. Whole-batch problems raise: RateLimited, BudgetExhausted, ConnectionBroken, AuthExpired.
     """
     from connector.sync import contacts, invoices, payments
 

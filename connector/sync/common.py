@@ -14,7 +14,7 @@ from django.db import connection as db_connection
 from django.utils import timezone
 
 from audit.services import record_sync
-from connector.errors import NotFound
+from connector.errors import NotFound, ServerError
 from connector.logging import redact
 from mapping.models import RecordLink
 
@@ -23,12 +23,24 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class RecordOutcome:
-    """How one record sync ended: status done/failed/ignored, why, and what it touched."""
+    """How one record sync ended: status done/failed/ignored/retry, why, and what it touched.
+
+    "retry": a transient problem (5xx, timeout after the client's retries); the drain tries the
+    record again later. "failed": a permanent problem no retry would get past."""
 
     status: str
     reason: str = ""
     pipedrive_id: int | None = None
     action: str = ""  # created / updated / unchanged / skipped / deleted
+
+
+# Per record, transient: the record is tried again later (RecordOutcome "retry").
+RETRY_ERRORS = (ServerError,)
+
+
+def retry_outcome(reason: str, pipedrive_id: int | None = None) -> RecordOutcome:
+    """The outcome of a transient failure (audited as "deferred")."""
+    return RecordOutcome("retry", reason[:1000], pipedrive_id=pipedrive_id, action="deferred")
 
 
 @dataclass
@@ -110,6 +122,25 @@ def live_link(pair, xero_type: str, xero_id: str, pipedrive_type: str) -> Record
     if link and link.state == RecordLink.State.LINKED and link.pipedrive_id:
         return link
     return None
+
+
+def mark_creating(pair, xero_type, xero_id, pipedrive_type) -> RecordLink:
+    """Record that a create is about to be sent. Should its answer be lost (timeout, worker killed),
+    the next sync finds the link in state "creating" and looks for the record before creating one."""
+    link, _ = RecordLink.objects.update_or_create(
+        pair=pair,
+        xero_type=xero_type,
+        xero_id=str(xero_id),
+        pipedrive_type=pipedrive_type,
+        defaults={"pipedrive_id": None, "payload_hash": "", "state": RecordLink.State.CREATING},
+    )
+    return link
+
+
+def was_creating(pair, xero_type, xero_id, pipedrive_type) -> bool:
+    """Whether a create of this record was sent and its answer never seen."""
+    link = get_link(pair, xero_type, xero_id, pipedrive_type)
+    return link is not None and link.state == RecordLink.State.CREATING
 
 
 def save_link(pair, xero_type, xero_id, pipedrive_type, pipedrive_id, payload_hash="") -> RecordLink:

@@ -25,7 +25,18 @@ from connector.connections import pipedrive_client, xero_client
 from connector.errors import ConnectorError, NotFound
 from connector.pipedrive_index import BATCH_ERRORS, ORGANIZATION, PERSON
 from connector.sync import credit
-from connector.sync.common import RecordOutcome, audit, live_link, record_lock, save_link, write_record
+from connector.sync.common import (
+    RETRY_ERRORS,
+    RecordOutcome,
+    audit,
+    live_link,
+    mark_creating,
+    record_lock,
+    retry_outcome,
+    save_link,
+    was_creating,
+    write_record,
+)
 from mapping.engine import map_organization, map_persons, normalize_email, normalize_org_name, payload_hash
 from mapping.models import RecordLink
 from mapping.rules import contact_context, field_rules
@@ -129,9 +140,17 @@ class ContactSync:
                 outcome = self._sync_locked(contact, notes)
         except BATCH_ERRORS:
             raise
-        except (ConnectorError, ValueError, TypeError, KeyError) as exc:
+        except RETRY_ERRORS as exc:
             reason = f"{type(exc).__name__}: {exc}"[:1000]
-            logger.warning("Contact %s not synced: %s", contact_id, reason)
+            logger.warning("Contact %s not synced, to retry: %s", contact_id, reason)
+            outcome = retry_outcome(reason)
+            notes.append(reason)
+        except Exception as exc:  # one bad record fails alone; the batch goes on
+            reason = f"{type(exc).__name__}: {exc}"[:1000]
+            if isinstance(exc, ConnectorError):
+                logger.warning("Contact %s not synced: %s", contact_id, reason)
+            else:
+                logger.exception("Contact %s not synced: %s", contact_id, reason)
             outcome = RecordOutcome("failed", reason, action="failed")
             notes.append(reason)
         audit(self.pair, "contact", contact_id, action=outcome.action, started_at=started,
@@ -148,6 +167,9 @@ class ContactSync:
 
         if link:
             existing_id, last_hash = link.pipedrive_id, link.payload_hash
+        elif was_creating(self.pair, "contact", contact_id, "organization"):
+            # An earlier create's answer was lost: the index has not seen what it made; search.
+            existing_id, last_hash = self._search_organization(contact, contact.get("Name") or "", notes), ""
         else:
             existing_id, last_hash = self._match_organization(contact, contact.get("Name") or "", notes), ""
         context = contact_context(self.pair, contact, self._pipedrive_credit_limit(existing_id))
@@ -160,6 +182,8 @@ class ContactSync:
             notes.append(f"{status.lower()} in Xero: organization marked")
         self._last_payload, self._last_fields = payload, mapped.fields_mapped
         digest = payload_hash(payload)
+        if existing_id is None:
+            mark_creating(self.pair, "contact", contact_id, "organization")
         write = write_record(self.pipedrive, "organization", payload, digest,
                              existing_id=existing_id, last_hash=last_hash)  # fmt: skip
         if write.action != "unchanged" or link is None:
@@ -255,7 +279,9 @@ class ContactSync:
         candidates = sorted(
             (c for c in candidates if c), key=lambda c: (c.add_time is None, c.add_time, c.record_id)
         )
-        notes.append("index unavailable: searched Pipedrive")
+        notes.append(
+            "searched Pipedrive" if self.index is not None else "index unavailable: searched Pipedrive"
+        )
         return self._pick_by_name(contact_id, candidates, notes)
 
     # --- persons ---------------------------------------------------------------------------
@@ -278,27 +304,43 @@ class ContactSync:
             payload = {**mapped.payload, "org_id": org_id}
             digest = payload_hash(payload)
             link = live_link(self.pair, "contact_person", xero_id, "person")
+            moved = None  # the old e-mail's link, dropped only once the write under the new key succeeded
             if link:
                 existing_id, last_hash = link.pipedrive_id, link.payload_hash
             else:
-                existing_id, last_hash = self._match_person(xero_id, key, payload, org_id), ""
+                search = was_creating(self.pair, "contact_person", xero_id, "person")
+                existing_id, last_hash = self._match_person(xero_id, key, payload, org_id, search=search), ""
                 if existing_id is None and stale:
-                    existing_id = self._same_person_new_key(payload["name"], org_id, stale)
+                    moved = self._same_person_new_key(payload["name"], org_id, stale)
+                    existing_id = moved.pipedrive_id if moved else None
+                if existing_id is None:
+                    mark_creating(self.pair, "contact_person", xero_id, "person")
             write = write_record(self.pipedrive, "person", payload, digest,
                                  existing_id=existing_id, last_hash=last_hash)  # fmt: skip
             if write.action != "unchanged" or link is None:
                 save_link(self.pair, "contact_person", xero_id, "person", write.pipedrive_id, digest)
+            if moved is not None:
+                moved.delete()
             if write.record:
                 pipedrive_index.record_entry(self.connection, PERSON, write.record)
             actions.append(write.action)
         return actions
 
-    def _match_person(self, xero_id: str, key: str, payload: dict, org_id: int) -> int | None:
+    def _match_person(
+        self, xero_id: str, key: str, payload: dict, org_id: int, search: bool = False
+    ) -> int | None:
+        """``search``: ask Pipedrive (20 tokens) even when the index could answer (an earlier create's
+        answer was lost, so the index has not seen the person it may have made)."""
         email = key if normalize_email(key) else ""
-        if self.index is None:
-            if not email:
+        if self.index is None or search:
+            if email:
+                items = self.pipedrive.search_persons(email, fields="email", exact_match=True)
+            elif search:
+                items = self.pipedrive.search_persons(
+                    payload["name"], fields="name", exact_match=True, organization_id=org_id
+                )
+            else:
                 return None
-            items = self.pipedrive.search_persons(email, fields="email", exact_match=True)
             candidates = [pipedrive_index.record_entry(self.connection, PERSON, item) for item in items]
         elif email:
             candidates = pipedrive_index.persons_by_email(self.connection, email)
@@ -317,16 +359,16 @@ class ContactSync:
             pipedrive_type="person", state=RecordLink.State.LINKED,
         ).exclude(pipedrive_id=None)  # fmt: skip
 
-    def _same_person_new_key(self, name: str, org_id: int, stale: dict) -> int | None:
+    def _same_person_new_key(self, name: str, org_id: int, stale: dict) -> RecordLink | None:
         """A person of this contact whose e-mail changed in Xero: same name, same organization, linked
-        under the old e-mail. Its link moves to the new key (the person is updated, not duplicated)."""
+        under the old e-mail; returns that link. The caller moves it to the new key after the write
+        succeeded (the person is updated, not duplicated, even when the write fails and is retried)."""
         if self.index is None:
             return None
         same = pipedrive_index.persons_by_name_in_organization(self.connection, name, org_id)
         for entry in same:
             if entry.record_id in stale:
-                stale.pop(entry.record_id).delete()
-                return entry.record_id
+                return stale.pop(entry.record_id)
         return None
 
     def _clear_persons(self, contact_id: str, org_id: int) -> list[str]:

@@ -17,15 +17,18 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from connector.connections import pipedrive_client, xero_client
-from connector.errors import ConnectorError, NotFound, ValidationFailed
+from connector.errors import ConnectorError, NotFound, ServerError, ValidationFailed
 from connector.pipedrive_index import BATCH_ERRORS
 from connector.sync import credit
 from connector.sync.common import (
+    RETRY_ERRORS,
     RecordOutcome,
     audit,
     get_link,
     live_link,
+    mark_creating,
     record_lock,
+    retry_outcome,
     save_link,
     write_record,
 )
@@ -89,6 +92,7 @@ class InvoiceRun:
         self.contacts: dict[str, dict] = {}  # ContactID -> full contact (with balances), when credit applies
         self.organizations: dict[int, dict] = {}  # organization id -> record (credit limit field only)
         self.contact_failures: dict[str, str] = {}
+        self.contact_retries: dict[str, str] = {}  # contacts that failed transiently
 
     # --- what is fetched or read once per run -------------------------------------------
     @property
@@ -198,6 +202,8 @@ class InvoiceRun:
         for contact_id, outcome in outcomes.items():
             if outcome.status == "failed":
                 self.contact_failures[contact_id] = outcome.reason
+            elif outcome.status == "retry":
+                self.contact_retries[contact_id] = outcome.reason
 
     def load_contacts(self, contact_ids: list[str]) -> None:
         """Full contacts (with balances) for the credit figures, one Xero call per 100."""
@@ -221,7 +227,7 @@ class InvoiceRun:
     def sync_batch(self, invoices: list[dict], *, refresh_contacts: bool = True) -> dict[str, RecordOutcome]:
         """Sync fetched invoices; returns an outcome per InvoiceID."""
         sales = [inv for inv in invoices if inv.get("Type") == SALES]
-        contact_ids = list(dict.fromkeys(str(inv["Contact"]["ContactID"]) for inv in sales))
+        contact_ids = _contact_ids(sales)  # a malformed invoice (no contact) fails alone in sync_one
         missing = [cid for cid in contact_ids if not live_link(self.pair, "contact", cid, "organization")]
         # Missing contacts are created first; with ``refresh_contacts`` the others' balances are
         # refreshed in the same call (invoice and payment changes do not bump a Xero contact).
@@ -230,7 +236,7 @@ class InvoiceRun:
             self.load_contacts(contact_ids)
         outcomes = {}
         for invoice in invoices:
-            outcomes[str(invoice["InvoiceID"])] = self.sync_one(invoice)
+            outcomes[str(invoice.get("InvoiceID") or "")] = self.sync_one(invoice)
         return outcomes
 
     def _audit(self, invoice_id: str, **fields):
@@ -249,8 +255,24 @@ class InvoiceRun:
                 return self._write_deal(invoice, started)
             except BATCH_ERRORS:
                 raise
-            except (SyncProblem, ConnectorError, ValueError, TypeError, KeyError) as error:
-                reason = getattr(error, "message", None) or str(error)
+            except RETRY_ERRORS as error:
+                reason = f"{type(error).__name__}: {error}"
+                logger.warning("Invoice %s not synced, to retry: %s", invoice_id, reason)
+                outcome = retry_outcome(reason)
+                self._audit(
+                    invoice_id,
+                    action="deferred",
+                    started_at=started,
+                    pipedrive_type="deal",
+                    reason=outcome.reason,
+                )
+                return outcome
+            except Exception as error:  # one bad invoice fails alone; the batch goes on
+                if isinstance(error, ConnectorError):
+                    reason = getattr(error, "message", None) or str(error)
+                else:
+                    reason = f"{type(error).__name__}: {error}"
+                    logger.exception("Invoice %s not synced: %s", invoice_id, reason)
                 if isinstance(error, ValidationFailed) and "stage" in reason.lower():
                     cache.delete(self._stages_cache_key())  # a stage deleted in Pipedrive meanwhile
                 logger.info("Invoice %s not synced: %s", invoice_id, reason)
@@ -261,7 +283,9 @@ class InvoiceRun:
 
     def _write_deal(self, invoice: dict, started) -> RecordOutcome:
         invoice_id = str(invoice["InvoiceID"])
-        contact_id = str(invoice["Contact"]["ContactID"])
+        contact_id = str((invoice.get("Contact") or {}).get("ContactID") or "")
+        if not contact_id:
+            raise SyncProblem("The invoice has no contact (Contact.ContactID missing in Xero's answer).")
         link = get_link(self.pair, "invoice", invoice_id, "deal")
         existing = link if link and link.state == RecordLink.State.LINKED and link.pipedrive_id else None
         status = invoice.get("Status") or ""
@@ -276,6 +300,9 @@ class InvoiceRun:
             )
             return RecordOutcome("ignored", reason, action="skipped")
         org_link = live_link(self.pair, "contact", contact_id, "organization")
+        if org_link is None and contact_id in self.contact_retries:
+            why = self.contact_retries[contact_id]
+            raise ServerError(f"The invoice's contact {contact_id} could not be synced yet: {why}")
         if org_link is None:
             why = self.contact_failures.get(contact_id) or "it has no organization in Pipedrive"
             raise SyncProblem(f"The invoice's contact {contact_id} could not be synced: {why}")
@@ -294,12 +321,17 @@ class InvoiceRun:
         if stage.status == "lost" and stage.lost_reason:
             payload["lost_reason"] = stage.lost_reason
         digest = payload_hash(payload)
+        existing_id = existing.pipedrive_id if existing else None
+        if existing is None and link is not None and link.state == RecordLink.State.CREATING:
+            existing_id = self.find_created_deal(invoice_id, int(org_link.pipedrive_id), payload)
+        if existing_id is None:
+            mark_creating(self.pair, "invoice", invoice_id, "deal")
         write = write_record(
             self.pipedrive,
             "deal",
             payload,
             digest,
-            existing_id=existing.pipedrive_id if existing else None,
+            existing_id=existing_id,
             last_hash=existing.payload_hash if existing else "",
         )
         if write.action != "unchanged":
@@ -314,6 +346,36 @@ class InvoiceRun:
             fields_mapped=mapped.fields_mapped,
         )
         return RecordOutcome("done", pipedrive_id=write.pipedrive_id, action=write.action)
+
+    def find_created_deal(self, invoice_id: str, org_id: int, payload: dict) -> int | None:
+        """The deal an earlier create whose answer was lost may have made: among the organization's
+        deals (a listing, 10 tokens per 500; only in this rare case) not linked to another invoice,
+        the one whose InvoiceID field (when a rule maps ``InvoiceID``) holds this invoice, else the
+        newest with exactly this title."""
+        fields = [r.pipedrive_field for r in self.deal_rules if r.source_path.strip() == "InvoiceID"]
+        deals = [d for d in self.pipedrive.iter("deal", org_id=org_id) if d.get("id")]
+        taken = set(
+            RecordLink.objects.filter(
+                pair=self.pair,
+                pipedrive_type="deal",
+                state=RecordLink.State.LINKED,
+                pipedrive_id__in=[int(d["id"]) for d in deals],
+            )
+            .exclude(xero_type="invoice", xero_id=invoice_id)
+            .values_list("pipedrive_id", flat=True)
+        )
+        free = sorted((d for d in deals if int(d["id"]) not in taken), key=lambda d: -int(d["id"]))
+        for field in fields:
+            for deal in free:
+                value = (deal.get("custom_fields") or {}).get(field, deal.get(field))
+                if value is not None and str(value).strip().lower() == invoice_id.lower():
+                    logger.info("Invoice %s: found deal %s by its InvoiceID field", invoice_id, deal["id"])
+                    return int(deal["id"])
+        for deal in free:
+            if deal.get("title") == payload.get("title"):
+                logger.info("Invoice %s: found deal %s by its title", invoice_id, deal["id"])
+                return int(deal["id"])
+        return None
 
     def context_for(self, contact_id: str, org_id, invoice: dict, deal_open: bool) -> dict:
         """What deal rules read under "Connector": the invoice's Xero page and the credit figures."""
@@ -374,9 +436,11 @@ class InvoiceRun:
 
 
 def _contact_ids(invoices: list[dict]) -> list[str]:
-    return list(
-        dict.fromkeys(str(inv["Contact"]["ContactID"]) for inv in invoices if inv.get("Type") == SALES)
+    """The ContactIDs of the sales invoices (an invoice without one is left out: it fails alone)."""
+    ids = (
+        str((inv.get("Contact") or {}).get("ContactID") or "") for inv in invoices if inv.get("Type") == SALES
     )
+    return list(dict.fromkeys(i for i in ids if i))
 
 
 def _number(value) -> Decimal | None:

@@ -9,14 +9,26 @@ rule. Each payment adds one note (link payment ↔ note); a deleted payment adds
 
 import html
 import logging
+import re
 
 from django.utils import timezone
 
 from connector.errors import ConnectorError
 from connector.pipedrive_index import BATCH_ERRORS
-from connector.sync.common import RecordOutcome, audit, get_link, live_link, record_lock, save_link
+from connector.sync.common import (
+    RETRY_ERRORS,
+    RecordOutcome,
+    audit,
+    get_link,
+    live_link,
+    mark_creating,
+    record_lock,
+    retry_outcome,
+    save_link,
+)
 from connector.sync.invoices import InvoiceRun, chunks, is_xero_id
 from mapping.engine import parse_xero_date
+from mapping.models import RecordLink
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +99,7 @@ class PaymentRun:
         sales = {}
         for payment_id, payment in payments.items():
             if payment.get("PaymentType", SALES_PAYMENT) != SALES_PAYMENT or not (
-                payment.get("Invoice") or {}
+                (payment.get("Invoice") or {}).get("InvoiceID")
             ):
                 kind = payment.get("PaymentType") or "not on an invoice"
                 outcomes[payment_id] = self._ignored(
@@ -108,8 +120,20 @@ class PaymentRun:
 
     def sync_one(self, payment: dict, invoice_outcome: RecordOutcome | None) -> RecordOutcome:
         payment_id = str(payment["PaymentID"])
-        invoice_id = str(payment["Invoice"]["InvoiceID"])
         started = timezone.now()
+        try:
+            return self._sync_one(payment, invoice_outcome, started)
+        except BATCH_ERRORS:
+            raise
+        except Exception as error:  # one bad payment fails alone; the batch goes on
+            reason = f"{type(error).__name__}: {error}"[:1000]
+            logger.exception("Payment %s not synced: %s", payment_id, reason)
+            self._audit(payment_id, action="failed", started_at=started, pipedrive_type="note", reason=reason)
+            return RecordOutcome("failed", reason)
+
+    def _sync_one(self, payment: dict, invoice_outcome: RecordOutcome | None, started) -> RecordOutcome:
+        payment_id = str(payment["PaymentID"])
+        invoice_id = str(payment["Invoice"]["InvoiceID"])
         with record_lock(self.pair, "payment", payment_id):
             deal_link = live_link(self.pair, "invoice", invoice_id, "deal")
             if deal_link is None:
@@ -117,10 +141,15 @@ class PaymentRun:
                     invoice_outcome.reason if invoice_outcome and invoice_outcome.reason else "it has no deal"
                 )
                 reason = f"The payment's invoice {invoice_id} could not be synced: {why}"
+                transient = invoice_outcome is not None and invoice_outcome.status == "retry"
                 self._audit(
-                    payment_id, action="failed", started_at=started, pipedrive_type="note", reason=reason
+                    payment_id,
+                    action="deferred" if transient else "failed",
+                    started_at=started,
+                    pipedrive_type="note",
+                    reason=reason,
                 )
-                return RecordOutcome("failed", reason)
+                return retry_outcome(reason) if transient else RecordOutcome("failed", reason)
             deal_id = int(deal_link.pipedrive_id)
             if not self.create_notes:
                 reason = "Notes are off for this sync pair; the deal's stage follows the invoice."
@@ -137,12 +166,40 @@ class PaymentRun:
                 return self._notes(payment, deal_id, started)
             except BATCH_ERRORS:
                 raise
+            except RETRY_ERRORS as error:
+                reason = f"The note for the payment could not be added to deal {deal_id} yet: {error}"
+                self._audit(
+                    payment_id, action="deferred", started_at=started, pipedrive_type="note", reason=reason
+                )
+                return retry_outcome(reason, pipedrive_id=deal_id)
             except ConnectorError as error:
                 reason = f"The note for the payment could not be added to deal {deal_id}: {error}"
                 self._audit(
                     payment_id, action="failed", started_at=started, pipedrive_type="note", reason=reason
                 )
                 return RecordOutcome("failed", reason)
+
+    def find_created_note(self, deal_id: int, content: str) -> dict | None:
+        """The note an earlier add whose answer was lost may have made: the deal's notes (v1
+        ``GET /notes?deal_id=``, only in this rare case) with the same text, not linked to another payment."""
+        wanted = _text(content)
+        client = self.invoices.pipedrive
+        start = 0
+        while True:
+            body = client.call(
+                "v1", "GET", "/notes", params={"deal_id": deal_id, "start": start, "limit": 500}
+            )
+            for note in body.get("data") or []:
+                if note.get("id") and _text(note.get("content")) == wanted:
+                    linked = RecordLink.objects.filter(
+                        pair=self.pair, pipedrive_type="note", pipedrive_id=int(note["id"])
+                    ).exists()
+                    if not linked:
+                        return note
+            pagination = (body.get("additional_data") or {}).get("pagination") or {}
+            if not pagination.get("more_items_in_collection"):
+                return None
+            start = pagination.get("next_start") or start + 500
 
     def _audit(self, payment_id: str, **fields):
         """The audit row of one payment sync."""
@@ -169,7 +226,8 @@ class PaymentRun:
         else:
             key = payment_id
         link = get_link(self.pair, "payment", key, "note")
-        if link is not None:
+        creating = link is not None and link.state == RecordLink.State.CREATING
+        if link is not None and not creating:
             self._audit(
                 payment_id,
                 action="unchanged",
@@ -179,7 +237,10 @@ class PaymentRun:
             )
             return RecordOutcome("done", pipedrive_id=link.pipedrive_id, action="unchanged")
         content = note_content(payment, removed=deleted)
-        note = self.invoices.pipedrive.add_note(content, deal_id=deal_id)
+        note = self.find_created_note(deal_id, content) if creating else None
+        if note is None:
+            mark_creating(self.pair, "payment", key, "note")
+            note = self.invoices.pipedrive.add_note(content, deal_id=deal_id)
         save_link(self.pair, "payment", key, "note", int(note["id"]))
         self._audit(
             payment_id,
@@ -191,6 +252,11 @@ class PaymentRun:
             reason="Payment removed" if deleted else "",
         )
         return RecordOutcome("done", pipedrive_id=int(note["id"]), action="created")
+
+
+def _text(content: str) -> str:
+    """A note's text without markup or spacing differences (Pipedrive sanitises the HTML it stores)."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", content or "")).split())
 
 
 def sync_payments(pair, ids: list[str], *, trigger: str = "webhook") -> dict[str, RecordOutcome]:

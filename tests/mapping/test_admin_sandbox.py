@@ -417,3 +417,17 @@ def test_an_existing_field_of_the_same_name_is_reused_and_a_wrong_typed_one_is_n
         )
     )
     assert link.field_code in mapped and wrong.field_code not in mapped
+
+
+@pytest.mark.parametrize("field", ["contact_id", "invoice_id"])
+def test_a_preview_id_that_is_not_a_xero_guid_is_refused_before_any_call(admin_client, world, field):
+    from sandbox import counters
+
+    pair = world["pair"]
+    counters.reset()
+    page = admin_client.get(SETUP_URL, {"pair": pair.pk, field: "../Invoices?where=1"})
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "is not a Xero" in text and not page.context.get("preview")
+    tenant = str(pair.xero_connection.tenant_id)
+    assert counters.snapshot("xero", tenant)["calls"] == 0  # nothing was sent to Xero

@@ -483,6 +483,22 @@ def test_payment_state(paid, due, status, expected):
     assert payment_state({"AmountPaid": paid, "AmountDue": due, "Status": status}) == expected
 
 
+@pytest.mark.parametrize(
+    ("paid", "credited", "due", "status", "expected"),
+    [
+        (0, 40, 60, "AUTHORISED", "PART_PAID"),  # a credit note covers part of it
+        (30, 20, 50, "AUTHORISED", "PART_PAID"),
+        (0, 100, 0, "PAID", "PAID"),  # settled by a credit note / prepayment / overpayment
+        (60, 40, 0, "AUTHORISED", "PAID"),
+        (0, 0, 100, "AUTHORISED", None),
+        (0, None, 100, "AUTHORISED", None),
+    ],
+)
+def test_payment_state_counts_amount_credited_as_paid(paid, credited, due, status, expected):
+    invoice = {"AmountPaid": paid, "AmountCredited": credited, "AmountDue": due, "Status": status}
+    assert payment_state(invoice) == expected
+
+
 STAGES = [
     Stage("invoice_status", "DRAFT"),
     Stage("invoice_status", "AUTHORISED"),

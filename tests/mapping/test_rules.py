@@ -141,6 +141,10 @@ def test_contexts_compute_available_credit_and_flags(pair):
     assert dctx["XeroUrl"].endswith("InvoiceID=i-1")
     assert deal_context(ok, {"InvoiceID": "i-2"}, deal_value=50, deal_open=True)["OverCreditLimit"] is False
     assert deal_context(ok, {"InvoiceID": "i-3"}, deal_value=950, deal_open=False)["OverCreditLimit"] is False
+    # An AUTHORISED invoice is already in the outstanding 100: 950 ≤ 900 + its AmountDue 100.
+    authorised = {"InvoiceID": "i-4", "Status": "AUTHORISED", "AmountDue": 100}
+    assert deal_context(ok, authorised, deal_value=950, deal_open=True)["OverCreditLimit"] is False
+    assert deal_context(ok, authorised, deal_value=1000.01, deal_open=True)["OverCreditLimit"] is True
     flag = type(
         "R",
         (),

@@ -109,3 +109,36 @@ def test_an_email_changed_in_xero_updates_the_person_instead_of_adding_one(sync_
     assert [(link.xero_id, link.pipedrive_id) for link in links] == [
         (f"{contact_id}:ann@new.example", person["id"])
     ]
+
+
+def test_a_failed_write_of_a_changed_email_keeps_the_old_link_and_adds_no_person(
+    sync_pair, sandbox, settings, monkeypatch
+):
+    from connector.clients.pipedrive import PipedriveClient
+    from connector.errors import ServerError
+
+    settings.API_MAX_RETRIES = 0
+    contact_id = sandbox.create_contact("Chi Ltd", first_name="Ann", last_name="Lee", email="ann@old.example")
+    sync_contacts(sync_pair, [contact_id], trigger="webhook")
+    [person] = sandbox.persons()
+    sandbox.update_contact(contact_id, EmailAddress="ann@new.example")
+    original = PipedriveClient.update
+
+    def update(self, entity, record_id, data):
+        if entity == "person":
+            raise ServerError("Pipedrive answered 503")
+        return original(self, entity, record_id, data)
+
+    monkeypatch.setattr(PipedriveClient, "update", update)
+    assert sync_contacts(sync_pair, [contact_id], trigger="webhook")[contact_id].status == "retry"
+    links = RecordLink.objects.filter(pair=sync_pair, xero_type="contact_person")
+    assert [link.xero_id for link in links] == [f"{contact_id}:ann@old.example"]  # kept until written
+
+    monkeypatch.setattr(PipedriveClient, "update", original)
+    sync_contacts(sync_pair, [contact_id], trigger="webhook")
+    [after] = sandbox.persons()
+    assert after["id"] == person["id"] and [e["value"] for e in after["emails"]] == ["ann@new.example"]
+    links = RecordLink.objects.filter(pair=sync_pair, xero_type="contact_person")
+    assert [(link.xero_id, link.pipedrive_id) for link in links] == [
+        (f"{contact_id}:ann@new.example", person["id"])
+    ]

@@ -91,14 +91,14 @@ def test_one_refused_contact_does_not_fail_the_batch(sync_pair, sandbox):
     assert rows[missing].outcome == "skipped"
 
 
-def test_a_fault_on_one_write_fails_that_contact_and_a_retry_completes_it(sync_pair, sandbox):
+def test_a_fault_on_one_write_makes_that_contact_retry_and_a_retry_completes_it(sync_pair, sandbox):
     first = sandbox.create_contact("First Ltd")
     second = sandbox.create_contact("Second Ltd")
     sync_contacts(sync_pair, [first], trigger="webhook")  # index filled, first linked
     sandbox.set_faults("pipedrive", error_rate=1.0)
     outcomes = sync_contacts(sync_pair, [first, second], trigger="webhook")
     assert outcomes[first].action == "unchanged"  # nothing to write: the fault never mattered
-    assert outcomes[second].status == "failed" and "ServerError" in outcomes[second].reason, outcomes
+    assert outcomes[second].status == "retry" and "ServerError" in outcomes[second].reason, outcomes
     sandbox.set_faults("pipedrive", error_rate=0.0)
     assert sync_contacts(sync_pair, [second], trigger="webhook")[second].action == "created"
     assert sorted(o["name"] for o in sandbox.organizations()) == ["First Ltd", "Second Ltd"]

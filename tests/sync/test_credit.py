@@ -55,6 +55,37 @@ def test_deal_flag_only_for_open_deals_above_available_credit(value, deal_open, 
     assert deal_context(figures, INVOICE, deal_value=value, deal_open=deal_open)["OverCreditLimit"] is flagged
 
 
+def test_an_invoice_in_receivables_is_not_counted_twice(sync_pair, sandbox, credit_fields):
+    """Limit 1,000; invoices 300 and 500 outstanding: 800 of 1,000 used, so neither deal is over."""
+    available, flag = credit_fields
+    contact_id = sandbox.create_contact("Within Limit Ltd")
+    CreditLimit.objects.create(pair=sync_pair, contact_id=contact_id, amount=Decimal("1000"))
+    ids = [sandbox.create_invoice(contact_id, amount=300), sandbox.create_invoice(contact_id, amount=500)]
+
+    sync_invoices(sync_pair, ids, trigger="webhook")
+
+    assert sandbox.organizations()[0]["custom_fields"][available] == 200.0
+    assert sorted((d["value"], d["custom_fields"][flag]) for d in sandbox.deals()) == [
+        (300.0, "No"),
+        (500.0, "No"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "value", "due", "flagged"),
+    [
+        ("AUTHORISED", 500, 500, False),  # in receivables: 500 ≤ 200 + 500
+        ("AUTHORISED", 800, 500, True),  # part paid 300, value Total 800 > 200 + 500
+        ("DRAFT", 500, 500, True),  # not in receivables: 500 > 200
+        ("SUBMITTED", 200, 200, False),  # 200 ≤ 200
+    ],
+)
+def test_deal_flag_counts_an_authorised_invoice_once(status, value, due, flagged):
+    figures = {"CreditLimit": Decimal("1000"), "AvailableCredit": Decimal("200"), "OverCreditLimit": False}
+    invoice = {**INVOICE, "Status": status, "AmountDue": due}
+    assert deal_context(figures, invoice, deal_value=value, deal_open=True)["OverCreditLimit"] is flagged
+
+
 def test_limit_from_a_pipedrive_organization_field_wins_over_the_connector_default(sync_pair):
     CreditLimit.objects.create(pair=sync_pair, amount=Decimal("50"))  # the pair's default
     sync_pair.options = {**sync_pair.options, "credit_limit_field": "abc123"}
@@ -92,26 +123,27 @@ def test_available_credit_lands_on_the_organization_and_open_deals_over_it_are_f
     contact_id = sandbox.create_contact("Credit Customer Ltd")
     CreditLimit.objects.create(pair=sync_pair, contact_id=contact_id, amount=Decimal("1000"))
     small = sandbox.create_invoice(contact_id, amount=300)
-    large = sandbox.create_invoice(contact_id, amount=500)
+    large = sandbox.create_invoice(contact_id, amount=800)
     deal_of = {}
 
     sync_invoices(sync_pair, [small, large], trigger="webhook")
 
     [org] = sandbox.organizations()
-    assert org["custom_fields"][available] == 200.0  # 1,000 - (300 + 500) outstanding
+    assert org["custom_fields"][available] == -100.0  # 1,000 - (300 + 800) outstanding
     for deal in sandbox.deals():
         deal_of[deal["value"]] = deal
-    assert deal_of[500.0]["custom_fields"][flag] == "Yes"
-    assert deal_of[300.0]["custom_fields"][flag] == "Yes"
+    # Each invoice is already in the outstanding: its deal is compared with available + its AmountDue.
+    assert deal_of[800.0]["custom_fields"][flag] == "Yes"  # 800 > -100 + 800
+    assert deal_of[300.0]["custom_fields"][flag] == "Yes"  # 300 > -100 + 300
 
-    # Paying the small invoice in full: outstanding 500, available 500: the large deal is no longer over.
+    # Paying the small invoice in full: outstanding 800, available 200: 800 ≤ 200 + 800, no longer over.
     payment_id = sandbox.pay(small, 300)
     sandbox.reset_counters()
     sync_payments(sync_pair, [payment_id], trigger="webhook")
 
-    assert sandbox.organization(org["id"])["custom_fields"][available] == 500.0
+    assert sandbox.organization(org["id"])["custom_fields"][available] == 200.0
     deals = {d["value"]: d for d in sandbox.deals()}
-    assert deals[500.0]["custom_fields"][flag] == "No"  # re-evaluated although its invoice did not change
+    assert deals[800.0]["custom_fields"][flag] == "No"  # re-evaluated although its invoice did not change
     assert deals[300.0]["custom_fields"][flag] == "No" and deals[300.0]["status"] == "won"
     assert sandbox.counts().pipedrive_searches == 0
 
