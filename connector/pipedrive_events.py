@@ -11,6 +11,7 @@ Everything else is acknowledged and ignored.
 """
 
 import datetime as dt
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -235,11 +236,35 @@ def apply_pipedrive_event(pair, event: PipedriveEvent) -> EventOutcome:
     if event.entity not in ENTITIES_WITH_LINKS:
         return EventOutcome("ignored", f"{event.entity} events do not affect links")
     _observe_in_index(pair, event)
-    with transaction.atomic():
-        if event.merged_to_id is not None:
-            return _repoint(pair, event.entity, event.entity_id, event.merged_to_id)
-        if event.merged_from_id is not None:
-            return _repoint(pair, event.entity, event.merged_from_id, event.entity_id)
-        if event.action == "delete":
-            return _deleted(pair, event.entity, event.entity_id)
-    return EventOutcome("ignored", f"{event.action} of {event.entity}: no link change needed")
+    if event.merged_to_id is not None:
+        gone, survivor = event.entity_id, event.merged_to_id
+    elif event.merged_from_id is not None:
+        gone, survivor = event.merged_from_id, event.entity_id
+    elif event.action == "delete":
+        gone, survivor = event.entity_id, None
+    else:
+        return EventOutcome("ignored", f"{event.action} of {event.entity}: no link change needed")
+    # Under the writer locks of the Xero records whose links change, so a sync of one of them
+    # running now cannot write the old Pipedrive record back into a re-pointed or flagged link.
+    with _record_locks(pair, _links(pair, event.entity, gone)), transaction.atomic():
+        if survivor is None:
+            return _deleted(pair, event.entity, gone)
+        return _repoint(pair, event.entity, gone, survivor)
+
+
+def _lock_target(link: RecordLink) -> tuple[str, str]:
+    """The Xero record whose sync writes this link (a contact person's is its contact's)."""
+    if link.xero_type == RecordLink.XeroType.CONTACT_PERSON:
+        return "contact", link.xero_id.split(":", 1)[0]
+    return link.xero_type, link.xero_id
+
+
+@contextmanager
+def _record_locks(pair, links):
+    from connector.sync.common import record_lock
+
+    targets = sorted({_lock_target(link) for link in links})  # one order everywhere: no deadlock
+    with ExitStack() as stack:
+        for xero_type, xero_id in targets:
+            stack.enter_context(record_lock(pair, xero_type, xero_id))
+        yield

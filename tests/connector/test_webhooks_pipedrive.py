@@ -289,3 +289,48 @@ def test_a_merge_removes_the_merged_record_from_the_index_and_keeps_the_survivor
     )
     apply_pipedrive_event(pair, parse_pipedrive_body(pipedrive_v1("organization", "merged", 100)))
     assert list(_index(pair)) == [100]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_merge_waits_for_a_sync_of_the_same_contact_to_finish(pair):
+    """A sync holding the contact's writer lock finishes before its links are re-pointed, so it
+    cannot write the merged-away record back over the new link."""
+    import threading
+
+    from django.db import connections
+
+    from connector.sync.common import record_lock
+
+    link(pair, "contact-a", "organization", 200)
+    link(pair, "contact-a:ann@example.com", "person", 300, xero_type="contact_person")
+    holding, release = threading.Event(), threading.Event()
+
+    def sync_in_progress():
+        try:
+            with record_lock(pair, "contact", "contact-a"):
+                holding.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    syncing = threading.Thread(target=sync_in_progress)
+    syncing.start()
+    assert holding.wait(10)
+    outcome = []
+
+    def merge():
+        try:
+            body = pipedrive_v2("person", "delete", 300, merged_to_id=301)
+            outcome.append(apply_pipedrive_event(pair, parse_pipedrive_body(body)))
+        finally:
+            connections.close_all()
+
+    merging = threading.Thread(target=merge)
+    merging.start()
+    merging.join(0.5)
+    assert merging.is_alive() and not outcome, "the merge must wait for the contact's sync"
+    release.set()
+    syncing.join(10)
+    merging.join(10)
+    assert outcome[0].status == "done"
+    assert RecordLink.objects.get(pipedrive_type="person").pipedrive_id == 301
