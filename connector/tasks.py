@@ -45,3 +45,13 @@ def refresh_quiet_connections() -> dict:
             outcome["failed"] += 1
             logger.warning("Scheduled refresh failed: %s", exc)
     return outcome
+
+
+def recheck_credit(pair_id: int, contact_ids: list[str]) -> None:
+    """After a credit limit was edited in the admin (connector.sync.credit.recheck_credit)."""
+    from connector.models import SyncPair
+    from connector.sync import credit
+
+    pair = SyncPair.objects.filter(pk=pair_id).first()
+    if pair is not None:
+        credit.recheck_credit(pair, contact_ids)

@@ -65,3 +65,29 @@ def contact_credit_context(pair, contact: dict, organization: dict | None = None
     """The engine context of one contact (``mapping.rules.contact_context``), with the limit read from
     the Pipedrive ``organization`` when the pair keeps limits in an organization field."""
     return contact_context(pair, contact, organization_limit(pair, organization))
+
+
+def contacts_under_limit(limit_row) -> list[str]:
+    """The Xero contacts a credit limit row can affect: its contact, or (a group or default row) every
+    contact of the pair with an organization in Pipedrive."""
+    if limit_row.contact_id:
+        return [limit_row.contact_id]
+    from mapping.models import RecordLink
+
+    return list(
+        RecordLink.objects.filter(pair=limit_row.pair, xero_type="contact", pipedrive_type="organization")
+        .values_list("xero_id", flat=True)
+        .order_by("xero_id")
+    )
+
+
+def recheck_credit(pair, contact_ids: list[str], *, trigger: str = "manual") -> None:
+    """After a credit limit changed: the contacts' organizations get their new available credit and
+    their open deals their flag (unchanged payloads cost no write)."""
+    from connector.sync.contacts import sync_contacts
+    from connector.sync.invoices import refresh_open_deals
+
+    if not contact_ids:
+        return
+    sync_contacts(pair, contact_ids, trigger=trigger)
+    refresh_open_deals(pair, contact_ids, trigger=trigger)

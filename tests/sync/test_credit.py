@@ -164,3 +164,26 @@ def test_refresh_open_deals_after_a_limit_change(sync_pair, sandbox, credit_fiel
     sandbox.reset_counters()
     refresh_open_deals(sync_pair, [contact_id], trigger="manual")  # nothing changed: nothing written
     assert sandbox.counts().pipedrive_writes == 0
+
+
+def test_editing_a_limit_in_the_admin_rechecks_the_organization_and_its_open_deals(
+    sync_pair, sandbox, credit_fields, admin_client
+):
+    available, flag = credit_fields
+    contact_id = sandbox.create_contact("Admin Limit Ltd")
+    limit = CreditLimit.objects.create(pair=sync_pair, contact_id=contact_id, amount=Decimal("1000"))
+    sync_invoices(sync_pair, [sandbox.create_invoice(contact_id, amount=400)], trigger="webhook")
+    [org] = sandbox.organizations()
+    assert org["custom_fields"][available] == 600.0 and sandbox.deals()[0]["custom_fields"][flag] == "No"
+
+    response = admin_client.post(
+        f"/admin/mapping/creditlimit/{limit.pk}/change/",
+        {"pair": sync_pair.pk, "contact_id": contact_id, "contact_name": "Admin Limit Ltd",
+         "contact_group": "", "amount": "100.00", "currency": ""},
+        follow=True,
+    )  # fmt: skip
+
+    assert "Credit re-check queued for 1 contact" in response.content.decode()
+    # Sync-mode task queue: the re-check ran after the commit.
+    assert sandbox.organization(org["id"])["custom_fields"][available] == -300.0
+    assert sandbox.deals()[0]["custom_fields"][flag] == "Yes"  # 400 > -300 + 400
