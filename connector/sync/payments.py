@@ -153,15 +153,7 @@ class PaymentRun:
             deal_id = int(deal_link.pipedrive_id)
             if not self.create_notes:
                 reason = "Notes are off for this sync pair; the deal's stage follows the invoice."
-                self._audit(
-                    payment_id,
-                    action="skipped",
-                    started_at=started,
-                    pipedrive_type="deal",
-                    pipedrive_id=deal_id,
-                    reason=reason,
-                )
-                return RecordOutcome("done", reason, pipedrive_id=deal_id, action="skipped")
+                return self._skipped(payment_id, deal_id, started, reason)
             try:
                 return self._notes(payment, deal_id, started)
             except BATCH_ERRORS:
@@ -201,6 +193,12 @@ class PaymentRun:
                 return None
             start = pagination.get("next_start") or start + 500
 
+    def _skipped(self, payment_id: str, deal_id: int, started, reason: str) -> RecordOutcome:
+        """Nothing to write for this payment: audited as skipped, with why."""
+        self._audit(payment_id, action="skipped", started_at=started, pipedrive_type="deal",
+                    pipedrive_id=deal_id, reason=reason)  # fmt: skip
+        return RecordOutcome("done", reason, pipedrive_id=deal_id, action="skipped")
+
     def _audit(self, payment_id: str, **fields):
         """The audit row of one payment sync."""
         audit(self.pair, "payment", payment_id, trigger=self.trigger, **fields)
@@ -213,15 +211,7 @@ class PaymentRun:
         if deleted:
             if noted is None:
                 reason = "The payment was deleted in Xero before it was noted on the deal: no note."
-                self._audit(
-                    payment_id,
-                    action="skipped",
-                    started_at=started,
-                    pipedrive_type="deal",
-                    pipedrive_id=deal_id,
-                    reason=reason,
-                )
-                return RecordOutcome("done", reason, pipedrive_id=deal_id, action="skipped")
+                return self._skipped(payment_id, deal_id, started, reason)
             key = payment_id + DELETED_SUFFIX
         else:
             key = payment_id
