@@ -5,6 +5,24 @@ import pytest
 from cryptography.fernet import Fernet, MultiFernet
 from encrypted_model_fields import fields as emf
 
+# The public address the connect-flow tests pretend to have (redirect URIs are built on it).
+SANDBOX_PUBLIC_BASE = "https://app.example"
+
+
+@pytest.fixture
+def sandbox_urls(settings, live_server):
+    """Every API address of the connector pointed at the sandboxes on the live server (tests/sync has
+    its own, for API-only work)."""
+    sandbox = f"{live_server.url}/sandbox"
+    settings.PUBLIC_BASE_URL = SANDBOX_PUBLIC_BASE
+    settings.XERO_AUTHORIZE_URL = f"{sandbox}/xero/login/identity/connect/authorize"
+    settings.XERO_IDENTITY_URL = f"{sandbox}/xero/identity"
+    settings.XERO_CONNECTIONS_URL = f"{sandbox}/xero/api/connections"
+    settings.XERO_API_URL = f"{sandbox}/xero/api/api.xro/2.0"
+    settings.PIPEDRIVE_OAUTH_URL = f"{sandbox}/pipedrive"
+    settings.PIPEDRIVE_API_URL = f"{sandbox}/pipedrive"
+    return sandbox
+
 
 @pytest.fixture
 def swap_encryption_keys(monkeypatch):

@@ -7,6 +7,7 @@ from django.urls import include, path
 
 from connector.models import ConnectionStatus, OAuthState, PipedriveConnection, XeroConnection
 from sandbox import counters
+from tests.conftest import SANDBOX_PUBLIC_BASE
 
 urlpatterns = [
     path("admin/", __import__("django.contrib.admin", fromlist=["site"]).site.urls),
@@ -15,20 +16,7 @@ urlpatterns = [
 ]
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=True)]
 
-BASE = "https://app.example"
-
-
-@pytest.fixture
-def sandbox_urls(settings, live_server):
-    sandbox = f"{live_server.url}/sandbox"
-    settings.PUBLIC_BASE_URL = BASE
-    settings.XERO_AUTHORIZE_URL = f"{sandbox}/xero/login/identity/connect/authorize"
-    settings.XERO_IDENTITY_URL = f"{sandbox}/xero/identity"
-    settings.XERO_CONNECTIONS_URL = f"{sandbox}/xero/api/connections"
-    settings.XERO_API_URL = f"{sandbox}/xero/api/api.xro/2.0"
-    settings.PIPEDRIVE_OAUTH_URL = f"{sandbox}/pipedrive"
-    settings.PIPEDRIVE_API_URL = f"{sandbox}/pipedrive"
-    return sandbox
+BASE = SANDBOX_PUBLIC_BASE  # the address sandbox_urls (tests/conftest.py) gives the installation
 
 
 @pytest.fixture

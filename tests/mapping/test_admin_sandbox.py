@@ -12,6 +12,7 @@ from mapping.engine import map_organization
 from mapping.models import FieldMapping, StageMapping
 from mapping.rules import field_rules
 from sandbox import counters
+from tests.conftest import SANDBOX_PUBLIC_BASE
 from tests.connector.test_connections_sandbox import connect_one_xero_org
 
 urlpatterns = [
@@ -21,22 +22,9 @@ urlpatterns = [
 ]
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=True)]
 
-BASE = "https://app.example"
+BASE = SANDBOX_PUBLIC_BASE  # the address sandbox_urls (tests/conftest.py) gives the installation
 ADD_URL = "/admin/mapping/fieldmapping/add/"
 SETUP_URL = "/admin/mapping/fieldmapping/setup/"
-
-
-@pytest.fixture
-def sandbox_urls(settings, live_server):
-    sandbox = f"{live_server.url}/sandbox"
-    settings.PUBLIC_BASE_URL = BASE
-    settings.XERO_AUTHORIZE_URL = f"{sandbox}/xero/login/identity/connect/authorize"
-    settings.XERO_IDENTITY_URL = f"{sandbox}/xero/identity"
-    settings.XERO_CONNECTIONS_URL = f"{sandbox}/xero/api/connections"
-    settings.XERO_API_URL = f"{sandbox}/xero/api/api.xro/2.0"
-    settings.PIPEDRIVE_OAUTH_URL = f"{sandbox}/pipedrive"
-    settings.PIPEDRIVE_API_URL = f"{sandbox}/pipedrive"
-    return sandbox
 
 
 @pytest.fixture
