@@ -6,7 +6,7 @@ Invoice. Lists appear as ``Name[]`` (any selector: ``[STREET]``, ``[0]``). Run a
 
     python scripts/xero_source_paths.py [path/to/xero_accounting.yaml]
 
-tests/mapping/test_rules.py checks the committed file matches the spec when the spec is present.
+tests/mapping/test_rules.py checks the committed file matches the vendored spec (specs/xero).
 """
 
 import json
@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SPEC = Path("/work/shared/specs/xero/xero_accounting.yaml")
+DEFAULT_SPEC = ROOT / "specs" / "xero" / "xero_accounting.yaml"
 OUTPUT = ROOT / "mapping" / "xero_paths.json"
 MAX_DEPTH = 2  # Invoice.Contact.Addresses[].City is deep enough; deeper paths are Xero internals
 

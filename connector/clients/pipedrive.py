@@ -8,7 +8,7 @@ from connector.ratelimit import PipedriveLimiter
 
 _DEFAULT = object()
 
-# (version, METHOD, spec path) -> x-token-cost, from /work/shared/specs/pipedrive (a test checks it).
+# (version, METHOD, spec path) -> x-token-cost, from the vendored specs/pipedrive (a test checks it).
 TOKEN_COSTS = {
     **{("v2", "GET", f"/{e}"): 10 for e in ("organizations", "persons", "deals")},
     **{("v2", "GET", f"/{e}/{{id}}"): 1 for e in ("organizations", "persons", "deals")},

@@ -205,7 +205,7 @@ def test_pipedrive_oauth_uses_bearer_and_search_returns_items():
 
 
 def test_token_costs_match_the_official_specs():
-    from sandbox.pipedrive import costs  # reads x-token-cost from /work/shared/specs/pipedrive
+    from sandbox.pipedrive import costs  # reads x-token-cost from the vendored specs/pipedrive
 
     table = costs.table()
     assert table, "spec files not found"

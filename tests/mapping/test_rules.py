@@ -20,10 +20,11 @@ from mapping.rules import (
     validate_options,
     validate_source_path,
 )
+from specs import spec_path
 
 pytestmark = pytest.mark.django_db
 CUSTOM = "c" * 40
-SPEC = Path("/work/shared/specs/xero/xero_accounting.yaml")
+SPEC = spec_path("xero", "accounting")
 
 
 def test_defaults_are_installed_by_the_data_migration():
@@ -248,7 +249,6 @@ def test_bad_options_are_refused(transform, options, message):
         validate_options(transform, options)
 
 
-@pytest.mark.skipif(not SPEC.exists(), reason="Xero spec not on this machine")
 def test_committed_paths_match_the_xero_spec():
     import importlib.util
     import json

@@ -6,7 +6,6 @@ import hmac
 import json
 import re
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
@@ -21,11 +20,12 @@ from responses import matchers
 
 from sandbox import clock, faults, webhooks
 from sandbox.models import WebhookDelivery, WebhookSubscription
+from specs import spec_path
 
 urlpatterns = [path("admin/", django_admin.site.urls), path("sandbox/", include("sandbox.urls"))]
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db]
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "xero" / "xero-webhooks.yaml"
+SPEC = spec_path("xero", "webhooks")
 RECEIVER = "https://receiver.example.com/webhooks/xero/pair-1/"
 TENANT = str(uuid.UUID("c2cc9b6e-9458-4c7d-93cc-f02b81b0594f"))
 CLIENT_ID = "APP1CLIENTID"

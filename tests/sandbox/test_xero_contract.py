@@ -1,7 +1,7 @@
 """Contract tests: sandbox Xero requests and responses validated against Xero's official OpenAPI specs.
 
-The specs are read from ../shared/specs/xero (the XeroAPI/Xero-OpenAPI copy the project
-keeps); the sandbox's paths are mapped onto the spec's servers (api.xero.com).
+The specs are the vendored copies in specs/xero (XeroAPI/Xero-OpenAPI, see its SOURCE.md);
+the sandbox's paths are mapped onto the spec's servers (api.xero.com).
 """
 
 import copy
@@ -11,32 +11,22 @@ import warnings
 from urllib.parse import urlencode
 
 import pytest
-import yaml
-from django.conf import settings
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_schema_validator import OAS30Validator
 
+from specs import load_spec
 from tests.sandbox.conftest import REDIRECT_URI, SANDBOX_URLS, XERO, XERO_API, authorize, token_request
 
 urlpatterns = SANDBOX_URLS
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
-SPECS = settings.BASE_DIR.parent / "shared" / "specs" / "xero"
 HOST = "https://api.xero.com"
-
-
-def _load(name: str) -> dict:
-    path = SPECS / name
-    if not path.exists():
-        pytest.skip(f"Xero OpenAPI spec not found at {path} (the shared specs checkout is absent)")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(path.read_text(), Loader=loader)  # noqa: S506 (a safe loader)
 
 
 @pytest.fixture(scope="session")
 def accounting_spec():
-    return _load("xero_accounting.yaml")
+    return copy.deepcopy(load_spec("xero", "accounting"))
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +37,7 @@ def accounting_api(accounting_spec):
 
 @pytest.fixture(scope="session")
 def identity_spec():
-    return _load("xero-identity.yaml")
+    return copy.deepcopy(load_spec("xero", "identity"))
 
 
 @pytest.fixture(scope="session")
