@@ -17,13 +17,12 @@ from typing import Any
 
 from django.db import transaction
 
+from connector.options import pair_options
 from mapping.models import RecordLink
 
 ENTITIES_WITH_LINKS = ("organization", "person", "deal")
 V1_ACTIONS = {"added": "create", "updated": "change", "deleted": "delete", "merged": "merge"}
 V2_ACTIONS = ("create", "change", "delete")
-DELETE_OPTIONS = ("drop", "flag")
-DEFAULT_ON_DELETE = "flag"
 MAX_ID_LENGTH = 64  # WebhookEvent.resource_id
 MAX_NAME_LENGTH = 40  # WebhookEvent.category and event_type
 
@@ -166,8 +165,7 @@ def _parse_v1(body: dict, meta: dict) -> PipedriveEvent:
 
 
 def delete_option(pair) -> str:
-    value = (pair.options or {}).get("on_pipedrive_delete", DEFAULT_ON_DELETE)
-    return value if value in DELETE_OPTIONS else DEFAULT_ON_DELETE
+    return pair_options(pair).on_pipedrive_delete
 
 
 def _number(pipedrive_id: str) -> int | None:

@@ -14,6 +14,7 @@ from django.db import transaction
 
 from connector.connections import pipedrive_client, xero_client
 from connector.errors import ValidationFailed
+from connector.options import pair_options
 from connector.sync.invoices import is_xero_id
 from mapping.engine import map_deal, map_organization, map_persons, payment_state, stage_rule_for
 from mapping.fields import type_problem
@@ -258,7 +259,7 @@ def preview(pair, *, contact_id: str = "", invoice_id: str = "") -> dict:
         result["persons"] = map_persons(contact, field_rules(pair, Target.PERSON), ctx)
     if invoice_id:
         invoice = client.get_invoice(invoice_id)
-        value_from = (pair.options or {}).get("deal_value_from") or "Total"
+        value_from = pair_options(pair).deal_value_from
         state = payment_state(invoice)
         stage = stage_rule_for(stage_rules(pair), invoice.get("Status") or "", state)
         contact_ctx = ctx if ctx is not None else contact_context(pair, invoice.get("Contact") or {})

@@ -19,6 +19,7 @@ from connector import pipedrive_setup
 from connector.errors import ConnectorError
 from connector.models import SyncPair
 from connector.sync import credit
+from mapping.choices import InvoiceStatus, PaymentState
 from mapping.fields import STANDARD_FIELDS, is_custom_field_key
 from mapping.models import CreditLimit, FieldMapping, RecordLink, StageMapping, Target
 from mapping.rules import validate_field, validate_options, validate_source_path
@@ -355,15 +356,8 @@ class StageMappingForm(forms.ModelForm):
         data = super().clean()
         value = (data.get("xero_value") or "").strip().upper()
         allowed = {
-            StageMapping.Kind.INVOICE_STATUS: [
-                "DRAFT",
-                "SUBMITTED",
-                "AUTHORISED",
-                "PAID",
-                "VOIDED",
-                "DELETED",
-            ],
-            StageMapping.Kind.PAYMENT_STATE: ["PART_PAID", "PAID"],
+            StageMapping.Kind.INVOICE_STATUS: InvoiceStatus.values,
+            StageMapping.Kind.PAYMENT_STATE: PaymentState.values,
         }.get(data.get("kind"), [])
         if data.get("kind") and value not in allowed:
             self.add_error(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 
+from mapping.choices import IN_RECEIVABLES
 from mapping.engine import parse_path
 from mapping.fields import STANDARD_FIELDS, is_custom_field_key, standard_field_type, type_problem
 from mapping.models import CreditLimit, FieldMapping, StageMapping, Transform
@@ -212,7 +213,6 @@ def over_credit(available: Decimal | None, deal_value, deal_open: bool) -> bool:
 
 # Invoice states whose AmountDue is part of the contact's outstanding receivables (approved, unpaid or
 # part paid). DRAFT and SUBMITTED invoices are not receivables yet.
-IN_RECEIVABLES = {"AUTHORISED"}
 
 
 def credit_for_deal(available: Decimal | None, invoice: dict) -> Decimal | None:

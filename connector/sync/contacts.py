@@ -23,6 +23,7 @@ from django.utils import timezone
 from connector import pipedrive_index
 from connector.connections import pipedrive_client, xero_client
 from connector.errors import ConnectorError, NotFound
+from connector.options import pair_options
 from connector.pipedrive_index import BATCH_ERRORS, ORGANIZATION, PERSON
 from connector.sync import credit
 from connector.sync.common import (
@@ -45,7 +46,6 @@ logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 100  # Xero's GET /Contacts?IDs= takes up to 100 ids per call
 ARCHIVED_STATUSES = {"ARCHIVED": " [archived in Xero]", "GDPRREQUEST": " [GDPR request in Xero]"}
-ARCHIVED_RULES = ("leave", "mark", "clear")
 REMOVED_NAME = "(removed)"
 NAME_LIMIT = 255
 
@@ -95,9 +95,8 @@ class ContactSync:
         self.connection = pair.pipedrive_connection
         self.xero = xero or xero_client(pair.xero_connection)
         self.pipedrive = pipedrive or pipedrive_client(self.connection)
-        self.options = pair.options or {}
-        rule = self.options.get("archived_contacts") or "mark"
-        self.archived_rule = rule if rule in ARCHIVED_RULES else "mark"
+        self.options = pair_options(pair)
+        self.archived_rule = self.options.archived_contacts
         self.org_rules = field_rules(pair, "organization")
         self.person_rules = field_rules(pair, "person")
         # A rule writing ContactID into an organization field names the field to match by.
@@ -207,7 +206,7 @@ class ContactSync:
 
     def _pipedrive_credit_limit(self, org_id):
         """The limit sales keep in the organization field named by option ``credit_limit_field`` (1 token)."""
-        field = self.options.get("credit_limit_field")
+        field = self.options.credit_limit_field
         if not field or not org_id:
             return None
         try:

@@ -15,6 +15,7 @@ let us create, so a field is what finance staff can map and change in the admin.
 
 from decimal import Decimal, InvalidOperation
 
+from connector.options import pair_options
 from mapping.rules import contact_context, credit_limit_for
 
 
@@ -34,7 +35,7 @@ def _decimal(value) -> Decimal | None:
 
 def credit_limit_field(pair) -> str:
     """The Pipedrive organization field (key) that holds credit limits for this pair, or ""."""
-    return str((pair.options or {}).get("credit_limit_field") or "").strip()
+    return pair_options(pair).credit_limit_field
 
 
 def credit_configured(pair) -> bool:

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from connector.connections import pipedrive_client, xero_client
 from connector.errors import ConnectorError, NotFound, ServerError, ValidationFailed
+from connector.options import pair_options
 from connector.pipedrive_index import BATCH_ERRORS
 from connector.sync import credit
 from connector.sync.common import (
@@ -32,6 +33,7 @@ from connector.sync.common import (
     save_link,
     write_record,
 )
+from mapping.choices import CLOSED_WITHOUT_DEAL
 from mapping.engine import map_deal, payload_hash, payment_state, stage_rule_for
 from mapping.models import RecordLink
 from mapping.rules import deal_context, field_rules, stage_rules
@@ -42,7 +44,6 @@ BATCH_SIZE = 100  # GUIDs per GET /Invoices?IDs= (Xero pages at 100; the URL sta
 STAGES_CACHE_SECONDS = 300  # names → ids; a name missing from the cached list is looked up live
 SALES = "ACCREC"
 # An invoice in one of these states with no deal yet is not worth a new (lost) deal.
-CLOSED_WITHOUT_DEAL = {"VOIDED", "DELETED"}
 
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
@@ -77,10 +78,10 @@ class InvoiceRun:
     def __init__(self, pair, trigger: str):
         self.pair = pair
         self.trigger = trigger
-        options = pair.options or {}
-        self.value_from = options.get("deal_value_from") or "Total"
-        self.title_template = options.get("deal_title_template") or "{InvoiceNumber} · {Contact.Name}"
-        self.create_deals = options.get("create_deals", True) is not False
+        options = pair_options(pair)
+        self.value_from = options.deal_value_from
+        self.title_template = options.deal_title_template
+        self.create_deals = options.create_deals
         self._xero = None
         self._pipedrive = None
         self._deal_rules = None

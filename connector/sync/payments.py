@@ -14,6 +14,7 @@ import re
 from django.utils import timezone
 
 from connector.errors import ConnectorError
+from connector.options import pair_options
 from connector.pipedrive_index import BATCH_ERRORS
 from connector.sync.common import (
     RETRY_ERRORS,
@@ -72,7 +73,7 @@ class PaymentRun:
     def __init__(self, pair, trigger: str):
         self.pair = pair
         self.trigger = trigger
-        self.create_notes = (pair.options or {}).get("create_notes", True) is not False
+        self.create_notes = pair_options(pair).create_notes
         self.invoices = InvoiceRun(pair, trigger)
 
     def fetch(self, payment_ids: list[str]) -> list[dict]:
