@@ -2,6 +2,19 @@
 # Run every test (and the linter). Extra arguments go to pytest.
 set -euo pipefail
 EXTRAS="test" source "$(dirname "$0")/bootstrap.sh"
+# The browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing Debian's chromium for the browser tests..."
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >"$ROOT/var/apt-chromium.log" 2>&1 ||
+      { tail -20 "$ROOT/var/apt-chromium.log" >&2; echo "Installing chromium failed (see var/apt-chromium.log)." >&2; }
+  fi
+  if ! command -v chromium >/dev/null 2>&1; then
+    [ -n "${CI:-}" ] && { echo "CI needs chromium for the browser tests and it could not be installed." >&2; exit 1; }
+    echo "No chromium (install it: sudo apt-get install chromium): the browser tests will be skipped." >&2
+  fi
+fi
+mkdir -p "$ROOT/test-artifacts/screenshots"
 echo "Database: ${DATABASE_URL:-embedded SQLite}; broker: ${REDIS_URL:+Redis $REDIS_URL}${REDIS_URL:-django-q2 ORM broker}"
 ruff check .
 ruff format --check . || { echo "Code not formatted: run ruff format ." >&2; exit 1; }
