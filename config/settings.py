@@ -27,7 +27,7 @@ PUBLIC_BASE_URL = ENV.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"
 SANDBOX_ENABLED = envparse.env_bool(ENV, "SANDBOX_ENABLED", DEBUG)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.ConnectorAdminConfig",  # django.contrib.admin with the grouped site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -3,10 +3,6 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-admin.site.site_header = "ml-connector"
-admin.site.site_title = "ml-connector"
-admin.site.index_title = "Xero → Pipedrive"
-
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),

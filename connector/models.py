@@ -394,3 +394,33 @@ class PipedriveIndexEmail(models.Model):
 
     def __str__(self):
         return self.email
+
+
+# --- Guided setup ---
+
+
+class SetupStepResult(models.Model):
+    """The last outcome of a guided-setup step that leaves no other trace in this database.
+
+    Registering the Pipedrive webhooks, creating the custom fields and pipeline, and Xero's
+    intent-to-receive handshake happen on the other services; the setup page shows each step as
+    done, to do or failed (with what went wrong) from these rows. One row per pair and step.
+    """
+
+    class Step(models.TextChoices):
+        PIPEDRIVE_SETUP = "pipedrive_setup", "Custom fields and invoice pipeline"
+        PIPEDRIVE_WEBHOOKS = "pipedrive_webhooks", "Pipedrive webhooks"
+        XERO_INTENT = "xero_intent", "Xero intent to receive"
+
+    pair = models.ForeignKey(SyncPair, on_delete=models.CASCADE, related_name="setup_results")
+    step = models.CharField(max_length=30, choices=Step.choices)
+    ok = models.BooleanField()
+    message = models.TextField(blank=True, help_text="What happened, in words for the admin (no secrets).")
+    at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "setup step result"
+        constraints = [models.UniqueConstraint(fields=["pair", "step"], name="setup_step_result_unique")]
+
+    def __str__(self):
+        return f"{self.pair}: {self.get_step_display()} {'ok' if self.ok else 'failed'}"

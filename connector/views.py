@@ -1,30 +1,57 @@
 """Connect pages (staff only): thin views over connector.connections."""
 
+from pathlib import Path
+
 import requests
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from connector import connections, oauth
 from connector.errors import ConnectorError
 from connector.forms import PipedriveApiTokenForm, PipedriveOAuthForm, TenantPickForm, XeroConnectForm
 from connector.models import OAuthState
 
+# Where to go once a connection is made (the guided setup sends people here with ?next=).
+NEXT_SESSION_KEY = "connector_connect_next"
+
 
 def _admin_list(model_name: str) -> str:
     return reverse(f"admin:connector_{model_name}_changelist")
 
 
+def _remember_next(request) -> None:
+    target = request.GET.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        request.session[NEXT_SESSION_KEY] = target
+
+
+def _next_or(request, default: str) -> str:
+    return request.session.pop(NEXT_SESSION_KEY, None) or default
+
+
+def _sandbox_hint() -> str:
+    """Where the run command wrote the sandbox's demo credentials, when the sandbox is on."""
+    path = Path(settings.DATA_DIR) / "sandbox-credentials.txt"
+    return str(path) if settings.SANDBOX_ENABLED else ""
+
+
 @staff_member_required
 def xero_start(request):
+    _remember_next(request)
     form = XeroConnectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         url = connections.start_xero_connect(
             form.cleaned_data["client_id"], form.cleaned_data["client_secret"], user_id=request.user.pk
         )
         return redirect(url)
-    return render(request, "connector/connect_xero.html", {"form": form, "title": "Connect Xero"})
+    context = {"form": form, "title": "Connect Xero", "sandbox_hint": _sandbox_hint()}
+    return render(request, "connector/connect_xero.html", context)
 
 
 @staff_member_required
@@ -62,12 +89,13 @@ def xero_pick(request, state):
     if request.method == "POST" and form.is_valid():
         conn = connections.pick_xero_tenant(row, form.cleaned_data["tenant_id"])
         messages.success(request, f"Connected Xero organisation {conn}.")
-        return redirect(reverse("admin:connector_xeroconnection_change", args=[conn.pk]))
+        return redirect(_next_or(request, reverse("admin:connector_xeroconnection_change", args=[conn.pk])))
     return render(request, "connector/pick_tenant.html", {"form": form, "title": "Pick a Xero organisation"})
 
 
 @staff_member_required
 def pipedrive_start(request):
+    _remember_next(request)
     oauth_form = PipedriveOAuthForm(request.POST if request.POST.get("kind") == "oauth" else None)
     token_form = PipedriveApiTokenForm(request.POST if request.POST.get("kind") == "api_token" else None)
     if request.method == "POST" and oauth_form.is_bound and oauth_form.is_valid():
@@ -87,8 +115,15 @@ def pipedrive_start(request):
             token_form.add_error("api_token", str(exc))
         else:
             messages.success(request, f"Connected Pipedrive company {conn} with an API token.")
-            return redirect(reverse("admin:connector_pipedriveconnection_change", args=[conn.pk]))
-    context = {"oauth_form": oauth_form, "token_form": token_form, "title": "Connect Pipedrive"}
+            return redirect(
+                _next_or(request, reverse("admin:connector_pipedriveconnection_change", args=[conn.pk]))
+            )
+    context = {
+        "oauth_form": oauth_form,
+        "token_form": token_form,
+        "title": "Connect Pipedrive",
+        "sandbox_hint": _sandbox_hint(),
+    }
     return render(request, "connector/connect_pipedrive.html", context)
 
 
@@ -108,4 +143,4 @@ def pipedrive_callback(request):
         messages.error(request, f"Connecting Pipedrive failed: {exc}")
         return redirect(_admin_list("pipedriveconnection"))
     messages.success(request, f"Connected Pipedrive company {conn} with OAuth.")
-    return redirect(reverse("admin:connector_pipedriveconnection_change", args=[conn.pk]))
+    return redirect(_next_or(request, reverse("admin:connector_pipedriveconnection_change", args=[conn.pk])))

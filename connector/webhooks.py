@@ -13,7 +13,7 @@ from django.conf import settings
 from django.http import HttpResponse
 from rest_framework.views import APIView
 
-from connector import inbox
+from connector import inbox, setup_status
 from connector.pipedrive_events import InvalidPipedriveBody, parse_pipedrive_body
 
 logger = logging.getLogger(__name__)
@@ -142,6 +142,8 @@ class XeroWebhookView(WebhookView):
             events = inbox.parse_xero_batch(payload)
         except inbox.InvalidBatch as exc:
             raise _Refused(400, str(exc)) from exc
+        if not events:  # intent to receive: the key works, which the guided setup shows as done
+            setup_status.note_intent_to_receive(pair.pk)
         inbox.store_xero_batch(pair, events)
 
 

@@ -26,7 +26,9 @@ fi
 mkdir -p "$ROOT/var"
 stamp="$VENV/.installed-${EXTRAS:-base}"
 want="$(cat pyproject.toml | "$VENV/bin/python" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+installed() { [ "$(cat "$VENV/.installed-$1" 2>/dev/null)" = "$want" ]; }
+# The test install includes everything the base install has: running after `make test` installs nothing.
+if ! installed "${EXTRAS:-base}" && ! { [ -z "${EXTRAS:-}" ] && installed test; }; then
   echo "Installing ml-connector and its dependencies (${EXTRAS:-base}); details in var/pip.log..."
   spec="."; [ -n "${EXTRAS:-}" ] && spec=".[${EXTRAS}]"
   if ! "$VENV/bin/python" -m pip install -e "$spec" >"$ROOT/var/pip.log" 2>&1; then

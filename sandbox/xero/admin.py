@@ -4,7 +4,8 @@ import secrets
 
 from django.contrib import admin
 
-from sandbox.xero import representation
+from sandbox import clock
+from sandbox.xero import accounting, representation
 from sandbox.xero.models import Connection, Contact, Invoice, Organisation, Payment, XeroApp
 
 
@@ -53,6 +54,12 @@ class ContactAdmin(admin.ModelAdmin):
     list_filter = ["organisation", "status"]
     search_fields = ["name", "email_address", "contact_number", "contact_id"]
     readonly_fields = ["contact_id", "updated_at", "outstanding", "overdue"]
+
+    def save_model(self, request, obj, form, change):
+        # This page stands in for Xero's web app, where an edit sends a webhook like an API write does.
+        obj.updated_at = clock.now()
+        super().save_model(request, obj, form, change)
+        accounting._emit(obj.organisation, "CONTACT", "UPDATE" if change else "CREATE", obj.contact_id)
 
     def _balance(self, obj):
         return representation.balances([obj]).get(obj.pk, (0, 0))

@@ -91,6 +91,7 @@ def contact(row: Contact, balance=None, is_customer=False, summary=False) -> dic
         "IsSupplier": False,
         "IsCustomer": is_customer,
         "DefaultCurrency": row.default_currency or None,
+        "Website": row.website or None,  # read-only in Xero's API: typed in Xero's web app (here, the admin)
         "HasAttachments": False,
         "HasValidationErrors": False,
     }
