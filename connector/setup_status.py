@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import requests
@@ -34,6 +35,7 @@ from mapping.models import FieldMapping, RecordLink, StageMapping
 logger = logging.getLogger(__name__)
 
 DONE, TODO, FAILED, WAITING = "done", "todo", "failed", "waiting"
+INTENT_GRACE = timedelta(minutes=1)
 STATE_LABELS = {DONE: "Done", TODO: "To do", FAILED: "Needs attention", WAITING: "After the steps above"}
 Step = SetupStepResult.Step
 
@@ -323,10 +325,15 @@ def _xero_webhook_step(pair) -> SetupStep:
             TODO,
             "Add a webhook to your Xero app with the delivery URL below, then paste its webhook key here.",
         )
+    verified_at = result.at if result is not None and result.ok else None
+    # Intent to receive itself sends one wrongly signed request, which is refused on purpose.
+    since = max(
+        (t for t in (pair.secrets_set_at, verified_at and verified_at + INTENT_GRACE) if t), default=None
+    )
     if (
-        pair.last_rejected_at
-        and pair.xero_rejected_count
-        and (not pair.secrets_set_at or pair.last_rejected_at > pair.secrets_set_at)
+        pair.xero_rejected_count
+        and pair.last_rejected_at
+        and (since is None or pair.last_rejected_at > since)
     ):
         rejected = (
             f"Xero's requests were refused {pair.xero_rejected_count} time(s), last at "

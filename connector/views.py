@@ -4,9 +4,10 @@ from pathlib import Path
 
 import requests
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import render as django_render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -33,6 +34,11 @@ def _remember_next(request) -> None:
 
 def _next_or(request, default: str) -> str:
     return request.session.pop(NEXT_SESSION_KEY, None) or default
+
+
+def render(request, template: str, context: dict, status: int = 200):
+    """Render inside the admin's frame (header, menu, breadcrumbs) like every other admin page."""
+    return django_render(request, template, {**admin.site.each_context(request), **context}, status=status)
 
 
 def _sandbox_hint() -> str:

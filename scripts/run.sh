@@ -15,7 +15,7 @@ if [ "$SANDBOX_ENABLED" = "1" ]; then
   export XERO_CONNECTIONS_URL="${XERO_CONNECTIONS_URL:-$PUBLIC_BASE_URL/sandbox/xero/api/connections}"
   export XERO_API_URL="${XERO_API_URL:-$PUBLIC_BASE_URL/sandbox/xero/api/api.xro/2.0}"
   export PIPEDRIVE_API_URL="${PIPEDRIVE_API_URL:-$PUBLIC_BASE_URL/sandbox/pipedrive}"
-  export PIPEDRIVE_OAUTH_URL="${PIPEDRIVE_OAUTH_URL:-$PUBLIC_BASE_URL/sandbox/pipedrive/oauth}"
+  export PIPEDRIVE_OAUTH_URL="${PIPEDRIVE_OAUTH_URL:-$PUBLIC_BASE_URL/sandbox/pipedrive}"  # + /oauth/authorize, /oauth/token
 fi
 python manage.py migrate --noinput -v0
 python manage.py createcachetable -v0

@@ -38,6 +38,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.browser)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if call.when == "call":
+        item.browser_test_failed = report.failed  # read by ``page`` to keep the page a test failed on
+    return report
+
+
 def _unavailable(reason: str):
     """No browser: a clear failure in CI (the test command installs one there), a skip elsewhere."""
     if os.environ.get("CI"):
@@ -66,11 +74,13 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, request):
     context = browser.new_context(viewport=VIEWPORT, locale="en-GB", timezone_id="UTC")
     context.set_default_timeout(15_000)
     page = context.new_page()
     yield page
+    if getattr(request.node, "browser_test_failed", False):
+        save_screenshot(page, f"FAILED-{request.node.name}", check_width=False)
     context.close()
 
 
