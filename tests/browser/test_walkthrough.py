@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
-from tests.browser.app_process import run_command
+from tests.app_process import run_command
 
 SYNC_SECONDS = 10
 WEBSITE_FIELD = "Customer website"  # a custom field (Pipedrive also has a standard "Website")

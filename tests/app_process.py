@@ -1,4 +1,4 @@
-"""Starting the app as the README's run command does, in other processes, for the browser walk-through.
+"""Starting the app with the README's run command, in other processes (the walk-through, the fresh clone).
 
 ``scripts/run.sh`` itself (migrations, the first admin user, the sandbox seeds, then the web server and
 the task workers under ``runconnector``), on a free port, with its own data folder, and on PostgreSQL a
@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 START_SECONDS = 240  # migrations and the sandbox's demo data on a fresh database, on a busy 2-core machine
 STOP_SECONDS = 30
 
@@ -83,7 +83,7 @@ def fresh_database():
     import psycopg
 
     parts = urlsplit(url)
-    name = f"{parts.path.lstrip('/') or 'postgres'}_walkthrough_{os.getpid()}"
+    name = f"{parts.path.lstrip('/') or 'postgres'}_run_command_{os.getpid()}"
     server = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -144,11 +144,26 @@ def alive(pids) -> set[int]:
     return living
 
 
+def command_line(pid: int) -> str:
+    try:
+        return (
+            (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
+    except OSError:
+        return ""
+
+
+def ctrl_c(process: subprocess.Popen) -> None:
+    """What Ctrl-C in a terminal does: SIGINT to the foreground process group (the command's own)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)
+
+
 def stop(process: subprocess.Popen) -> int:
     """Ctrl-C, as a person stops the run command; all killed (with a failing code) if it does not stop."""
     tree = descendants(process.pid)
     if process.poll() is None:
-        process.send_signal(signal.SIGINT)
+        ctrl_c(process)
     try:
         return process.wait(timeout=STOP_SECONDS)
     except subprocess.TimeoutExpired:
@@ -160,8 +175,16 @@ def stop(process: subprocess.Popen) -> int:
 
 
 @contextlib.contextmanager
-def run_command(tmp_path: Path, *, demo_pair: bool = False, cwd: Path = ROOT, extra_env=None):
-    """``scripts/run.sh`` in ``cwd`` with the sandbox on; yields a RunningApp; stops it with Ctrl-C."""
+def run_command(
+    tmp_path: Path,
+    *,
+    demo_pair: bool = False,
+    cwd: Path = ROOT,
+    command=("bash", "scripts/run.sh"),
+    venv=None,
+):
+    """The run command in ``cwd`` with the sandbox on, in its own process group as a terminal would start
+    it; yields a RunningApp once the admin answers; stops it with Ctrl-C."""
     with fresh_database() as database_url:
         port = free_port()
         data_dir = tmp_path / "data"
@@ -171,16 +194,17 @@ def run_command(tmp_path: Path, *, demo_pair: bool = False, cwd: Path = ROOT, ex
             CONNECTOR_PORT=str(port),
             SANDBOX_DEMO_PAIR="1" if demo_pair else "0",
             # The test's own environment, already installed: the bootstrap finds it up to date.
-            VENV=sys.prefix,
+            VENV=venv or sys.prefix,
             # A queue name of our own: on a shared Redis, no other run's tasks reach these workers.
-            Q_CLUSTER_NAME=f"walkthrough-{port}",
-            **(extra_env or {}),
+            Q_CLUSTER_NAME=f"run-command-{port}",
         )
         if database_url:
             env["DATABASE_URL"] = database_url
         log = tmp_path / "run.log"
         with open(log, "w") as out:
-            process = subprocess.Popen(["bash", "scripts/run.sh"], cwd=cwd, env=env, stdout=out, stderr=out)
+            process = subprocess.Popen(
+                list(command), cwd=cwd, env=env, stdout=out, stderr=out, start_new_session=True
+            )
         app = RunningApp(f"http://127.0.0.1:{port}", data_dir, log, process)
         try:
             _wait_for_admin(app.url, process, log)
