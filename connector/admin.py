@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from connector import connections, oauth, pipedrive_webhooks
+from connector import connections, oauth, setup_status
 from connector.errors import ConnectorError
 from connector.forms import WriteOnlySecretWidget
 from connector.models import ConnectionStatus, PipedriveConnection, SyncPair, WebhookEvent, XeroConnection
@@ -282,7 +282,7 @@ class SyncPairAdmin(admin.ModelAdmin):
 
     def _register_new_pair(self, request, pair):
         try:
-            report = pipedrive_webhooks.register_pipedrive_webhooks(pair)
+            report = setup_status.register_webhooks(pair)  # kept for the guided setup's page too
         except ConnectorError as exc:
             messages.warning(
                 request,
@@ -296,9 +296,9 @@ class SyncPairAdmin(admin.ModelAdmin):
     def register_pipedrive_webhooks(self, request, queryset):
         for pair in queryset:
             try:
-                report = pipedrive_webhooks.register_pipedrive_webhooks(pair)
+                report = setup_status.register_webhooks(pair)
             except ConnectorError as exc:
-                messages.error(request, f"{pair}: Pipedrive webhooks not registered: {exc}")
+                messages.error(request, f"{pair}: {exc}")
             else:
                 messages.success(request, f"{pair}: {report}")
 
