@@ -8,7 +8,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from connector import connections, oauth, pipedrive_webhooks
+from connector import (
+    admin_mapping,  # noqa: F401  (registers the admin of mapping's rows)
+    connections,
+    oauth,
+    pipedrive_webhooks,
+)
 from connector.errors import ConnectorError
 from connector.forms import WriteOnlySecretWidget
 from connector.models import ConnectionStatus, PipedriveConnection, SyncPair, WebhookEvent, XeroConnection
