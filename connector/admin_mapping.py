@@ -7,11 +7,10 @@ Pipedrive calls go through connector.pipedrive_setup; a failing call becomes a f
 
 import json
 
-from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django_q.tasks import async_task
@@ -20,37 +19,18 @@ from connector import pipedrive_setup
 from connector.errors import ConnectorError
 from connector.models import SyncPair
 from connector.sync import credit
-from mapping.choices import InvoiceStatus, PaymentState
-from mapping.fields import STANDARD_FIELDS, is_custom_field_key
-from mapping.models import CreditLimit, FieldMapping, StageMapping
-from mapping.rules import validate_field, validate_options, validate_source_path
-
-TRANSFORM_HELP = (
-    "text: the value as text (trimmed to 255 characters, 65 000 for long-text fields). "
-    "number: a number (option decimals). "
-    'money: {"value", "currency"} for monetary fields; currency from option currency, option currency_path, '
-    "or the record's CurrencyCode / DefaultCurrency. "
-    "date: YYYY-MM-DD from Xero's /Date()/ or ISO dates. "
-    'lookup: option table {"Xero value": "Pipedrive value"} and optional default. '
-    'join: the non-empty values of option sources (a list of paths) joined with option separator (", "). '
-    "first_non_empty: the first non-empty value among option sources. "
-    "Any transform: option clear_when_empty true sends an empty value to Pipedrive (clears the field)."
+from mapping.fields import COMPATIBLE_TYPES, STANDARD_FIELDS
+from mapping.forms import (
+    ALL_OPTION_FIELDS,
+    OPTION_FIELDS,
+    TRANSFORM_DESCRIPTIONS,
+    FieldMappingForm,
+    StageMappingForm,
+    pipedrive_field_groups,
+    rule_summary,
 )
-
-
-def _pair_from(form, data_key="pair"):
-    """The sync pair the form is about: posted value, else the row's, else ?pair= in the URL."""
-    raw = form.data.get(data_key) if form.is_bound else None
-    if raw is None:
-        raw = getattr(form.instance, f"{data_key}_id", None) or form.initial.get(data_key)
-    try:
-        return (
-            SyncPair.objects.filter(pk=int(raw)).select_related("pipedrive_connection").first()
-            if raw
-            else None
-        )
-    except (TypeError, ValueError):
-        return None
+from mapping.models import CreditLimit, FieldMapping, StageMapping
+from mapping.source_labels import source_choices
 
 
 def fetch_live_fields(pair, target):
@@ -59,6 +39,14 @@ def fetch_live_fields(pair, target):
         return pipedrive_setup.live_fields(pair, target)
     except ConnectorError as exc:
         return f"Could not read the {target} fields of Pipedrive for {pair}: {exc}"
+
+
+def fetch_live_stages(pair):
+    """The live stages, or the reason Pipedrive could not give them (a string for the form)."""
+    try:
+        return pipedrive_setup.live_stages(pair)
+    except ConnectorError as exc:
+        return str(exc)
 
 
 def _requested_pair_and_target(request, obj):
@@ -72,116 +60,30 @@ def _requested_pair_and_target(request, obj):
     return pair, target if target in STANDARD_FIELDS else None
 
 
-class FieldMappingForm(forms.ModelForm):
-    """Edits one rule; the Pipedrive field is picked from the pair's live list (by name, stored by key)."""
-
-    class Meta:
-        model = FieldMapping
-        fields = [
-            "pair",
-            "target",
-            "source_path",
-            "pipedrive_field",
-            "transform",
-            "transform_options",
-            "enabled",
-            "order",
-        ]
-        help_texts = {"transform": TRANSFORM_HELP}
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.live_error = None
-        self._live = {}
-        pair = _pair_from(self)
-        target = (self.data.get("target") if self.is_bound else None) or self.instance.target
-        target = target or self.initial.get("target")
-        choices = [("", "---------")]
-        if target in STANDARD_FIELDS:
-            if pair is None:
-                choices += [(k, f"{name} ({k})") for k, (name, _) in STANDARD_FIELDS[target].items()]
-            else:
-                live = self.live_fields(pair, target)
-                if live is not None:
-                    choices += [(f["key"], f"{f['name']} ({f['field_type']})") for f in live]
-        current = self.instance.pipedrive_field
-        if current and current not in dict(choices):
-            choices.append((current, self.instance.pipedrive_field_name or current))
-        if len(choices) > 1:
-            self.fields["pipedrive_field"].widget = forms.Select(choices=choices)
-        self.fields["pipedrive_field"].help_text = (
-            "Choose a sync pair and target, then save and continue, to pick from the pair's live Pipedrive "
-            "fields. Default rows (no pair) may only target standard fields."
-        )
-
-    prefetched: dict = {}  # set per request by the admin: fetched before its transaction opens
-
-    def live_fields(self, pair, target):
-        """The pair's live fields, or None (with the reason kept for clean()) when Pipedrive fails."""
-        if (pair.pk, target) not in self._live:
-            result = self.prefetched.get((pair.pk, target))
-            if result is None:
-                result = fetch_live_fields(pair, target)
-            if isinstance(result, str):
-                self.live_error, result = result, None
-            self._live[(pair.pk, target)] = result
-        return self._live[(pair.pk, target)]
-
-    def clean(self):
-        data = super().clean()
-        target, source = data.get("target"), (data.get("source_path") or "").strip()
-        transform, options = data.get("transform"), data.get("transform_options")
-        key = (data.get("pipedrive_field") or "").strip()
-        if not target or not transform:
-            return data
-        options = {} if options in (None, "") else options
-        try:
-            validate_options(transform, options)
-        except ValidationError as exc:
-            self.add_error("transform_options", exc)
-            return data
-        paths = [
-            source,
-            *((options.get("sources") or []) if transform in ("join", "first_non_empty") else []),
-        ]
-        for item in paths:
-            try:
-                validate_source_path(target, item)
-            except ValidationError as exc:
-                self.add_error("source_path" if item == source else "transform_options", exc)
-        pair = data.get("pair")
-        live = None
-        if pair is not None:
-            live = self.live_fields(pair, target)
-            if live is None:
-                raise ValidationError(self.live_error)
-        try:
-            field = validate_field(target, key, transform, live)
-        except ValidationError as exc:
-            self.add_error("pipedrive_field", exc)
-            return data
-        data["source_path"], data["pipedrive_field"] = source, key
-        self.instance.pipedrive_field_name = field["name"]
-        options = {k: v for k, v in options.items() if k != "field_type"}
-        if is_custom_field_key(key):
-            options["field_type"] = field["field_type"]  # the engine's limits and shapes follow it
-        data["transform_options"] = options
-        return data
-
-
 @admin.register(FieldMapping)
 class FieldMappingAdmin(admin.ModelAdmin):
     form = FieldMappingForm
-    list_display = ["target", "source_path", "field_label", "transform", "pair_label", "enabled", "order"]
+    list_display = ["rule", "target", "transform", "pair_label", "enabled", "order"]
     list_filter = ["target", "pair", "enabled", "transform"]
     list_editable = ["enabled", "order"]
     search_fields = ["source_path", "pipedrive_field", "pipedrive_field_name"]
     actions = ["preview_mapping"]
     change_list_template = "admin/mapping/fieldmapping/change_list.html"
+    change_form_template = "admin/mapping/fieldmapping/change_form.html"
+    fieldsets = [
+        ("Which records", {"fields": ["pair", "target"]}),
+        ("From Xero", {"fields": ["source_path", "other_source_path"]}),
+        ("To Pipedrive", {"fields": ["pipedrive_field"]}),
+        (
+            "How the value is turned into the Pipedrive value",
+            {"fields": ["transform", *ALL_OPTION_FIELDS]},
+        ),
+        ("Row", {"fields": ["enabled", "order"]}),
+    ]
 
-    @admin.display(description="Pipedrive field")
-    def field_label(self, obj):
-        return obj.pipedrive_field_name or obj.pipedrive_field
+    @admin.display(description="Rule", ordering="source_path")
+    def rule(self, obj):
+        return rule_summary(obj)
 
     @admin.display(description="Sync pair")
     def pair_label(self, obj):
@@ -201,20 +103,140 @@ class FieldMappingAdmin(admin.ModelAdmin):
             if object_id and str(object_id).isdigit()
             else None
         )
+        self._prefetch(request, obj)
+        extra_context = {
+            **(extra_context or {}),
+            "editor": {
+                "option_fields": OPTION_FIELDS,
+                "descriptions": TRANSFORM_DESCRIPTIONS,
+                "choices_url": reverse("admin:mapping_fieldmapping_choices"),
+                "check_url": reverse("admin:mapping_fieldmapping_check"),
+                "records_url": reverse("admin:mapping_fieldmapping_records"),
+                "object_id": obj.pk if obj else None,
+            },
+        }
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def _prefetch(self, request, obj):
         pair, target = _requested_pair_and_target(request, obj)
         request._mapping_live = (
             {(pair.pk, target): fetch_live_fields(pair, target)} if pair and target else {}
         )
-        return super().changeform_view(request, object_id, form_url, extra_context)
+        return pair, target
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         form.prefetched = getattr(request, "_mapping_live", {})
+        form.live_fields_for = staticmethod(fetch_live_fields)
         return form
 
+    # --- the editor's JSON endpoints ------------------------------------------------------------------
+    def choices_view(self, request):
+        """The pick-lists for a pair and target: labelled Xero fields, the pair's live Pipedrive fields
+        with their types, and which field types each transform can fill."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        pair, target = _requested_pair_and_target(request, None)
+        if target is None:
+            return JsonResponse({"error": "Choose the target first."}, status=400)
+        live = fetch_live_fields(pair, target) if pair else None
+        fields = [
+            {
+                "key": f["key"],
+                "name": f["name"],
+                "field_type": f["field_type"],
+                "is_custom": f.get("is_custom"),
+            }
+            for f in (live if isinstance(live, list) else [])
+        ]
+        if pair is None:
+            fields = [
+                {"key": k, "name": name, "field_type": kind, "is_custom": False}
+                for k, (name, kind) in STANDARD_FIELDS[target].items()
+            ]
+        return JsonResponse(
+            {
+                "sources": [
+                    {"group": group, "options": [list(option) for option in options]}
+                    for group, options in source_choices(target)
+                ],
+                "fields": fields,
+                "field_groups": [
+                    {"group": group, "options": [list(option) for option in options]}
+                    for group, options in pipedrive_field_groups(
+                        target, live if isinstance(live, list) else None
+                    )
+                ],
+                "error": live if isinstance(live, str) else None,
+                "compatible": {t: sorted(types) for t, types in COMPATIBLE_TYPES.items()},
+            }
+        )
+
+    def check_view(self, request):
+        """Validates the row as it stands on the page (nothing is saved) and, given a Xero record id,
+        previews the value the row would give for it (Xero is read, nothing is written)."""
+        if request.method != "POST":
+            return JsonResponse({"error": "POST the row's form."}, status=405)
+        raw_id = request.POST.get("object_id") or ""
+        obj = self.model.objects.filter(pk=int(raw_id)).first() if raw_id.isdigit() else None
+        if not (self.has_change_permission(request, obj) if obj else self.has_add_permission(request)):
+            raise PermissionDenied
+        pair, _ = self._prefetch(request, obj)
+        form_class = self.get_form(request, obj, change=obj is not None, fields=None)
+        form = form_class(request.POST, instance=obj or self.model())
+        if not form.is_valid():
+            errors = {
+                (form.fields[name].label or name) if name in form.fields else "Row": [
+                    str(m) for m in messages_
+                ]
+                for name, messages_ in form.errors.items()
+            }
+            return JsonResponse({"ok": False, "errors": errors})
+        answer = {"ok": True, "summary": rule_summary(form.instance)}
+        record_id = (request.POST.get("record_id") or "").strip()
+        if record_id and pair is None:
+            answer["preview_error"] = "Choose a sync pair: the preview reads that pair's Xero organisation."
+        elif record_id:
+            try:
+                result = pipedrive_setup.preview_rule(pair, form.instance, record_id=record_id)
+            except ConnectorError as exc:
+                answer["preview_error"] = f"Xero could not give that record: {exc}"
+            else:
+                answer["preview"] = {
+                    "record": result["record"],
+                    "value": result["value"],
+                    "text": _preview_text(result),
+                }
+        return JsonResponse(answer, json_dumps_params={"default": str})
+
+    def records_view(self, request):
+        """A few recent Xero contacts (organization and person rules) or invoices (deal rules) of the
+        pair, to preview a row against (one Xero call)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        pair, target = _requested_pair_and_target(request, None)
+        if pair is None or target is None:
+            return JsonResponse({"records": [], "error": "Choose a sync pair and a target."})
+        try:
+            if target == "deal":
+                records = pipedrive_setup.recent_invoices(pair)
+            else:
+                records = pipedrive_setup.recent_contacts(pair)
+        except ConnectorError as exc:
+            return JsonResponse({"records": [], "error": f"Xero could not list records: {exc}"})
+        return JsonResponse({"records": records, "error": None})
+
     def get_urls(self):
-        view = self.admin_site.admin_view(self.setup_view)
-        return [path("setup/", view, name="mapping_fieldmapping_setup"), *super().get_urls()]
+        def view(function):
+            return self.admin_site.admin_view(function)
+
+        return [
+            path("setup/", view(self.setup_view), name="mapping_fieldmapping_setup"),
+            path("choices/", view(self.choices_view), name="mapping_fieldmapping_choices"),
+            path("check/", view(self.check_view), name="mapping_fieldmapping_check"),
+            path("records/", view(self.records_view), name="mapping_fieldmapping_records"),
+            *super().get_urls(),
+        ]
 
     def setup_view(self, request):
         """Pipedrive setup and preview for one sync pair: create recommended fields, the invoice pipeline,
@@ -274,6 +296,15 @@ class FieldMappingAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/mapping/setup.html", context)
 
 
+def _preview_text(result: dict) -> str:
+    value = result["value"]
+    if not result["sent"]:
+        return "No value: the Pipedrive field is left as it is."
+    if value is None:
+        return "Empty in Xero: the Pipedrive field is cleared."
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
 def _pretty(payload) -> str:
     return json.dumps(payload, indent=2, ensure_ascii=False, sort_keys=True, default=str)
 
@@ -303,78 +334,6 @@ def _preview_rows(result: dict) -> list[dict]:
     return rows
 
 
-class StageMappingForm(forms.ModelForm):
-    """Pipeline and stage picked from the pair's live list; names are stored beside the ids."""
-
-    prefetched: dict = {}  # pair pk -> live stages (or the error), read before the admin's transaction
-
-    live_stage = forms.ChoiceField(
-        required=False,
-        label="Pipedrive stage",
-        help_text="From the pair's live pipelines (sets ids and names).",
-    )
-
-    class Meta:
-        model = StageMapping
-        fields = [
-            "pair",
-            "kind",
-            "xero_value",
-            "live_stage",
-            "pipeline_id",
-            "pipeline_name",
-            "stage_id",
-            "stage_name",
-            "deal_status",
-            "lost_reason",
-            "enabled",
-        ]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.stages = {}
-        pair = _pair_from(self)
-        choices = [("", "(keep the values below)")]
-        if pair is not None:
-            try:
-                live = self.prefetched.get(pair.pk)
-                if live is None:
-                    live = pipedrive_setup.live_stages(pair)
-                if isinstance(live, ConnectorError):
-                    raise live
-                for s in live:
-                    self.stages[f"{s['pipeline_id']}:{s['stage_id']}"] = s
-                    choices.append(
-                        (f"{s['pipeline_id']}:{s['stage_id']}", f"{s['pipeline_name']} / {s['stage_name']}")
-                    )
-            except ConnectorError as exc:
-                self.fields["live_stage"].help_text = f"Could not read Pipedrive's pipelines: {exc}"
-        self.fields["live_stage"].choices = choices
-        if self.instance.pipeline_id and self.instance.stage_id:
-            self.initial.setdefault("live_stage", f"{self.instance.pipeline_id}:{self.instance.stage_id}")
-
-    def clean(self):
-        data = super().clean()
-        value = (data.get("xero_value") or "").strip().upper()
-        allowed = {
-            StageMapping.Kind.INVOICE_STATUS: InvoiceStatus.values,
-            StageMapping.Kind.PAYMENT_STATE: PaymentState.values,
-        }.get(data.get("kind"), [])
-        if data.get("kind") and value not in allowed:
-            self.add_error(
-                "xero_value", f"{value!r} is not a {data['kind']} value; use one of {', '.join(allowed)}."
-            )
-        data["xero_value"] = value
-        chosen = self.stages.get(data.get("live_stage") or "")
-        if chosen:
-            for name in ("pipeline_id", "pipeline_name", "stage_id", "stage_name"):
-                data[name] = chosen[name]
-                setattr(self.instance, name, chosen[name])
-        if data.get("deal_status") != StageMapping.DealStatus.LOST and data.get("lost_reason"):
-            self.add_error("lost_reason", "A lost reason applies only when the deal status is Lost.")
-        return data
-
-
 @admin.register(StageMapping)
 class StageMappingAdmin(admin.ModelAdmin):
     form = StageMappingForm
@@ -388,6 +347,19 @@ class StageMappingAdmin(admin.ModelAdmin):
         "enabled",
     ]
     list_filter = ["kind", "pair", "enabled"]
+    fields = [
+        "pair",
+        "kind",
+        "xero_value",
+        "live_stage",
+        "pipeline_id",
+        "pipeline_name",
+        "stage_id",
+        "stage_name",
+        "deal_status",
+        "lost_reason",
+        "enabled",
+    ]
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         obj = (
@@ -396,17 +368,13 @@ class StageMappingAdmin(admin.ModelAdmin):
             else None
         )
         pair, _ = _requested_pair_and_target(request, obj)
-        request._mapping_stages = {}
-        if pair is not None:
-            try:
-                request._mapping_stages[pair.pk] = pipedrive_setup.live_stages(pair)
-            except ConnectorError as exc:
-                request._mapping_stages[pair.pk] = exc
+        request._mapping_stages = {pair.pk: fetch_live_stages(pair)} if pair is not None else {}
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         form.prefetched = getattr(request, "_mapping_stages", {})
+        form.live_stages_for = staticmethod(fetch_live_stages)
         return form
 
     @admin.display(description="Sync pair")

@@ -194,12 +194,9 @@ def test_invoice_pipeline_is_created_once_and_stage_rows_point_at_it(admin_clien
         ({"pipedrive_field": "f" * 40}, "pipedrive_field", "does not exist in this Pipedrive company"),
         ({"transform": "money"}, "pipedrive_field", "type &#x27;varchar&#x27;"),
         ({"pipedrive_field": "owner_id"}, "pipedrive_field", "type &#x27;user&#x27;"),
-        ({"transform": "lookup"}, "transform_options", "A lookup needs options"),
-        (
-            {"transform": "join", "transform_options": json.dumps({"sources": ["Name", "Bogus"]})},
-            "transform_options",
-            "Bogus",
-        ),
+        ({"transform": "lookup"}, "table", "A lookup needs at least one row"),
+        ({"transform": "join", "sources": ["Name", "Bogus"]}, "sources", "Bogus"),
+        ({"transform": "money", "pipedrive_field": "name", "currency": "dollars"}, "currency", "3 characters"),
     ],
 )
 def test_invalid_rows_are_refused_with_their_reason(admin_client, world, values, field, message):
@@ -335,7 +332,7 @@ def test_stage_mapping_picks_pipeline_and_stage_from_the_live_list(admin_client,
         "Paid",
     )
     refused = admin_client.post("/admin/mapping/stagemapping/add/", {**form, "xero_value": "OVERDUE"})
-    assert refused.status_code == 200 and "is not a payment_state value" in refused.content.decode()
+    assert refused.status_code == 200 and "is not a payment state value" in refused.content.decode()
 
 
 def test_credit_limits_are_listed_and_editable_in_the_list(admin_client, world):
