@@ -196,7 +196,11 @@ def test_invoice_pipeline_is_created_once_and_stage_rows_point_at_it(admin_clien
         ({"pipedrive_field": "owner_id"}, "pipedrive_field", "type &#x27;user&#x27;"),
         ({"transform": "lookup"}, "table", "A lookup needs at least one row"),
         ({"transform": "join", "sources": ["Name", "Bogus"]}, "sources", "Bogus"),
-        ({"transform": "money", "pipedrive_field": "name", "currency": "dollars"}, "currency", "3 characters"),
+        (
+            {"transform": "money", "pipedrive_field": "name", "currency": "dollars"},
+            "currency",
+            "3 characters",
+        ),
     ],
 )
 def test_invalid_rows_are_refused_with_their_reason(admin_client, world, values, field, message):
