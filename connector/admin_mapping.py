@@ -186,9 +186,7 @@ class FieldMappingAdmin(admin.ModelAdmin):
         form = form_class(request.POST, instance=obj or self.model())
         if not form.is_valid():
             errors = {
-                (form.fields[name].label or name) if name in form.fields else "Row": [
-                    str(m) for m in messages_
-                ]
+                (form[name].label if name in form.fields else "Row"): [str(m) for m in messages_]
                 for name, messages_ in form.errors.items()
             }
             return JsonResponse({"ok": False, "errors": errors})
