@@ -146,6 +146,7 @@ class FieldMappingAdmin(admin.ModelAdmin):
                 "name": f["name"],
                 "field_type": f["field_type"],
                 "is_custom": f.get("is_custom"),
+                "options": f.get("options") or [],
             }
             for f in (live if isinstance(live, list) else [])
         ]

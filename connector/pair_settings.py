@@ -63,6 +63,7 @@ class PairSettingsForm(forms.ModelForm):
     deal_title_template = forms.CharField(
         label="Deal title",
         max_length=255,
+        widget=forms.TextInput(attrs={"size": 60}),
         help_text="Xero invoice fields in braces. Available: "
         + ", ".join(f"{p} ({words})" for p, words in TITLE_PLACEHOLDERS)
         + f"; any other invoice field works too. Default: {DEFAULT_DEAL_TITLE}",

@@ -85,8 +85,9 @@ class FilterableSelect(forms.Select):
         select = super().render(name, value, attrs, renderer)
         box_id = f"{(attrs or {}).get('id') or name}_filter"
         return format_html(
-            '<input type="search" class="mapping-filter" id="{}" data-filter-for="{}" '
-            'placeholder="Type to filter the list…" aria-label="Filter the list"><br>{}',
+            '<div class="mapping-widget"><input type="search" class="mapping-filter" id="{}" '
+            'data-filter-for="{}" placeholder="Type to filter the list…" aria-label="Filter the list">'
+            "{}</div>",
             box_id,
             (attrs or {}).get("id") or name,
             select,
@@ -120,8 +121,9 @@ class SourceListWidget(forms.Widget):
             )
         element_id = (attrs or {}).get("id") or name
         return format_html(
-            '<ol class="source-list" id="{}">{}</ol>'
-            '<button type="button" class="button add-source" data-list="{}">Add another source</button>',
+            '<div class="mapping-widget"><ol class="source-list" id="{}">{}</ol>'
+            '<button type="button" class="button add-source" data-list="{}">Add another source</button>'
+            "</div>",
             element_id,
             format_html_join("", "{}", ((r,) for r in rows)),
             element_id,
@@ -164,9 +166,9 @@ class LookupTableWidget(forms.Widget):
         )
         element_id = (attrs or {}).get("id") or name
         return format_html(
-            '<table class="lookup-table" id="{}"><thead><tr><th>Xero value</th><th>Pipedrive value</th>'
-            "</tr></thead><tbody>{}</tbody></table>"
-            '<button type="button" class="button add-lookup-row" data-table="{}">Add a row</button>',
+            '<div class="mapping-widget"><table class="lookup-table" id="{}"><thead><tr><th>Xero value</th>'
+            "<th>Pipedrive value</th></tr></thead><tbody>{}</tbody></table>"
+            '<button type="button" class="button add-lookup-row" data-table="{}">Add a row</button></div>',
             element_id,
             body,
             element_id,
@@ -295,9 +297,8 @@ class FieldMappingForm(forms.ModelForm):
             "Pick from the list (type in the box above it to filter). "
             "Choose the target first: organization and person read the Xero contact, deal the invoice."
         )
-        self.fields["transform"].help_text = " ".join(
-            f"{label}: {TRANSFORM_DESCRIPTIONS[value]}" for value, label in Transform.choices
-        )
+        transform = (self.data.get("transform") if self.is_bound else None) or self.instance.transform
+        self.fields["transform"].help_text = TRANSFORM_DESCRIPTIONS.get(transform, "")
         options = self.instance.transform_options or {}
         for name in ALL_OPTION_FIELDS:
             if name in options and name != "table":
@@ -364,8 +365,9 @@ class FieldMappingForm(forms.ModelForm):
         source_field = "other_source_path" if typed else "source_path"
         source = typed or (data.get("source_path") or "").strip()
         options = self._transform_options(transform, data)
-        if transform in (Transform.JOIN, Transform.FIRST_NON_EMPTY) and not source and options.get("sources"):
-            source = options["sources"][0]
+        if transform in (Transform.JOIN, Transform.FIRST_NON_EMPTY) and options.get("sources"):
+            # The engine reads the sources, not the rule's own path: keep the path the first source.
+            source, source_field = options["sources"][0], "sources"
         if not source:
             self.add_error("source_path", "Choose the Xero field to read.")
         elif not self._path_ok(target, source, source_field):
@@ -485,7 +487,9 @@ class FieldMappingForm(forms.ModelForm):
 def rule_summary(row: FieldMapping) -> str:
     """A rule in finance's words: "Address (street) → City → City (text)"."""
     field = row.pipedrive_field_name or row.pipedrive_field
-    return f"{source_label(row.target, row.source_path)} → {field} ({row.get_transform_display().lower()})"
+    paths = (row.transform_options or {}).get("sources") or [row.source_path]
+    sources = " + ".join(source_label(row.target, p) for p in paths)
+    return f"{sources} → {field} ({row.get_transform_display().lower()})"
 
 
 XERO_VALUE_CHOICES = [
