@@ -151,6 +151,8 @@ def test_first_run_guided_setup_mapping_and_a_customer_and_invoice_reaching_pipe
     page.locator("#step-pair").get_by_role("button", name="Create the sync pair").click()
     page.wait_for_selector("#step-pair[data-state=done]")
     pair_id = parse_qs(urlsplit(page.url).query)["pair"][0]
+    pair_name = f"{organisation_name} → Sandbox Demo Ltd"
+    assert f"“{pair_name}”" in page.locator("#step-pair").inner_text()
     assert step_state(page, "pipedrive_setup") == "todo"
     shot("setup-pair-created")
 
@@ -204,13 +206,21 @@ def test_first_run_guided_setup_mapping_and_a_customer_and_invoice_reaching_pipe
         timeout=10,
     )
     assert created.status_code in (200, 201), created.text
-    page.goto(
-        f"{app.url}/admin/mapping/fieldmapping/add/?{urlencode({'pair': pair_id, 'target': 'organization'})}"
-    )
-    page.fill("#id_source_path", "Website")
-    page.select_option("#id_pipedrive_field", label=f"{WEBSITE_FIELD} (varchar)")
+    field_code = created.json()["data"]["field_code"]
+    page.goto(f"{app.url}/admin/")
+    page.locator("#group-finance").get_by_role("link", name="Field mappings").click()
+    page.get_by_role("link", name="Add field mapping").click()
+    page.select_option("#id_pair", label=pair_name)
+    page.select_option("#id_target", "organization")
+    # The pick-lists fill for the pair and target: Xero fields in plain words, Pipedrive's live fields.
+    page.wait_for_selector(f"#id_pipedrive_field option[value='{field_code}']", state="attached")
+    page.fill("#id_source_path_filter", "website")
+    page.select_option("#id_source_path", "Website")
+    assert page.locator("#id_source_path option:checked").inner_text() == "Website"
+    page.select_option("#id_pipedrive_field", field_code)
+    assert page.locator("#id_pipedrive_field option:checked").inner_text() == f"{WEBSITE_FIELD} (varchar)"
     page.select_option("#id_transform", "text")
-    page.fill("#id_order", "500")
+    page.wait_for_selector("#mapping-check.ok")
     shot("mapping-website")
     page.get_by_role("button", name="Save", exact=True).click()
     page.wait_for_selector(".messagelist .success")
