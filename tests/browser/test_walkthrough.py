@@ -7,6 +7,7 @@ within 10 seconds. Every page is saved as a screenshot (test-artifacts/screensho
 and checked to fit 1280 pixels without sideways scrolling.
 """
 
+import json
 import re
 import time
 import uuid
@@ -282,12 +283,14 @@ def test_first_run_guided_setup_mapping_and_a_customer_and_invoice_reaching_pipe
     while True:
         wait_for_row(organizations, name)
         page.locator("#result_list tbody tr").filter(has_text=name).first.locator("th a").click()
-        if website in page.locator("#id_custom_fields").input_value():
+        if json.loads(page.locator("#id_custom_fields").input_value()).get(field_code) == website:
             break
         assert time.monotonic() - written_at < SYNC_SECONDS, (
             f"no website on the organization after {SYNC_SECONDS}s"
         )
         page.wait_for_timeout(300)
+    # The emulator shows custom fields as JSON in a small box: grown to its content for the screenshot.
+    page.eval_on_selector("#id_custom_fields", "box => { box.style.height = box.scrollHeight + 'px'; }")
     shot("pipedrive-organization-with-website")
     deals = f"{app.url}/admin/sandbox_pipedrive/deal/?{urlencode({'q': number})}"
     seconds = wait_for_row(deals, "Awaiting payment")
