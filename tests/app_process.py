@@ -210,4 +210,6 @@ def run_command(
             _wait_for_admin(app.url, process, log)
             yield app
         finally:
-            stop(process)
+            began = time.monotonic()
+            code = stop(process)
+            print(f"run command stopped in {time.monotonic() - began:.1f}s with exit code {code}")

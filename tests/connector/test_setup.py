@@ -234,7 +234,7 @@ def test_home_groups_what_finance_uses_first_and_calls_out_the_setup_until_done(
     for label in ("Sync records", "Field mappings", "Deal stages", "Credit limits", "Inbox"):
         assert f">{label}</a>" in finance
     advanced = home.split('id="group-advanced"')[1]
-    for label in ("API rate windows", "Pipedrive index", "Deferred jobs", "Task queue: queued"):
+    for label in ("API rate windows", "Pipedrive index", "Deferred jobs", "Task queue: failed"):
         assert f">{label}</a>" in advanced
     assert "Customers (Xero contacts) → organizations" in home
     assert "Start here: set up your first sync" in home and 'href="/admin/setup/"' in home
