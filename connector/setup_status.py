@@ -175,10 +175,12 @@ def sandbox_portal_url(pair) -> str:
 
 
 def setup_status(pair: SyncPair | None = None) -> SetupStatus:
-    """Every step's state for ``pair`` (default: the only pair, if there is exactly one)."""
+    """Every step's state for ``pair`` (default: the newest pair, the one most likely being set up;
+    None before the first pair exists)."""
     if pair is None:
-        pairs = list(SyncPair.objects.all()[:2])
-        pair = pairs[0] if len(pairs) == 1 else None
+        pair = (
+            SyncPair.objects.select_related("xero_connection", "pipedrive_connection").order_by("-pk").first()
+        )
     xeros = _live(XeroConnection.objects.all())
     pipedrives = _live(PipedriveConnection.objects.all())
     here = setup_url(pair)

@@ -252,3 +252,20 @@ def test_setup_needs_staff_and_its_actions_need_the_right_to_change_pairs(client
     assert client.get(SETUP).status_code == 200
     assert client.post(SETUP, {"action": "create_pair"}).status_code == 403
     assert SyncPair.objects.count() == 0
+
+
+def test_with_several_pairs_the_page_and_the_home_follow_the_newest_unless_one_is_chosen(
+    admin_client, xero_connection, pipedrive_api_token_connection, pipedrive_oauth_connection
+):
+    first = SyncPair.objects.create(
+        name="First", xero_connection=xero_connection, pipedrive_connection=pipedrive_api_token_connection
+    )
+    newest = SyncPair.objects.create(
+        name="Newest", xero_connection=xero_connection, pipedrive_connection=pipedrive_oauth_connection
+    )
+    home = admin_client.get("/admin/").content.decode()
+    assert "Finish setting up “Newest”" in home and "Start here" not in home
+    assert setup_status.setup_status().pair == newest
+    page = admin_client.get(f"{SETUP}?pair={first.pk}").content.decode()
+    assert f'<option value="{first.pk}" selected>First</option>' in page
+    assert "“First” syncs Xero" in page
