@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection as db_connection
 
-from connector.sync.common import _lock_key, named_lock
+from connector.locks import RECORD_LOCK_FILES, lock_key, named_lock
 
 pytestmark = pytest.mark.django_db
 
@@ -14,7 +14,7 @@ def _two_names_sharing_a_file() -> tuple[str, str]:
     seen = {}
     for number in range(5000):
         name = f"record-{number}"
-        slot = _lock_key(name) % 1024
+        slot = lock_key(name) % RECORD_LOCK_FILES
         if slot in seen:
             return seen[slot], name
         seen[slot] = name
