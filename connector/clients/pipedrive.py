@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from connector.clients.http import ApiClient, TokenProvider
+from connector.clients.http import ApiClient, TokenProvider, retry_after_seconds
 from connector.errors import BudgetExhausted
 from connector.ratelimit import PipedriveLimiter
 
@@ -62,7 +62,10 @@ class PipedriveClient(ApiClient):
             self.limiter.observe_burst_remaining(int(remaining))
 
     def rate_limit_wait(self, response):
-        return float(response.headers.get("x-ratelimit-reset") or response.headers.get("Retry-After") or 0)
+        # x-ratelimit-reset: seconds until the burst window resets; Retry-After: seconds or an HTTP-date.
+        return retry_after_seconds(
+            response.headers.get("x-ratelimit-reset") or response.headers.get("Retry-After")
+        )
 
     def on_429(self, response):
         # Burst headers still showing room on a 429 means the daily budget is spent (pipedrive-api.md §4.3).
