@@ -282,7 +282,7 @@ def check_xero(conn: XeroConnection) -> CheckResult:
 
 
 def remaining_limits(limiter) -> str:
-    """'minute 59, day 4999' from the shared limiter (part B), or a note when it cannot tell."""
+    """'minute 59, day 4999' from the shared limiter (connector.ratelimit), or a note when it cannot tell."""
     try:
         return ", ".join(f"{w.kind} {limiter.remaining(w.kind)}" for w in limiter.windows(1)) or "no limits"
     except Exception:  # a limiter without windows (NoLimiter) must not fail the test action

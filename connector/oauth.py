@@ -328,7 +328,7 @@ def refresh_xero(connection_id: int, *, force: bool = False, seen_access_token: 
 
 @dataclass
 class XeroTokenProvider:
-    """Hands part B's XeroClient a live access token; refreshes under the row lock when needed."""
+    """Hands the XeroClient a live access token; refreshes under the row lock when needed."""
 
     connection: XeroConnection
 
