@@ -18,6 +18,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from connector import oauth
+from connector.clients.pipedrive import PipedriveClient
+from connector.clients.xero import XeroClient
 from connector.errors import AuthExpired, ConnectionBroken, ConnectorError
 from connector.models import ConnectionStatus, OAuthState, PipedriveConnection, XeroConnection
 
@@ -243,14 +245,10 @@ def _forget(conn, problems: list[str]) -> None:
 
 
 def xero_client(conn: XeroConnection):
-    from connector.clients.xero import XeroClient
-
     return XeroClient(conn.tenant_id, oauth.xero_token_provider(conn))
 
 
 def pipedrive_client(conn: PipedriveConnection):
-    from connector.clients.pipedrive import PipedriveClient
-
     if conn.auth_type == PipedriveConnection.AuthType.API_TOKEN:
         auth = conn.api_token
     else:

@@ -23,6 +23,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Greatest
 
 from connector.errors import BudgetExhausted, RateLimited
+from connector.models import ApiRateWindow, ApiSlot
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,6 @@ class DatabaseBackend:
 
     def try_spend(self, service: str, scope: str, windows: list[Window], units: int) -> Window | None:
         """Spend ``units`` in every window, all or nothing; return the window that is full, if any."""
-        from connector.models import ApiRateWindow
 
         now = time.time()
 
@@ -105,7 +105,6 @@ class DatabaseBackend:
         return None
 
     def used(self, service: str, scope: str, window: Window) -> int:
-        from connector.models import ApiRateWindow
 
         number, _ = _number(window, time.time())
         row = ApiRateWindow.objects.filter(
@@ -115,7 +114,6 @@ class DatabaseBackend:
 
     def raise_used(self, service: str, scope: str, window: Window, used: int) -> None:
         """The service says we used at least ``used`` (another app, another installation): never lower it."""
-        from connector.models import ApiRateWindow
 
         number, _ = _number(window, time.time())
         keys = {"service": service, "scope": scope, "kind": window.kind, "window_start": number}
@@ -124,7 +122,6 @@ class DatabaseBackend:
                 ApiRateWindow.objects.create(**keys, used=used)
 
     def try_acquire(self, service: str, scope: str, limit: int, lease: float) -> str | None:
-        from connector.models import ApiSlot
 
         slots = ApiSlot.objects.filter(service=service, scope=scope, number__lt=limit)
         if slots.count() < limit:
@@ -143,7 +140,6 @@ class DatabaseBackend:
         return None
 
     def release(self, service: str, scope: str, holder: str) -> None:
-        from connector.models import ApiSlot
 
         ApiSlot.objects.filter(service=service, scope=scope, holder=holder).update(holder="", expires_at=None)
 
