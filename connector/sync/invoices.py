@@ -10,6 +10,7 @@ invoice's outcome; whole-batch problems (limits, budget, broken connection) rais
 
 import logging
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -35,7 +36,7 @@ from connector.sync.common import (
 )
 from mapping.choices import CLOSED_WITHOUT_DEAL
 from mapping.engine import map_deal, payload_hash, payment_state, stage_rule_for
-from mapping.models import RecordLink
+from mapping.models import FieldMapping, RecordLink, StageMapping
 from mapping.rules import deal_context, field_rules, stage_rules
 
 logger = logging.getLogger(__name__)
@@ -84,12 +85,12 @@ class InvoiceRun:
         self.create_deals = options.create_deals
         self._xero = None
         self._pipedrive = None
-        self._deal_rules = None
-        self._stage_rules = None
-        self._pipelines = None  # [(id, name)]
-        self._stages = None  # [(id, pipeline_id, name)]
+        self._deal_rules: list[FieldMapping] | None = None
+        self._stage_rules: list[StageMapping] | None = None
+        self._pipelines: list[tuple[int, str]] | None = None  # [(id, name)]
+        self._stages: list[tuple[int, int, str]] | None = None  # [(id, pipeline_id, name)]
         self._stages_fresh = False
-        self._credit = None
+        self._credit: bool | None = None
         self.contacts: dict[str, dict] = {}  # ContactID -> full contact (with balances), when credit applies
         self.organizations: dict[int, dict] = {}  # organization id -> record (credit limit field only)
         self.contact_failures: dict[str, str] = {}
@@ -415,7 +416,7 @@ class InvoiceRun:
         self._audit(invoice_id, action="skipped", started_at=timezone.now(), reason=reason)
         return RecordOutcome("ignored", reason, action="skipped")
 
-    def reevaluate_open_deals(self, contact_ids: list[str], done: set[str] = frozenset()) -> None:
+    def reevaluate_open_deals(self, contact_ids: list[str], done: Collection[str] = frozenset()) -> None:
         """The credit flag of a contact's other open deals depends on its balance: re-sync its
         AUTHORISED invoices that have a deal (unchanged payloads cost nothing). One Xero call per 100."""
         contact_ids = list(dict.fromkeys(contact_ids))
