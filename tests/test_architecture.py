@@ -185,19 +185,8 @@ def test_mapping_makes_no_http_calls():
     assert forbidden_imports(BASE, RULES["http"]) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connector/sync/contacts.py, credit.py and invoices.py import one another; the credit "
-    "re-check orchestration is moving above them. Remove this mark when it has.",
-)
 def test_no_import_cycle_among_the_sync_modules():
     assert import_cycles(BASE, "connector.sync") == []
-
-
-def test_the_only_sync_cycle_is_contacts_credit_invoices():
-    """Until that cycle is broken: no other sync module may join a cycle."""
-    allowed = {"connector.sync.contacts", "connector.sync.credit", "connector.sync.invoices"}
-    assert all(set(cycle) <= allowed for cycle in import_cycles(BASE, "connector.sync"))
 
 
 # ---------------------------------------------------------------- the checker can fail

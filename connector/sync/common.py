@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from audit.services import record_sync
-from connector.errors import NotFound, ServerError
+from connector.errors import ConnectorError, NotFound, ServerError
 from connector.locks import named_lock
 from connector.logging import redact
 from mapping.models import RecordLink
@@ -27,6 +27,10 @@ class RecordOutcome:
     reason: str = ""
     pipedrive_id: int | None = None
     action: str = ""  # created / updated / unchanged / skipped / deleted
+
+
+class SyncProblem(ConnectorError):
+    """This record cannot be synced as things stand; the message says what to do."""
 
 
 # Per record, transient: the record is tried again later (RecordOutcome "retry").
