@@ -161,19 +161,8 @@ def test_no_product_app_imports_the_sandbox():
     assert forbidden_imports(BASE, RULES["sandbox"]) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mapping/admin.py still imports connector (pipedrive_setup, SyncPair, sync.credit); "
-    "the Pipedrive-aware mapping admin is moving into connector. Remove this mark when it has.",
-)
 def test_mapping_imports_nothing_from_connector_or_audit():
     offenders = forbidden_imports(BASE, RULES["mapping"])
-    assert offenders == [], "\n".join(offenders)
-
-
-def test_the_only_mapping_module_importing_connector_is_the_admin_being_moved():
-    """Until the move lands: no other mapping module may start importing connector or audit."""
-    offenders = [line for line in forbidden_imports(BASE, RULES["mapping"]) if "mapping.admin " not in line]
     assert offenders == [], "\n".join(offenders)
 
 
