@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from connector import pipedrive_setup, pipedrive_webhooks
+from connector import pairs, pipedrive_setup, pipedrive_webhooks
 from connector.errors import ConnectorError
 from connector.models import (
     ConnectionStatus,
@@ -153,8 +153,7 @@ def sandbox_base() -> str:
     return settings.XERO_API_URL.split("/sandbox/xero/")[0] + "/sandbox"
 
 
-def xero_webhook_url(pair) -> str:
-    return settings.PUBLIC_BASE_URL + reverse("webhooks:xero", args=[pair.key])
+xero_webhook_url = pairs.xero_webhook_url
 
 
 def sandbox_portal_url(pair) -> str:
@@ -404,13 +403,13 @@ def create_pair(xero: XeroConnection, pipedrive: PipedriveConnection, name: str 
         return existing
     try:
         with transaction.atomic():
-            pair = SyncPair.objects.create(
-                name=name[:200], xero_connection=xero, pipedrive_connection=pipedrive
-            )
-    except IntegrityError:  # created at the same moment by another request
-        return SyncPair.objects.get(xero_connection=xero, pipedrive_connection=pipedrive)
-    logger.info("Created sync pair %s (%s)", pair.pk, pair)
-    return pair
+            return pairs.create_pair(name[:200], xero, pipedrive)
+    except (IntegrityError, ConnectorError):
+        # Created at the same moment by another request: that pair is the answer.
+        existing = SyncPair.objects.filter(xero_connection=xero, pipedrive_connection=pipedrive).first()
+        if existing is None:
+            raise
+        return existing
 
 
 def run_pipedrive_setup(pair: SyncPair) -> str:
@@ -452,9 +451,7 @@ def save_xero_webhook_key(pair: SyncPair, key: str) -> None:
             "That does not look like a Xero webhook key (a long string without spaces): copy it again."
         )
     with transaction.atomic():
-        pair.xero_webhook_key = key
-        pair.secrets_set_at = timezone.now()
-        pair.save(update_fields=["xero_webhook_key", "secrets_set_at", "updated_at"])
+        pairs.set_xero_webhook_key(pair, key)
         SetupStepResult.objects.filter(pair=pair, step=Step.XERO_INTENT).delete()
 
 

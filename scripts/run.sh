@@ -24,9 +24,10 @@ if [ "$SANDBOX_ENABLED" = "1" ]; then
   # Demo organisations and a demo Pipedrive company, once; credentials kept for reference.
   { python manage.py sandbox_xero_seed && python manage.py sandbox_pipedrive_seed; } \
     > "${CONNECTOR_DATA_DIR:-var}/sandbox-credentials.txt"
-  # A ready sync pair between the demo accounts, so changes flow at once (skipped once it exists).
+  # A ready sync pair between the demo accounts, so changes flow at once (skipped once it exists):
+  # set up through the connector's own services, over HTTP, once the web server below answers.
   # SANDBOX_DEMO_PAIR=0 leaves it out, to try the guided setup ("Set up a sync") from scratch.
-  if [ "${SANDBOX_DEMO_PAIR:-1}" = "1" ]; then python manage.py sandbox_demo_pair; fi
+  if [ "${SANDBOX_DEMO_PAIR:-1}" = "1" ]; then python manage.py sandbox_demo_pair --wait 120 & fi
   echo "Sandbox: Xero and Pipedrive emulators at $PUBLIC_BASE_URL/sandbox/ (demo credentials in ${CONNECTOR_DATA_DIR:-var}/sandbox-credentials.txt)"
 fi
 echo "Starting the web server on $PUBLIC_BASE_URL and the task workers (Ctrl-C stops both)..."
