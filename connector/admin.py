@@ -60,6 +60,18 @@ class ConnectionAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     actions = ["test_connection", "refresh_token_now", "disconnect"]
 
+    def get_urls(self):
+        from connector.admin_backfill import backfill_urls
+
+        return [*backfill_urls(self), *super().get_urls()]
+
+    @admin.display(description="Backfill")
+    def backfill_link(self, obj):
+        if not obj.pk:
+            return "available after saving"
+        url = reverse("admin:connector_syncpair_backfill", args=[obj.pk])
+        return format_html('<a href="{}">Bring existing Xero records across (preview first)</a>', url)
+
     def get_form(self, request, obj=None, **kwargs):
         kwargs["form"] = write_only_form(self.model, self.secret_fields)
         return super().get_form(request, obj, **kwargs)
@@ -231,6 +243,7 @@ class SyncPairAdmin(admin.ModelAdmin):
         "pipedrive_signing_secret",
         "secrets_state",
         "webhook_rejections",
+        "backfill_link",
     )
     readonly_fields = (
         "xero_webhook_url",
@@ -238,6 +251,7 @@ class SyncPairAdmin(admin.ModelAdmin):
         "pipedrive_webhook_user",
         "secrets_state",
         "webhook_rejections",
+        "backfill_link",
     )
     actions = ["test_pair", "register_pipedrive_webhooks"]
 

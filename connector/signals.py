@@ -1,4 +1,4 @@
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate, post_save
 from django.dispatch import receiver
 
 
@@ -11,3 +11,18 @@ def ensure_encryption_canary(sender, app_config=None, using="default", **kwargs)
 
     if not EncryptionCanary.objects.using(using).exists():
         EncryptionCanary.objects.using(using).create(value=EncryptionCanary.PLAINTEXT)
+
+
+@receiver(post_save, sender="connector.SyncPair")
+def keep_reconciliation_schedule(sender, instance, **kwargs):
+    """The pair's reconciliation schedule follows its options (interval, on/off) and its enabled flag."""
+    from connector.reconciliation import on_pair_saved
+
+    on_pair_saved(instance)
+
+
+@receiver(post_delete, sender="connector.SyncPair")
+def drop_reconciliation_schedule(sender, instance, **kwargs):
+    from connector.reconciliation import drop_schedule
+
+    drop_schedule(instance.pk)
