@@ -60,18 +60,6 @@ class ConnectionAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     actions = ["test_connection", "refresh_token_now", "disconnect"]
 
-    def get_urls(self):
-        from connector.admin_backfill import backfill_urls
-
-        return [*backfill_urls(self), *super().get_urls()]
-
-    @admin.display(description="Backfill")
-    def backfill_link(self, obj):
-        if not obj.pk:
-            return "available after saving"
-        url = reverse("admin:connector_syncpair_backfill", args=[obj.pk])
-        return format_html('<a href="{}">Bring existing Xero records across (preview first)</a>', url)
-
     def get_form(self, request, obj=None, **kwargs):
         kwargs["form"] = write_only_form(self.model, self.secret_fields)
         return super().get_form(request, obj, **kwargs)
@@ -254,6 +242,18 @@ class SyncPairAdmin(admin.ModelAdmin):
         "backfill_link",
     )
     actions = ["test_pair", "register_pipedrive_webhooks"]
+
+    def get_urls(self):
+        from connector.admin_backfill import backfill_urls
+
+        return [*backfill_urls(self), *super().get_urls()]
+
+    @admin.display(description="Backfill")
+    def backfill_link(self, obj):
+        if not obj.pk:
+            return "available after saving"
+        url = reverse("admin:connector_syncpair_backfill", args=[obj.pk])
+        return format_html('<a href="{}">Bring existing Xero records across (preview first)</a>', url)
 
     def get_form(self, request, obj=None, **kwargs):
         kwargs["form"] = write_only_form(self.model, self.secret_fields)

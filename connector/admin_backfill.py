@@ -54,7 +54,9 @@ def backfill_urls(model_admin) -> list:
 def _pair(model_admin, request, pair_id) -> SyncPair:
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
-    pair = SyncPair.objects.filter(pk=pair_id).select_related("xero_connection", "pipedrive_connection").first()
+    pair = (
+        SyncPair.objects.filter(pk=pair_id).select_related("xero_connection", "pipedrive_connection").first()
+    )
     if pair is None:
         raise Http404("No such sync pair")
     return pair
@@ -113,7 +115,9 @@ def _act(request, pair) -> None:
             raise backfill.BackfillError(f"{since_text!r} is not a date: use YYYY-MM-DD.") from None
         run = backfill.start_preview(pair, since=since, requested_by=user)
         backfill.enqueue(run.pk)
-        messages.info(request, "The preview is being prepared: nothing is written to Pipedrive until you confirm.")
+        messages.info(
+            request, "The preview is being prepared: nothing is written to Pipedrive until you confirm."
+        )
         return
     run = backfill.active_run(pair)
     if run is None:

@@ -107,7 +107,12 @@ def seed_organizations(company, owner, names: list[str]) -> None:
     Organization.objects.bulk_create(
         [
             Organization(
-                company=company, owner=owner, name=name, attributes={}, custom_fields={}, add_time=now,
+                company=company,
+                owner=owner,
+                name=name,
+                attributes={},
+                custom_fields={},
+                add_time=now,
                 update_time=now,
             )
             for name in names

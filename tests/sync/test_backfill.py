@@ -61,7 +61,9 @@ def drive(run_id: int) -> BackfillRun:
 
 def xero_429s(sandbox) -> int:
     snapshot = counters.snapshot("xero", str(sandbox.organisation.tenant_id))
-    return sum(by_status.get(429, 0) + by_status.get("429", 0) for by_status in snapshot["by_endpoint"].values())
+    return sum(
+        by_status.get(429, 0) + by_status.get("429", 0) for by_status in snapshot["by_endpoint"].values()
+    )
 
 
 def test_preview_then_run_matches_creates_and_settles_an_ambiguous_match(
@@ -84,7 +86,12 @@ def test_preview_then_run_matches_creates_and_settles_an_ambiguous_match(
     plan = run.plan
     assert plan["totals"] == {"contacts": 3, "invoices": 3, "payments": 1}
     assert plan["organizations"] == {"create": 1, "link": 0, "contact_id_field": 0, "name": 2, "ambiguous": 1}
-    assert plan["persons"]["create"] == 2 and plan["deals"] == {"create": 2, "update": 0, "skip": 1, "fail": 0}
+    assert plan["persons"]["create"] == 2 and plan["deals"] == {
+        "create": 2,
+        "update": 0,
+        "skip": 1,
+        "fail": 0,
+    }
     assert plan["notes"]["create"] == 1
     assert plan["estimate"]["pipedrive_tokens"] >= 5 * (1 + 2 + 2) + 10
     assert sandbox.counts().pipedrive_writes == 0  # the preview writes nothing

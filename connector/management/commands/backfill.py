@@ -1,6 +1,7 @@
 """``manage.py backfill <pair> [--dry-run] [--since DATE]``: preview, then run, a pair's backfill here."""
 
 import datetime as dt
+import time
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
@@ -80,11 +81,7 @@ class Command(BaseCommand):
             f"{totals['payments']} payments."
         )
         for label, group, key in PLAN_LINES:
-            value = (
-                plan[group][key]
-                if key
-                else sum(plan[group].get(k, 0) for k in ("link", "email", "name"))
-            )
+            value = plan[group][key] if key else sum(plan[group].get(k, 0) for k in ("link", "email", "name"))
             self.stdout.write(f"  {label:<52} {value:>8}")
         estimate = plan["estimate"]
         self.stdout.write(
@@ -118,8 +115,10 @@ class Command(BaseCommand):
             )
 
         while True:
-            backfill.run_backfill(run_id)  # one slice; a no-op when a worker holds the run
+            status = backfill.run_backfill(run_id)  # one slice; a no-op when a worker holds the run
             run = BackfillRun.objects.get(pk=run_id)
+            if status == BackfillRun.Status.RUNNING:
+                time.sleep(1)  # a worker holds the run: follow its progress
             show(run)
             if run.status in (BackfillRun.Status.QUEUED, BackfillRun.Status.RUNNING):
                 continue
@@ -127,6 +126,7 @@ class Command(BaseCommand):
         bar.close()
         figures = backfill.progress(run)
         self.stdout.write(
-            f"Backfill #{run.pk}: {run.get_status_display()}. {figures['done']} of {figures['total']} records, "
+            f"Backfill #{run.pk}: {run.get_status_display()}. "
+            f"{figures['done']} of {figures['total']} records, "
             f"created {figures['created']}, {figures['errors']} errors. {run.state_message}"
         )
