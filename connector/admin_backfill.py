@@ -6,14 +6,15 @@ Thin: every decision is in ``connector.backfill``. URL name ``admin:connector_sy
 
 import datetime as dt
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import path, reverse
+from django.utils.html import format_html
 
 from connector import backfill
-from connector.models import BackfillRun, SyncPair
+from connector.models import BackfillRun, ReconciliationState, SyncPair
 
 REFRESH_SECONDS = 3
 PLAN_ROWS = [
@@ -139,3 +140,32 @@ def _act(request, pair) -> None:
         messages.info(request, "Cancelled. What was already synced stays in Pipedrive.")
     else:
         raise backfill.BackfillError("Unknown action.")
+
+
+class _ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(BackfillRun)
+class BackfillRunAdmin(_ReadOnly):
+    """Every backfill, with its state; each pair's backfill page starts, follows and controls them."""
+
+    list_display = ["pair", "status", "phase", "created_at", "finished_at", "errors", "open_page"]
+    list_filter = ["status"]
+    exclude = ["plan", "worker"]
+
+    @admin.display(description="Page")
+    def open_page(self, obj):
+        url = reverse("admin:connector_syncpair_backfill", args=[obj.pair_id])
+        return format_html('<a href="{}">open</a>', url)
+
+
+@admin.register(ReconciliationState)
+class ReconciliationStateAdmin(_ReadOnly):
+    """Each pair's last reconciliation pass: since when it asked Xero, what it did, what went wrong."""
+
+    list_display = ["pair", "last_success_started_at", "last_run_at", "last_error"]

@@ -34,6 +34,7 @@ from connector.sync.payments import SALES_PAYMENT, PaymentRun
 logger = logging.getLogger(__name__)
 
 SCHEDULE_PREFIX = "connector: reconcile pair "
+DEFAULT_INTERVAL = 15
 ORDER = {"Contacts": "ContactID", "Invoices": "InvoiceID", "Payments": "PaymentID"}
 WHERE = {"Contacts": None, "Invoices": f'Type=="{SALES}"', "Payments": f'PaymentType=="{SALES_PAYMENT}"'}
 CATEGORIES = {"Contacts": "CONTACT", "Invoices": "INVOICE", "Payments": "PAYMENT"}
@@ -56,7 +57,10 @@ def ensure_schedule(pair: SyncPair):
     """Create, update or delete the pair's schedule to match its option (idempotent); returns it or None."""
     from django_q.models import Schedule
 
-    minutes = pair_options(pair).reconciliation_interval_minutes
+    options = pair_options(pair)
+    minutes = options.reconciliation_interval_minutes
+    if not minutes and options.reconciliation_only:
+        minutes = DEFAULT_INTERVAL  # without webhooks, reconciliation cannot be off
     name = schedule_name(pair.pk)
     if not pair.enabled or not minutes:
         Schedule.objects.filter(name=name).delete()

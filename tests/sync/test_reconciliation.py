@@ -91,6 +91,9 @@ def test_the_schedule_follows_the_pair_option(sync_pair):
     sync_pair.options = {**sync_pair.options, "reconciliation_interval_minutes": 0}
     sync_pair.save()
     assert not Schedule.objects.filter(name=name).exists()
+    sync_pair.options = {**sync_pair.options, "reconciliation_only": True}  # no webhooks: never off
+    sync_pair.save()
+    assert Schedule.objects.get(name=name).minutes == 15
 
     sync_pair.options = {**sync_pair.options, "reconciliation_interval_minutes": 30}
     sync_pair.enabled = False
