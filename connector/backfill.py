@@ -362,7 +362,7 @@ class Preview:
             self._problem(f"Invoice {invoice.get('InvoiceNumber') or invoice_id}: its contact is not in Xero")
             return
         try:
-            self.invoices.stage_for(invoice)
+            self.invoices.stages.stage_for(invoice)
         except SyncProblem as problem:
             deals["fail"] += 1
             self._problem(str(problem))
