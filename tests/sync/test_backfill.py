@@ -3,7 +3,9 @@ killed worker, one active run per pair, pause/resume/cancel, and waiting for Xer
 
 import datetime as dt
 import os
+import time
 from collections import Counter
+from unittest import mock
 
 import pytest
 from django.db import IntegrityError, transaction
@@ -249,8 +251,8 @@ def test_xero_day_limit_nearly_spent_waits_for_the_reset_without_a_429(
 
     # A day later (scaled time in the sandbox; the connector's limits' clock moved to the reset).
     clock.advance(86400 / clock.scale())
-    later = ratelimit._now() + 86400
-    monkeypatch.setattr(ratelimit, "_now", lambda: later)
+    later = time.time() + 86400
+    monkeypatch.setattr(ratelimit, "time", mock.Mock(wraps=time, **{"time.return_value": later}))
     assert budget.run_due_jobs() == 1
     assert BackfillRun.objects.get(pk=run.pk).status == BackfillRun.Status.QUEUED
     run = drive(run.pk)
