@@ -251,6 +251,7 @@ class SyncPairAdmin(admin.ModelAdmin):
                 )
             },
         ),
+        ("Existing records", {"fields": ("backfill_link",)}),
     )
     readonly_fields = (
         "xero_webhook_url",
@@ -259,8 +260,21 @@ class SyncPairAdmin(admin.ModelAdmin):
         "secrets_state",
         "webhook_rejections",
         "options_check",
+        "backfill_link",
     )
     actions = ["test_pair", "register_pipedrive_webhooks"]
+
+    def get_urls(self):
+        from connector.admin_backfill import backfill_urls
+
+        return [*backfill_urls(self), *super().get_urls()]
+
+    @admin.display(description="Backfill")
+    def backfill_link(self, obj):
+        if not obj.pk:
+            return "available after saving"
+        url = reverse("admin:connector_syncpair_backfill", args=[obj.pk])
+        return format_html('<a href="{}">Bring existing Xero records across (preview first)</a>', url)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         # The organization fields (for the credit limit pick-list) are read before the admin's

@@ -15,6 +15,21 @@ def ensure_encryption_canary(sender, app_config=None, using="default", **kwargs)
         EncryptionCanary.objects.using(using).create(value=EncryptionCanary.PLAINTEXT)
 
 
+@receiver(post_save, sender="connector.SyncPair")
+def keep_reconciliation_schedule(sender, instance, **kwargs):
+    """The pair's reconciliation schedule follows its options (interval, on/off) and its enabled flag."""
+    from connector.reconciliation import on_pair_saved
+
+    on_pair_saved(instance)
+
+
+@receiver(post_delete, sender="connector.SyncPair")
+def drop_reconciliation_schedule(sender, instance, **kwargs):
+    from connector.reconciliation import drop_schedule
+
+    drop_schedule(instance.pk)
+
+
 # A credit limit saved or deleted anywhere (admin form, bulk delete, shell): the organizations' available
 # credit and their open deals' flags follow it, re-checked by a worker after the commit.
 @receiver(pre_save, sender=CreditLimit)

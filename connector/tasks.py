@@ -53,3 +53,24 @@ def recheck_credit(pair_id: int, contact_ids: list[str]) -> None:
     pair = SyncPair.objects.filter(pk=pair_id).first()
     if pair is not None:
         credit_recheck.recheck_credit(pair, contact_ids)
+
+
+def run_backfill(run_id: int) -> str:
+    """Preview or carry forward one backfill run (connector.backfill)."""
+    from connector import backfill
+
+    return backfill.run_backfill(run_id)
+
+
+def reconcile_pair(pair_id: int) -> dict:
+    """One reconciliation pass of a pair (connector.reconciliation), on its schedule."""
+    from connector import reconciliation
+
+    return reconciliation.reconcile_pair(pair_id)
+
+
+def backfill_upkeep() -> dict:
+    """Every minute: resume backfills a killed worker left; keep reconciliation schedules in step."""
+    from connector import backfill, reconciliation
+
+    return {"resumed": backfill.resume_stalled_runs(), "pairs": reconciliation.ensure_all_schedules()}

@@ -101,6 +101,17 @@ class XeroClient(ApiClient):
                 return
             page += 1
 
+    def get_page(self, resource: str, page: int, page_size: int = 1000, *, order=None, where=None,
+                 modified_since=None, include_archived=False) -> tuple[list[dict], dict]:  # fmt: skip
+        """One page of Contacts, Invoices or Payments (``pageSize`` up to 1000) and Xero's pagination block
+        ({page, pageSize, pageCount, itemCount}; empty when Xero sends none). Backfill and reconciliation
+        page with a stable ``order`` (the record id), so a record changed meanwhile keeps its place."""
+        params = self._params(
+            page=page, pageSize=page_size, order=order, where=where, includeArchived=include_archived
+        )
+        body = self._get(resource, params, modified_since)
+        return body.get(resource) or [], body.get("pagination") or {}
+
     def get_contact(self, contact_id):
         return self._get(f"Contacts/{contact_id}")["Contacts"][0]
 

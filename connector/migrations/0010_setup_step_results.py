@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('connector', '0008_merge_inbox_and_index'),
+        ('connector', '0009_backfill_and_reconciliation'),
     ]
 
     operations = [
