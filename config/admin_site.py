@@ -50,6 +50,11 @@ MODEL_PLACES = {
         "Inbox",
         "Changes received from Xero and Pipedrive, waiting, done or failed (with the reason).",
     ),
+    "connector.BackfillRun": (
+        "finance",
+        "Backfill runs",
+        "Bringing in what Xero already holds: dry runs first, then the real runs, with progress.",
+    ),
     "connector.SyncPair": (
         "connections",
         "Sync pairs",
@@ -74,6 +79,11 @@ MODEL_PLACES = {
         "advanced",
         "Pipedrive index",
         "The local copy of Pipedrive's organizations and persons used for matching.",
+    ),
+    "connector.ReconciliationState": (
+        "advanced",
+        "Reconciliation states",
+        "When each pair was last compared with Xero to catch missed changes.",
     ),
     "connector.OAuthState": ("advanced", "OAuth states", "Sign-ins to Xero or Pipedrive in progress."),
     "django_q.OrmQ": ("advanced", "Task queue: queued", ""),
