@@ -158,6 +158,11 @@ def print_report(args, label: str, stages: dict, invisible: int, extra: dict) ->
         print(f"{title:<52}{cells}{stats['count']:>6}   {goal}")
     if invisible:
         print(f"!! {invisible} changes never became visible in Pipedrive")
+    xero, pipedrive = extra["sandbox_answer_ms"].values()
+    print(
+        "of which the sandbox answering (whole run, p50/p95 ms): Xero GET Contacts "
+        f"{xero['p50']}/{xero['p95']}, Pipedrive PATCH organization {pipedrive['p50']}/{pipedrive['p95']}"
+    )
     print(
         f"{extra['superseded']} changes shown by a sync that had already read a newer name; writer at most "
         f"{extra.get('most_behind_schedule_s')} s behind schedule; load average {extra['load_average']} "
@@ -216,6 +221,14 @@ def main(argv=None) -> int:
             visible, superseded = visible_times(changes, writes)
             stages, invisible = stage_times(changes, read_inbox(stack.tenant_id), visible)
             extra["superseded"] = superseded
+            durations = stack.request_durations("sandbox")
+            extra["sandbox_answer_ms"] = {
+                name: percentiles(durations.get(path, []))
+                for name, path in (
+                    ("xero_get_contacts", "GET /sandbox/xero/api/api.xro/2.0/Contacts"),
+                    ("pipedrive_patch_organization", "PATCH /sandbox/pipedrive/api/v2/organizations/{id}"),
+                )
+            }
             extra["load_average"] = [round(x, 2) for x in os.getloadavg()]
             figures = print_report(args, config.label, stages, invisible, extra)
     except CannotRun as exc:

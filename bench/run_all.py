@@ -85,7 +85,7 @@ def intake_rows(database: str, figures: dict | None, returncode: int) -> list[di
     if not figures or "receiver" not in figures.get("targets", {}):
         return [row("intake", setup, "did not run", f"exit {returncode}")]
     receiver = figures["targets"]["receiver"]
-    rate, p99 = receiver["requests_per_s"], receiver["latency_ms"]["p99"]
+    rate, p99 = receiver["requests_per_s"], round(receiver["latency_ms"]["p99"], 1)
     verdict = (figures.get("inbox") or {}).get("verdict", "")
     return [
         row("intake", setup, "receiver batches/s (10 events each)", rate, "≥ 500", rate >= 500),

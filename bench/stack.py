@@ -285,11 +285,26 @@ class Stack:
         self._wait_for(f"{self.connector_url}/admin/login/", "connector-web")
 
     def _access_log(self, name: str) -> list[str]:
-        """With ``keep``, each request's line and duration (microseconds), to find slow calls."""
-        if not self.config.keep:
-            return []
+        """Each request's line and duration in microseconds (``request_durations`` reads the sandbox's)."""
         log = str(self.data_dir / f"{name}-access.log")
-        return ["--access-logfile", log, "--access-logformat", '%(t)s "%(r)s" %(s)s %(D)sus']
+        return ["--access-logfile", log, "--access-logformat", '"%(r)s" %(s)s %(D)s']
+
+    def request_durations(self, name: str = "sandbox") -> dict[str, list[float]]:
+        """Seconds each request took to answer, by "METHOD /path" (ids and query strings dropped)."""
+        durations: dict[str, list[float]] = {}
+        with contextlib.suppress(OSError):
+            for line in (self.data_dir / f"{name}-access.log").read_text(errors="replace").splitlines():
+                try:
+                    request, _status, micros = line.rsplit(" ", 2)
+                    method, target = request.strip('"').split(" ")[:2]
+                except ValueError:
+                    continue
+                path = "/".join(
+                    "{id}" if part.isdigit() or len(part) == 36 else part
+                    for part in target.split("?")[0].split("/")
+                )
+                durations.setdefault(f"{method} {path}", []).append(int(micros) / 1e6)
+        return durations
 
     def _create_pair(self, credentials: dict, keys: dict) -> None:
         from datetime import datetime
