@@ -275,6 +275,9 @@ def deliver_pending(limit: int = 100) -> int:
             pk=delivery.pk, status=WebhookDelivery.Status.PENDING, next_attempt_at=delivery.next_attempt_at
         ).update(status=WebhookDelivery.Status.SENDING, next_attempt_at=now + dt.timedelta(seconds=lease))
         if claimed:
+            # What is sent is what the row holds now: an event may have joined this delivery after it
+            # was read above and before the claim (from then on, nothing more joins it).
+            delivery.refresh_from_db(fields=["body", "headers", "event_count"])
             sent += _attempt(delivery)
     return sent
 
