@@ -61,6 +61,19 @@ def env_int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from exc
 
 
+def env_float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from exc
+    if not low <= value <= high:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be between {low:g} and {high:g}.")
+    return value
+
+
 def env_list(env: Mapping[str, str], name: str, default: list[str]) -> list[str]:
     raw = env.get(name)
     if raw is None:
@@ -134,7 +147,11 @@ def q_cluster_config(env: Mapping[str, str]) -> dict:
         config["redis"] = url
     else:
         config["orm"] = "default"
-        config["poll"] = 0.5
+        # Seconds the ORM broker's pusher sleeps when the queue is empty: the wait between a webhook
+        # stored and its drain starting is up to this. django-q2's default (0.2) and our former 0.5
+        # were most of the connector's latency (bench/latency.py); an idle poll is one SELECT of the
+        # queue table, which holds only the tasks waiting for a worker.
+        config["poll"] = env_float(env, "Q_POLL", 0.05, 0.01, 10)
     return config
 
 

@@ -13,7 +13,8 @@ python manage.py migrate --noinput -v0
 python manage.py createcachetable -v0
 python manage.py sandbox_xero_seed
 python manage.py sandbox_pipedrive_seed
-python manage.py sandbox_deliver --loop &
+# Poll the outbox every 50 ms: the default half second was most of the delay between a write and its webhook.
+python manage.py sandbox_deliver --loop --interval 0.05 &
 DELIVER=$!
 trap 'kill $DELIVER 2>/dev/null; wait $DELIVER 2>/dev/null' EXIT
 echo "Sandbox on $PUBLIC_BASE_URL/sandbox/ (Ctrl-C stops it)"

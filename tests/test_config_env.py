@@ -66,6 +66,18 @@ def test_q_cluster_is_configured_safely():
     assert 1 <= config["max_attempts"] <= 5
 
 
+def test_orm_broker_polls_often_and_q_poll_sets_it():
+    assert envparse.q_cluster_config({})["poll"] <= 0.1  # the drain starts within a tenth of a second
+    assert envparse.q_cluster_config({"Q_POLL": "0.25"})["poll"] == 0.25
+    assert "poll" not in envparse.q_cluster_config({"REDIS_URL": "redis://127.0.0.1:6379/3"})
+
+
+@pytest.mark.parametrize("value", ["0", "often", "11"])
+def test_q_poll_outside_its_range_is_refused(value):
+    with pytest.raises(ImproperlyConfigured, match="Q_POLL"):
+        envparse.q_cluster_config({"Q_POLL": value})
+
+
 def test_q_timeout_not_below_retry_is_refused():
     with pytest.raises(ImproperlyConfigured, match="lower than Q_RETRY"):
         envparse.q_cluster_config({"Q_TIMEOUT": "600", "Q_RETRY": "600"})

@@ -387,6 +387,31 @@ def test_the_deliver_command_loops_until_interrupted(connected, hold, receiver, 
     assert WebhookDelivery.objects.get().status == "sent"
 
 
+def test_an_event_added_while_the_sender_reads_the_outbox_is_sent_not_lost(
+    connected, hold, receiver, monkeypatch
+):
+    register()
+    receiver.post(RECEIVER, status=200)
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    webhooks.emit_xero_event(TENANT, "CONTACT", "CREATE", first)
+    read_fault_switch = faults.get
+
+    def write_lands_after_the_read(service):
+        # Runs after the sender has read the due deliveries and before it claims them: another
+        # write joins the open delivery in that gap.
+        if service == "xero" and WebhookDelivery.objects.get().event_count == 1:
+            webhooks.emit_xero_event(TENANT, "CONTACT", "UPDATE", second)
+        return read_fault_switch(service)
+
+    monkeypatch.setattr(webhooks.faults, "get", write_lands_after_the_read)
+    assert webhooks.deliver_pending() == 1
+    sent = [
+        event["resourceId"] for call in receiver.calls for event in json.loads(call.request.body)["events"]
+    ]
+    assert sent == [first, second]
+    assert WebhookDelivery.objects.get().event_count == 2
+
+
 def test_a_delivery_left_sending_by_a_dead_sender_is_sent_once_its_lease_expires(connected, hold, receiver):
     register()
     receiver.post(RECEIVER, status=200)
