@@ -34,6 +34,21 @@ class RecordOutcome:
     action: str = ""  # created / updated / unchanged / skipped / deleted
 
 
+class Outcomes(dict):
+    """``{xero id: RecordOutcome}`` that tells ``on_outcome(xero_id, outcome)`` of each outcome as it
+    is set, so the drain finishes a record's inbox rows as soon as its sync ends (a worker killed
+    later in the batch then leaves only the unfinished records to redo)."""
+
+    def __init__(self, on_outcome=None):
+        super().__init__()
+        self.on_outcome = on_outcome
+
+    def __setitem__(self, xero_id, outcome):
+        super().__setitem__(xero_id, outcome)
+        if self.on_outcome is not None:
+            self.on_outcome(xero_id, outcome)
+
+
 # Per record, transient: the record is tried again later (RecordOutcome "retry").
 RETRY_ERRORS = (ServerError,)
 

@@ -28,6 +28,7 @@ from connector.pipedrive_index import BATCH_ERRORS, ORGANIZATION, PERSON
 from connector.sync import credit
 from connector.sync.common import (
     RETRY_ERRORS,
+    Outcomes,
     RecordOutcome,
     audit,
     live_link,
@@ -58,7 +59,9 @@ def _chunks(items: list, size: int):
         yield items[start : start + size]
 
 
-def sync_contacts(pair, ids: list[str], *, trigger: str = "webhook") -> dict[str, RecordOutcome]:
+def sync_contacts(
+    pair, ids: list[str], *, trigger: str = "webhook", on_outcome=None
+) -> dict[str, RecordOutcome]:
     """Sync these Xero contacts as Xero has them now; ``{ContactID: RecordOutcome}``.
 
     Contacts are fetched 100 per call. An id Xero does not return is "ignored" (not "failed"):
@@ -67,7 +70,7 @@ def sync_contacts(pair, ids: list[str], *, trigger: str = "webhook") -> dict[str
     AuthExpired end the run.
     """
     run = ContactSync(pair, trigger=trigger)
-    outcomes: dict[str, RecordOutcome] = {}
+    outcomes = Outcomes(on_outcome)
     wanted = []
     for contact_id in dict.fromkeys(str(i).strip() for i in ids):
         if _GUID.match(contact_id):
