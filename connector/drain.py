@@ -268,8 +268,10 @@ def pair_drain_lock(pair_id: int):
 
 
 def retry_delay(attempts: int) -> timedelta:
-    """Back-off before a transiently failed event is tried again: 1, 2, 4 … minutes, at most 30."""
-    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 30))
+    """Back-off before a transiently failed event is tried again: INBOX_RETRY_DELAY_SECONDS (a minute),
+    then twice that, four times … at most 30 minutes."""
+    seconds = settings.INBOX_RETRY_DELAY_SECONDS * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=min(seconds, 30 * 60))
 
 
 def _settle_retries(pair_id: int, report: DrainReport) -> None:
