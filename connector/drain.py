@@ -30,11 +30,12 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from connector.errors import AuthExpired, BudgetExhausted, ConnectionBroken, RateLimited, ServerError
+from connector.errors import AuthExpired, BudgetExhausted, ConnectionBroken, RateLimited
 from connector.inbox import XERO_SYNCED_CATEGORIES, request_drain
 from connector.logging import redact
 from connector.models import ConnectionStatus, SyncPair, WebhookEvent
 from connector.pipedrive_events import InvalidPipedriveBody, apply_pipedrive_event, parse_pipedrive_body
+from connector.sync.common import RETRY_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +209,7 @@ def _sync_category(
         raise _Stop(f"daily budget spent: {exc}", exc.resets_at) from exc
     except (ConnectionBroken, AuthExpired) as exc:
         raise _Stop(f"connection broken: {exc}") from exc
-    except ServerError as exc:
+    except RETRY_ERRORS as exc:  # a failed try: 5xx, time-outs, the database or Redis away a moment
         _hold_for_retry([r for rs in unfinished.values() for r in rs], _error_text(exc), report)
         return
     except Exception as exc:

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import redis.exceptions as redis_errors
+from django import db as django_db
 from django.conf import settings
 from django.db import connection as db_connection
 from django.utils import timezone
@@ -49,8 +51,16 @@ class Outcomes(dict):
             self.on_outcome(xero_id, outcome)
 
 
-# Per record, transient: the record is tried again later (RecordOutcome "retry").
-RETRY_ERRORS = (ServerError,)
+# Per record, transient: the record is tried again later (RecordOutcome "retry"). Besides the APIs'
+# 5xx and time-outs, the connector's own services going away for a moment (the database or Redis
+# restarting) must not mark a record failed for good.
+RETRY_ERRORS = (
+    ServerError,
+    django_db.OperationalError,
+    django_db.InterfaceError,
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+)
 
 
 def retry_outcome(reason: str, pipedrive_id: int | None = None) -> RecordOutcome:

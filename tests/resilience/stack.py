@@ -26,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -75,6 +76,16 @@ def _stop_group(process: subprocess.Popen, sig=signal.SIGTERM, grace: float = 10
 # --------------------------------------------------------------------------- private servers
 
 
+def _user_exists(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
 class PrivatePostgres:
     """A PostgreSQL server of our own (initdb + pg_ctl) in a temporary folder, on a free port."""
 
@@ -87,13 +98,26 @@ class PrivatePostgres:
     def available() -> bool:
         return bool(shutil.which("initdb") and shutil.which("pg_ctl"))
 
+    def _as_owner(self, command: list[str]) -> list[str]:
+        """PostgreSQL refuses to run as root: as root, run its tools as the ``postgres`` (else ``nobody``)
+        user, owner of the server's folder."""
+        if os.geteuid() != 0:
+            return command
+        user = "postgres" if _user_exists("postgres") else "nobody"
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        top = Path(tempfile.gettempdir())
+        for path in (self.folder.parent, *self.folder.parent.parents):
+            if path in (top, top.parent):
+                break
+            os.chmod(path, os.stat(path).st_mode | 0o011)  # noqa: S103 (others may enter, not list)
+        shutil.chown(self.folder.parent, user)
+        return ["runuser", "-u", user, "--", *command]
+
     def start(self) -> PrivatePostgres:
         if not self.folder.exists():
-            subprocess.run(
-                ["initdb", "-D", str(self.folder), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-                check=True, capture_output=True, timeout=120,
-            )  # fmt: skip
-            with open(self.folder / "postgresql.conf", "a") as conf:
+            initdb = ["initdb", "-D", str(self.folder), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+            subprocess.run(self._as_owner(initdb), check=True, capture_output=True, timeout=120)
+            with open(self.folder / "postgresql.conf", "a") as conf:  # root may write it
                 conf.write(
                     f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n"
                 )
@@ -116,9 +140,8 @@ class PrivatePostgres:
         return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
 
     def _ctl(self, *args) -> None:
-        subprocess.run(
-            ["pg_ctl", "-D", str(self.folder), *args], check=True, capture_output=True, timeout=120
-        )
+        command = self._as_owner(["pg_ctl", "-D", str(self.folder), *args])
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
 
     def restart(self) -> None:
         """Stop it hard (``-m immediate``: every connection cut, as in a crash), then start it again."""

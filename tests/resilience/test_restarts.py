@@ -1,7 +1,8 @@
 """PostgreSQL restarted, and Redis restarted, in the middle of a sync: the connector recovers by itself
-(no process restarted by hand) and loses nothing. Both run on PRIVATE servers started for the test,
-on both passes (SQLite pass: the PostgreSQL scenario runs on its own PostgreSQL with the ORM broker; the
-Redis scenario on the pass's database with its own Redis as broker and cache)."""
+(no process restarted by hand) and loses nothing. Both restart PRIVATE servers started by the suite,
+never the shared ones. The PostgreSQL scenario belongs to the PostgreSQL pass (it restarts the suite's
+private PostgreSQL); the Redis scenario runs on both passes, with its own Redis as broker and cache
+(on the SQLite pass, with the SQLite database)."""
 
 import datetime as dt
 import os
@@ -9,7 +10,7 @@ import time
 
 import pytest
 
-from tests.resilience.stack import PrivatePostgres, PrivateRedis, wait_for
+from tests.resilience.stack import PrivateRedis, wait_for
 
 RECORDS = int(os.environ.get("RESILIENCE_RESTART_RECORDS", "150"))
 
@@ -48,14 +49,11 @@ def assert_nothing_lost_or_duplicated(state):
     assert state["not_in_step_count"] == 0, state
 
 
-@pytest.mark.skipif(not PrivatePostgres.available(), reason="initdb/pg_ctl are not installed")
-def test_postgresql_restarted_mid_run(make_stack, tmp_path):
-    server = PrivatePostgres(tmp_path).start()
-    try:
-        stack = make_stack(database_url=server.database("restarted"))
-        state = sync_through_a_restart(stack, server.restart, "PostgreSQL restart")
-    finally:
-        server.stop()
+def test_postgresql_restarted_mid_run(make_stack, private_postgres):
+    if private_postgres is None:
+        pytest.skip("the PostgreSQL pass's scenario (DATABASE_URL=postgres://…)")
+    stack = make_stack()  # on the suite's private PostgreSQL, restarted below
+    state = sync_through_a_restart(stack, private_postgres.restart, "PostgreSQL restart")
     assert_nothing_lost_or_duplicated(state)
 
 
