@@ -8,7 +8,7 @@ import time
 
 from tests.resilience.stack import wait_for
 
-RECORDS = int(os.environ.get("RESILIENCE_FAULT_RECORDS", "150"))
+RECORDS = int(os.environ.get("RESILIENCE_FAULT_RECORDS", "100"))
 FAULTS = {"rate_limit_rate": 0.10, "error_rate": 0.05, "timeout_rate": 0.02, "timeout_seconds": 2}
 
 
