@@ -3,6 +3,7 @@
 ``sync_records`` is the one entry point the webhook drain, backfills and replays use.
 """
 
+from connector.sync import contacts, invoices, payments
 from connector.sync.common import RecordOutcome
 
 __all__ = ["RecordOutcome", "sync_records"]
@@ -16,8 +17,6 @@ def sync_records(pair, category: str, resource_ids: list[str], *, trigger: str =
     one. Whole-batch problems raise: RateLimited, BudgetExhausted, ConnectionBroken, AuthExpired.
     ``on_outcome(resource_id, outcome)``, when given, is called as each record's sync ends.
     """
-    from connector.sync import contacts, invoices, payments
-
     handlers = {
         "CONTACT": contacts.sync_contacts,
         "INVOICE": invoices.sync_invoices,

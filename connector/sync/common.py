@@ -16,7 +16,7 @@ from django.db import connection as db_connection
 from django.utils import timezone
 
 from audit.services import record_sync
-from connector.errors import NotFound, ServerError
+from connector.errors import ConnectorError, NotFound, ServerError
 from connector.logging import redact
 from mapping.models import RecordLink
 
@@ -49,6 +49,10 @@ class Outcomes(dict):
         super().__setitem__(xero_id, outcome)
         if self.on_outcome is not None:
             self.on_outcome(xero_id, outcome)
+
+
+class SyncProblem(ConnectorError):
+    """This record cannot be synced as things stand; the message says what to do."""
 
 
 # Per record, transient: the record is tried again later (RecordOutcome "retry"). Besides the APIs'
