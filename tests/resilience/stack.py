@@ -76,6 +76,15 @@ def _stop_group(process: subprocess.Popen, sig=signal.SIGTERM, grace: float = 10
 # --------------------------------------------------------------------------- private servers
 
 
+def _pg_tool(name: str) -> str | None:
+    """A PostgreSQL server tool: on PATH, else in Debian's versioned folder (the newest)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]))
+    return str(candidates[-1]) if candidates else None
+
+
 def _user_exists(name: str) -> bool:
     import pwd
 
@@ -96,7 +105,7 @@ class PrivatePostgres:
 
     @staticmethod
     def available() -> bool:
-        return bool(shutil.which("initdb") and shutil.which("pg_ctl"))
+        return bool(_pg_tool("initdb") and _pg_tool("pg_ctl"))
 
     def _as_owner(self, command: list[str]) -> list[str]:
         """PostgreSQL refuses to run as root: as root, run its tools as the ``postgres`` (else ``nobody``)
@@ -115,8 +124,10 @@ class PrivatePostgres:
 
     def start(self) -> PrivatePostgres:
         if not self.folder.exists():
-            initdb = ["initdb", "-D", str(self.folder), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
-            subprocess.run(self._as_owner(initdb), check=True, capture_output=True, timeout=120)
+            initdb = [_pg_tool("initdb"), "-D", str(self.folder), "-U", "postgres", "--auth=trust"]
+            subprocess.run(
+                self._as_owner([*initdb, "-E", "UTF8"]), check=True, capture_output=True, timeout=120
+            )
             with open(self.folder / "postgresql.conf", "a") as conf:  # root may write it
                 conf.write(
                     f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n"
@@ -140,7 +151,7 @@ class PrivatePostgres:
         return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
 
     def _ctl(self, *args) -> None:
-        command = self._as_owner(["pg_ctl", "-D", str(self.folder), *args])
+        command = self._as_owner([_pg_tool("pg_ctl"), "-D", str(self.folder), *args])
         subprocess.run(command, check=True, capture_output=True, timeout=120)
 
     def restart(self) -> None:
