@@ -10,6 +10,7 @@ class ConnectorConfig(AppConfig):
 
     def ready(self):
         from connector import (  # noqa: F401  (registers checks and signal handlers)
+            admin_backfill,
             admin_inbox,
             admin_limits,
             checks,

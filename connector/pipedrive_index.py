@@ -24,8 +24,8 @@ from django.utils.dateparse import parse_datetime
 
 from connector import budget
 from connector.errors import AuthExpired, BudgetExhausted, ConnectionBroken, ConnectorError, RateLimited
+from connector.locks import named_lock
 from connector.models import PipedriveIndexEmail, PipedriveIndexEntry, PipedriveIndexState
-from connector.sync.common import named_lock
 from mapping.engine import normalize_email, normalize_org_name
 
 logger = logging.getLogger(__name__)
@@ -185,16 +185,30 @@ def find_contact_id_field(fields: list[dict]) -> str:
 
 
 def _fill_entity(connection, client, entity: str, since, contact_id_field: str, started) -> int:
+    """List the company's records (all, or those updated since ``since``) page by page into the index:
+    one page of 500 in memory at a time, however large the company."""
     params = {"updated_since": _rfc3339(since)} if since else {}
-    listed = {}
-    for record in client.iter(entity, limit=500, **params):
-        if record.get("id") and not record.get("is_deleted"):
-            listed[int(record["id"])] = record
-    rows = PipedriveIndexEntry.objects.filter(connection=connection, entity=entity)
+    listed, cursor = 0, None
+    while True:
+        records, cursor = client.list(entity, cursor=cursor, limit=500, **params)
+        page = {int(r["id"]): r for r in records if r.get("id") and not r.get("is_deleted")}
+        _store_page(connection, entity, page, contact_id_field)
+        listed += len(page)
+        if not cursor:
+            break
     if since is None:
-        # A full listing: records it no longer shows are gone (entries indexed after the listing
-        # started come from concurrent writes of ours and stay).
-        rows.exclude(record_id__in=list(listed)).filter(indexed_at__lt=started).delete()
+        # A full listing touched every record it showed (indexed_at ≥ started): the others are gone
+        # (entries indexed after the listing started come from concurrent writes of ours and stay).
+        PipedriveIndexEntry.objects.filter(
+            connection=connection, entity=entity, indexed_at__lt=started
+        ).delete()
+    return listed
+
+
+def _store_page(connection, entity: str, listed: dict, contact_id_field: str) -> None:
+    if not listed:
+        return
+    rows = PipedriveIndexEntry.objects.filter(connection=connection, entity=entity)
     existing = dict(rows.filter(record_id__in=list(listed)).values_list("record_id", "id"))
     new, changed = [], []
     for record_id, record in listed.items():
@@ -212,7 +226,7 @@ def _fill_entity(connection, client, entity: str, since, contact_id_field: str, 
     with transaction.atomic():
         PipedriveIndexEntry.objects.bulk_update(changed, fields, batch_size=500)
         PipedriveIndexEntry.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
-    if entity == PERSON and listed:
+    if entity == PERSON:
         ids = dict(rows.filter(record_id__in=list(listed)).values_list("record_id", "id"))
         with transaction.atomic():
             PipedriveIndexEmail.objects.filter(entry_id__in=list(ids.values())).delete()
@@ -225,7 +239,6 @@ def _fill_entity(connection, client, entity: str, since, contact_id_field: str, 
                 ],
                 batch_size=500,
             )
-    return len(listed)
 
 
 def _fresh(state, contact_id_field: str | None, now) -> bool:

@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from connector import drain, oauth
 from connector.errors import ConnectorError
-from connector.models import ConnectionStatus, PipedriveConnection, XeroConnection
+from connector.models import ConnectionStatus, PipedriveConnection, SyncPair, XeroConnection
+from connector.sync import credit_recheck
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +50,27 @@ def refresh_quiet_connections() -> dict:
 
 def recheck_credit(pair_id: int, contact_ids: list[str]) -> None:
     """After a credit limit was saved or deleted (connector.sync.credit_recheck.recheck_credit)."""
-    from connector.models import SyncPair
-    from connector.sync import credit_recheck
-
     pair = SyncPair.objects.filter(pk=pair_id).first()
     if pair is not None:
         credit_recheck.recheck_credit(pair, contact_ids)
+
+
+def run_backfill(run_id: int) -> str:
+    """Preview or carry forward one backfill run (connector.backfill)."""
+    from connector import backfill
+
+    return backfill.run_backfill(run_id)
+
+
+def reconcile_pair(pair_id: int) -> dict:
+    """One reconciliation pass of a pair (connector.reconciliation), on its schedule."""
+    from connector import reconciliation
+
+    return reconciliation.reconcile_pair(pair_id)
+
+
+def backfill_upkeep() -> dict:
+    """Every minute: resume backfills a killed worker left; keep reconciliation schedules in step."""
+    from connector import backfill, reconciliation
+
+    return {"resumed": backfill.resume_stalled_runs(), "pairs": reconciliation.ensure_all_schedules()}

@@ -4,7 +4,7 @@ import datetime as dt
 
 from django.conf import settings
 
-from connector.clients.http import ApiClient, TokenProvider
+from connector.clients.http import ApiClient, TokenProvider, retry_after_seconds
 from connector.errors import BudgetExhausted
 from connector.ratelimit import Limiter, XeroLimiter
 
@@ -39,7 +39,7 @@ class XeroClient(ApiClient):
     def on_429(self, response):
         if response.headers.get("X-Rate-Limit-Problem", "").lower() == "day":
             resets_at = self.limiter.exhaust("day")
-            wait = float(response.headers.get("Retry-After") or 0)
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
             if wait:
                 resets_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)
             raise BudgetExhausted(resets_at, f"Xero day limit reached for tenant {self.tenant_id}")
@@ -100,6 +100,17 @@ class XeroClient(ApiClient):
             if len(rows) < page_size:
                 return
             page += 1
+
+    def get_page(self, resource: str, page: int, page_size: int = 1000, *, order=None, where=None,
+                 modified_since=None, include_archived=False) -> tuple[list[dict], dict]:  # fmt: skip
+        """One page of Contacts, Invoices or Payments (``pageSize`` up to 1000) and Xero's pagination block
+        ({page, pageSize, pageCount, itemCount}; empty when Xero sends none). Backfill and reconciliation
+        page with a stable ``order`` (the record id), so a record changed meanwhile keeps its place."""
+        params = self._params(
+            page=page, pageSize=page_size, order=order, where=where, includeArchived=include_archived
+        )
+        body = self._get(resource, params, modified_since)
+        return body.get(resource) or [], body.get("pagination") or {}
 
     def get_contact(self, contact_id):
         return self._get(f"Contacts/{contact_id}")["Contacts"][0]
