@@ -155,6 +155,17 @@ def q_cluster_config(env: Mapping[str, str]) -> dict:
     return config
 
 
+def inbox_drain_seconds(env: Mapping[str, str], task_timeout: int) -> int:
+    """How long one inbox drain claims work: a fifth of the task timeout by default, and always
+    below it (a drain the timeout kills leaves its claimed rows to wait out their lease)."""
+    seconds = env_int(env, "INBOX_DRAIN_SECONDS", max(1, task_timeout // 5))
+    if seconds >= task_timeout:
+        raise ImproperlyConfigured(
+            f"INBOX_DRAIN_SECONDS ({seconds}s) must be well below Q_TIMEOUT ({task_timeout}s)."
+        )
+    return seconds
+
+
 def cache_config(env: Mapping[str, str]) -> dict:
     """A cache every process shares: Redis when configured, else a database table."""
     url = redis_url(env)

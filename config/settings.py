@@ -158,8 +158,13 @@ INBOX_SWEEP_AFTER_SECONDS = envparse.env_int(ENV, "INBOX_SWEEP_AFTER_SECONDS", 1
 INBOX_CLAIM_LEASE_SECONDS = envparse.env_int(ENV, "INBOX_CLAIM_LEASE_SECONDS", Q_CLUSTER["timeout"])
 # Rows claimed per round of a drain (a drain keeps claiming until nothing is pending).
 INBOX_CLAIM_BATCH = envparse.env_int(ENV, "INBOX_CLAIM_BATCH", 500)
-# Deliveries of an event whose sync fails transiently (5xx, time-outs) before it is marked failed.
+# How long one drain claims work: well inside the task timeout (which would kill it and leave its
+# claimed rows to wait out their lease); what is left then goes to a new drain.
+INBOX_DRAIN_SECONDS = envparse.inbox_drain_seconds(ENV, Q_CLUSTER["timeout"])
+# Failed tries of an event whose sync fails transiently (5xx, time-outs) before it is marked failed.
 INBOX_MAX_ATTEMPTS = envparse.env_int(ENV, "INBOX_MAX_ATTEMPTS", 5)
+# The wait before the first retry of such an event; it doubles at each further try (30 minutes at most).
+INBOX_RETRY_DELAY_SECONDS = envparse.env_int(ENV, "INBOX_RETRY_DELAY_SECONDS", 60)
 
 LOG_LEVEL = ENV.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {

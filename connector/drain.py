@@ -4,14 +4,19 @@ One drain per pair at a time (a lock per pair: a second drain waits for the firs
 copy of a record fetched by one drain can never overwrite a newer one written by another), and
 even without it two drains never process the same row: rows are claimed with ``SELECT … FOR
 UPDATE SKIP LOCKED`` on PostgreSQL and a conditional UPDATE everywhere, under a claim token. No
-transaction is held across a sync (HTTP). A drain keeps claiming until nothing is pending, so
-events stored while it runs are not left behind. Transient failures (a 5xx or time-out that
-outlasted the client's retries) put rows back to pending for a later drain, up to
-``INBOX_MAX_ATTEMPTS``. The sweep re-enqueues drains for rows left pending (a lost broker
-message) or processing (a killed worker).
+transaction is held across a sync (HTTP). Each record's rows are finished as soon as its sync
+ends, so a killed worker leaves only its unfinished records to redo. A drain keeps claiming until
+nothing is pending, so events stored while it runs are not left behind, but only for
+``INBOX_DRAIN_SECONDS`` (well inside the task timeout, which would kill it): it claims what it can
+finish in the time left and hands the rest to a new drain. Transient failures (a 5xx or time-out
+that outlasted the client's retries) put rows back to pending for a later drain, up to
+``INBOX_MAX_ATTEMPTS`` failed tries (claims are not counted: a row re-claimed after a killed
+worker is no closer to failing). The sweep re-enqueues drains for rows left pending (a lost
+broker message) or processing (a killed worker).
 """
 
 import logging
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -22,12 +27,13 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from connector.errors import AuthExpired, BudgetExhausted, ConnectionBroken, RateLimited, ServerError
+from connector.errors import AuthExpired, BudgetExhausted, ConnectionBroken, RateLimited
 from connector.inbox import XERO_SYNCED_CATEGORIES, request_drain
 from connector.locks import lock_path, named_lock
 from connector.logging import redact
 from connector.models import ConnectionStatus, SyncPair, WebhookEvent
 from connector.pipedrive_events import InvalidPipedriveBody, apply_pipedrive_event, parse_pipedrive_body
+from connector.sync.common import RETRY_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -36,11 +42,11 @@ MAX_ROUNDS = 1000  # a safety stop; each round claims up to INBOX_CLAIM_BATCH ro
 MAX_REASON = 2000
 
 
-def _sync_records(pair, category, resource_ids, trigger="webhook"):
+def _sync_records(pair, category, resource_ids, trigger="webhook", on_outcome=None):
     """The sync service (connector.sync); one name tests can replace."""
     from connector.sync import sync_records
 
-    return sync_records(pair, category, resource_ids, trigger=trigger)
+    return sync_records(pair, category, resource_ids, trigger=trigger, on_outcome=on_outcome)
 
 
 @dataclass
@@ -54,6 +60,7 @@ class DrainReport:
     released: int = 0  # put back to pending (rate limit, budget, broken connection, transient error)
     retried: int = 0  # of those, put back after a transient error, for a later drain
     stopped_by: str = ""
+    handed_over: bool = False  # time was up with rows pending: a new drain was asked for
     # Rows whose sync failed transiently: held (processing) until the drain ends, so this drain
     # does not claim them again at once, then released or, past the attempts, failed.
     to_retry: list = field(default_factory=list, repr=False)
@@ -69,6 +76,16 @@ class _Stop(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retry_at = retry_at
+
+
+TIME_UP = "handed to the next drain (this one's time was up)"
+
+
+class _TimeUp(_Stop):
+    """The drain's time is up: the unfinished claimed rows go back to pending for the next drain."""
+
+    def __init__(self):
+        super().__init__(TIME_UP)
 
 
 # ---------------------------------------------------------------- claiming
@@ -89,7 +106,7 @@ def claim_pending(pair_id: int, limit: int) -> list[WebhookEvent]:
             return []
         # Conditional: on a database without row locks, a row another drain took is not re-taken.
         WebhookEvent.objects.filter(id__in=ids, status=Status.PENDING).update(
-            status=Status.PROCESSING, claimed_at=now, claim_token=token, attempts=F("attempts") + 1
+            status=Status.PROCESSING, claimed_at=now, claim_token=token
         )
     claimed = WebhookEvent.objects.filter(id__in=ids, claim_token=token, status=Status.PROCESSING)
     return list(claimed.order_by("event_time", "id"))
@@ -143,13 +160,45 @@ def _apply_pipedrive(pair: SyncPair, rows: list[WebhookEvent], report: DrainRepo
         _finish([row], outcome.status, outcome.reason, report)
 
 
-def _sync_category(pair: SyncPair, category: str, rows: list[WebhookEvent], report: DrainReport) -> None:
-    """One sync call for the category: every row of one resource gets that resource's outcome."""
+def _hold_for_retry(rows: list[WebhookEvent], reason: str, report: DrainReport) -> None:
+    """A failed try: counted on the rows at once (a worker killed later keeps the count), and the rows
+    held (processing) until the drain ends, so this drain does not claim them again at once."""
+    _still_ours(rows).update(attempts=F("attempts") + 1)
+    for row in rows:
+        row.attempts += 1
+        report.to_retry.append((row, reason))
+
+
+def _finish_outcome(rows: list[WebhookEvent], outcome, report: DrainReport) -> None:
+    """Every row of one resource gets that resource's outcome."""
+    reason = getattr(outcome, "reason", "") or ""
+    if outcome.status == "retry":
+        _hold_for_retry(rows, reason, report)
+        return
+    status = outcome.status if outcome.status in (Status.DONE, Status.FAILED, Status.IGNORED) else "failed"
+    _finish(rows, status, reason, report)
+
+
+def _sync_category(
+    pair: SyncPair, category: str, rows: list[WebhookEvent], report: DrainReport, deadline: float
+) -> None:
+    """One sync call for the category; each resource's rows are finished as its sync ends."""
     by_resource: dict[str, list[WebhookEvent]] = defaultdict(list)
     for row in rows:  # insertion order: the oldest event of each resource first
         by_resource[row.resource_id].append(row)
+    unfinished = {resource_id.lower(): resource_rows for resource_id, resource_rows in by_resource.items()}
+
+    def on_outcome(resource_id, outcome):
+        resource_rows = unfinished.pop(str(resource_id).lower(), None)
+        if resource_rows and outcome is not None:
+            _finish_outcome(resource_rows, outcome, report)
+        if time.monotonic() > deadline and unfinished:
+            raise _TimeUp()
+
     try:
-        outcomes = _sync_records(pair, category, list(by_resource), trigger="webhook")
+        outcomes = _sync_records(pair, category, list(by_resource), trigger="webhook", on_outcome=on_outcome)
+    except _Stop:
+        raise
     except RateLimited as exc:
         raise _Stop(
             f"rate limited: {exc}", timezone.now() + timedelta(seconds=max(exc.retry_after, 1))
@@ -158,29 +207,22 @@ def _sync_category(pair: SyncPair, category: str, rows: list[WebhookEvent], repo
         raise _Stop(f"daily budget spent: {exc}", exc.resets_at) from exc
     except (ConnectionBroken, AuthExpired) as exc:
         raise _Stop(f"connection broken: {exc}") from exc
-    except ServerError as exc:
-        report.to_retry.extend((row, _error_text(exc)) for row in rows)
+    except RETRY_ERRORS as exc:  # a failed try: 5xx, time-outs, the database or Redis away a moment
+        _hold_for_retry([r for rs in unfinished.values() for r in rs], _error_text(exc), report)
         return
     except Exception as exc:
         logger.exception("Syncing %s for pair %s failed", category, pair.pk)
-        _finish(rows, Status.FAILED, _error_text(exc), report)
+        _finish([r for rs in unfinished.values() for r in rs], Status.FAILED, _error_text(exc), report)
         return
-    for resource_id, resource_rows in by_resource.items():
-        outcome = (outcomes or {}).get(resource_id)
-        if outcome is None:
-            _finish(resource_rows, Status.FAILED, "no outcome", report)
-            continue
-        reason = getattr(outcome, "reason", "") or ""
-        if outcome.status == "retry":
-            report.to_retry.extend((row, reason) for row in resource_rows)
-            continue
-        status = (
-            outcome.status if outcome.status in (Status.DONE, Status.FAILED, Status.IGNORED) else "failed"
-        )
-        _finish(resource_rows, status, reason, report)
+    for resource_id, outcome in (outcomes or {}).items():
+        resource_rows = unfinished.pop(str(resource_id).lower(), None)
+        if resource_rows and outcome is not None:
+            _finish_outcome(resource_rows, outcome, report)
+    for resource_rows in unfinished.values():
+        _finish(resource_rows, Status.FAILED, "no outcome", report)
 
 
-def _process(pair: SyncPair, rows: list[WebhookEvent], report: DrainReport) -> None:
+def _process(pair: SyncPair, rows: list[WebhookEvent], report: DrainReport, deadline: float) -> None:
     """Pipedrive events first (they re-point links), then contacts, invoices and payments."""
     # Checked again here, not only at intake: an admin may reprocess a row ignored for its tenant.
     company = str(pair.pipedrive_connection.company_id or "")
@@ -201,7 +243,7 @@ def _process(pair: SyncPair, rows: list[WebhookEvent], report: DrainReport) -> N
     for category in XERO_SYNCED_CATEGORIES:  # an invoice needs its contact's organization first
         batch = [r for r in xero if r.category == category]
         if batch:
-            _sync_category(pair, category, batch, report)  # _Stop ends the round; the caller releases
+            _sync_category(pair, category, batch, report, deadline)  # _Stop ends the round
 
 
 def pair_drain_lock(pair_id: int):
@@ -211,8 +253,10 @@ def pair_drain_lock(pair_id: int):
 
 
 def retry_delay(attempts: int) -> timedelta:
-    """Back-off before a transiently failed event is tried again: 1, 2, 4 … minutes, at most 30."""
-    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 30))
+    """Back-off before a transiently failed event is tried again: INBOX_RETRY_DELAY_SECONDS (a minute),
+    then twice that, four times … at most 30 minutes."""
+    seconds = settings.INBOX_RETRY_DELAY_SECONDS * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=min(seconds, 30 * 60))
 
 
 def _settle_retries(pair_id: int, report: DrainReport) -> None:
@@ -234,13 +278,29 @@ def _settle_retries(pair_id: int, report: DrainReport) -> None:
 
 
 def drain_pair(pair_id: int) -> dict:
-    """Process every pending event of the pair; returns the counts (see DrainReport)."""
+    """Process the pair's pending events for up to INBOX_DRAIN_SECONDS; returns the counts (see
+    DrainReport). Rows still pending when the time is up go to a new drain (after this one's lock)."""
     with pair_drain_lock(pair_id):
-        return _drain(pair_id)
+        report = _drain(pair_id)
+    if report["handed_over"]:
+        request_drain(pair_id, force=True)
+    return report
+
+
+def _claim_size(report: DrainReport, started: float, deadline: float) -> int:
+    """Rows to claim: the batch at first, then what the pace so far says fits in the time left."""
+    batch = settings.INBOX_CLAIM_BATCH
+    elapsed = time.monotonic() - started
+    if not report.claimed or elapsed <= 0:
+        return batch
+    per_row = elapsed / report.claimed
+    return max(1, min(batch, int(0.8 * (deadline - time.monotonic()) / per_row)))
 
 
 def _drain(pair_id: int) -> dict:
     report = DrainReport()
+    started = time.monotonic()
+    deadline = started + settings.INBOX_DRAIN_SECONDS
     # Cleared before the first claim: a request made from now on enqueues a new drain.
     SyncPair.objects.filter(pk=pair_id).update(drain_requested_at=None)
     pair = (
@@ -253,15 +313,24 @@ def _drain(pair_id: int) -> dict:
         return report.as_dict()
     try:
         for _ in range(MAX_ROUNDS):
-            rows = claim_pending(pair_id, settings.INBOX_CLAIM_BATCH)
+            if report.claimed and time.monotonic() >= deadline:
+                report.handed_over = WebhookEvent.objects.filter(
+                    pair_id=pair_id, status=Status.PENDING
+                ).exists()
+                report.stopped_by = TIME_UP if report.handed_over else ""
+                break
+            rows = claim_pending(pair_id, _claim_size(report, started, deadline))
             if not rows:
                 break
             report.claimed += len(rows)
             try:
-                _process(pair, rows, report)
+                _process(pair, rows, report, deadline)
             except _Stop as stop:
-                _release(rows, stop.reason, report)  # only those still processing under this claim
+                held = {row.id for row, _ in report.to_retry}  # settled below, with their reason
+                # Only those still processing under this claim.
+                _release([r for r in rows if r.id not in held], stop.reason, report)
                 report.stopped_by = stop.reason
+                report.handed_over = isinstance(stop, _TimeUp)
                 if stop.retry_at is not None:
                     schedule_drain(pair_id, stop.retry_at)
                 break

@@ -83,6 +83,13 @@ def test_q_timeout_not_below_retry_is_refused():
         envparse.q_cluster_config({"Q_TIMEOUT": "600", "Q_RETRY": "600"})
 
 
+def test_a_drain_is_bounded_well_inside_the_task_timeout():
+    assert envparse.inbox_drain_seconds({}, 300) == 60
+    assert envparse.inbox_drain_seconds({"INBOX_DRAIN_SECONDS": "20"}, 300) == 20
+    with pytest.raises(ImproperlyConfigured, match="INBOX_DRAIN_SECONDS"):
+        envparse.inbox_drain_seconds({"INBOX_DRAIN_SECONDS": "300"}, 300)
+
+
 def test_bad_redis_url_is_refused():
     with pytest.raises(ImproperlyConfigured, match="REDIS_URL"):
         envparse.q_cluster_config({"REDIS_URL": "localhost:6379"})

@@ -31,6 +31,7 @@ TOKEN_COSTS = {
     ("v1", "GET", "/users/me"): 2,
 }
 ENTITIES = {"organization": "organizations", "person": "persons", "deal": "deals"}
+SEARCH_PAGE = 500  # the largest page Pipedrive's v2 searches return
 
 
 class PipedriveClient(ApiClient):
@@ -118,11 +119,26 @@ class PipedriveClient(ApiClient):
         plural = ENTITIES[entity]
         return self.call("v2", "DELETE", f"/{plural}/{{id}}", f"/{plural}/{record_id}")
 
+    def _pages(self, spec_path: str, params: dict, items_of):
+        """Every page of a search, following ``next_cursor`` (500 a page; each page costs its tokens):
+        a match beyond the first page must not be taken for no match."""
+        params = {k: v for k, v in {**params, "limit": SEARCH_PAGE}.items() if v is not None}
+        found = []
+        while True:
+            body = self.call("v2", "GET", spec_path, params=params)
+            found += items_of(body)
+            cursor = (body.get("additional_data") or {}).get("next_cursor")
+            if not cursor:
+                return found
+            params = {**params, "cursor": cursor}
+
     def _search(self, entity, term, fields=None, exact_match=True, **extra):
         params = {"term": term, "exact_match": "true" if exact_match else "false", "fields": fields, **extra}
-        params = {k: v for k, v in params.items() if v is not None}
-        body = self.call("v2", "GET", f"/{ENTITIES[entity]}/search", params=params)
-        return [item["item"] for item in (body.get("data") or {}).get("items", [])]
+        return self._pages(
+            f"/{ENTITIES[entity]}/search",
+            params,
+            lambda body: [item["item"] for item in (body.get("data") or {}).get("items", [])],
+        )
 
     def search_organizations(self, term, fields=None, exact_match=True):
         return self._search("organization", term, fields, exact_match)
@@ -132,7 +148,7 @@ class PipedriveClient(ApiClient):
 
     def search_field(self, entity_type: str, field: str, term: str):
         params = {"term": term, "entity_type": entity_type, "field": field, "match": "exact"}
-        return self.call("v2", "GET", "/itemSearch/field", params=params)["data"] or []
+        return self._pages("/itemSearch/field", params, lambda body: body.get("data") or [])
 
     def pipelines(self):
         return self.call("v2", "GET", "/pipelines")["data"]

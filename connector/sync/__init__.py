@@ -9,12 +9,13 @@ from connector.sync.common import RecordOutcome
 __all__ = ["RecordOutcome", "sync_records"]
 
 
-def sync_records(pair, category: str, resource_ids: list[str], *, trigger: str = "webhook"):
+def sync_records(pair, category: str, resource_ids: list[str], *, trigger: str = "webhook", on_outcome=None):
     """Sync these Xero records (category CONTACT, INVOICE or PAYMENT) as Xero has them now.
 
     Returns ``{resource_id: RecordOutcome}``; one record's failure is that record's outcome, not
     an exception: status "retry" for a transient problem (5xx, timeout), "failed" for a permanent
     one. Whole-batch problems raise: RateLimited, BudgetExhausted, ConnectionBroken, AuthExpired.
+    ``on_outcome(resource_id, outcome)``, when given, is called as each record's sync ends.
     """
     handlers = {
         "CONTACT": contacts.sync_contacts,
@@ -24,4 +25,4 @@ def sync_records(pair, category: str, resource_ids: list[str], *, trigger: str =
     handler = handlers.get(category.upper())
     if handler is None:
         return {rid: RecordOutcome("ignored", f"Category {category} is not synced") for rid in resource_ids}
-    return handler(pair, list(dict.fromkeys(resource_ids)), trigger=trigger)
+    return handler(pair, list(dict.fromkeys(resource_ids)), trigger=trigger, on_outcome=on_outcome)

@@ -5,6 +5,8 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import redis.exceptions as redis_errors
+from django import db as django_db
 from django.utils import timezone
 
 from audit.services import record_sync
@@ -29,12 +31,35 @@ class RecordOutcome:
     action: str = ""  # created / updated / unchanged / skipped / deleted
 
 
+class Outcomes(dict):
+    """``{xero id: RecordOutcome}`` that tells ``on_outcome(xero_id, outcome)`` of each outcome as it
+    is set, so the drain finishes a record's inbox rows as soon as its sync ends (a worker killed
+    later in the batch then leaves only the unfinished records to redo)."""
+
+    def __init__(self, on_outcome=None):
+        super().__init__()
+        self.on_outcome = on_outcome
+
+    def __setitem__(self, xero_id, outcome):
+        super().__setitem__(xero_id, outcome)
+        if self.on_outcome is not None:
+            self.on_outcome(xero_id, outcome)
+
+
 class SyncProblem(ConnectorError):
     """This record cannot be synced as things stand; the message says what to do."""
 
 
-# Per record, transient: the record is tried again later (RecordOutcome "retry").
-RETRY_ERRORS = (ServerError,)
+# Per record, transient: the record is tried again later (RecordOutcome "retry"). Besides the APIs'
+# 5xx and time-outs, the connector's own services going away for a moment (the database or Redis
+# restarting) must not mark a record failed for good.
+RETRY_ERRORS = (
+    ServerError,
+    django_db.OperationalError,
+    django_db.InterfaceError,
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+)
 
 
 def retry_outcome(reason: str, pipedrive_id: int | None = None) -> RecordOutcome:

@@ -29,6 +29,7 @@ from connector.pipedrive_index import BATCH_ERRORS, ORGANIZATION, PERSON
 from connector.sync import credit
 from connector.sync.common import (
     RETRY_ERRORS,
+    Outcomes,
     RecordOutcome,
     audit,
     live_link,
@@ -60,7 +61,12 @@ def _chunks(items: list, size: int):
 
 
 def sync_contacts(
-    pair, ids: list[str], *, trigger: str = "webhook", fetched: dict[str, dict] | None = None
+    pair,
+    ids: list[str],
+    *,
+    trigger: str = "webhook",
+    fetched: dict[str, dict] | None = None,
+    on_outcome=None,
 ) -> dict[str, RecordOutcome]:
     """Sync these Xero contacts as Xero has them now; ``{ContactID: RecordOutcome}``.
     ``fetched``, when given, receives the contacts read from Xero (by ContactID) for the caller's reuse.
@@ -71,7 +77,7 @@ def sync_contacts(
     AuthExpired end the run.
     """
     run = ContactSync(pair, trigger=trigger)
-    outcomes: dict[str, RecordOutcome] = {}
+    outcomes = Outcomes(on_outcome)
     wanted = []
     for contact_id in dict.fromkeys(str(i).strip() for i in ids):
         if _GUID.match(contact_id):
@@ -174,8 +180,11 @@ class ContactSync:
         if link:
             existing_id, last_hash = link.pipedrive_id, link.payload_hash
         elif was_creating(self.pair, "contact", contact_id, "organization"):
-            # An earlier create's answer was lost: the index has not seen what it made; search.
-            existing_id, last_hash = self._search_organization(contact, contact.get("Name") or "", notes), ""
+            # An earlier create's answer was lost: the index has not seen what it made; search for
+            # the name that create sent (and the Xero name, should a rule have changed it since).
+            sent = self._name_to_send(contact, status, flagged)
+            names = [sent, contact.get("Name") or ""]
+            existing_id, last_hash = self._search_organization(contact, sent, notes, names=names), ""
         else:
             existing_id, last_hash = self._match_organization(contact, contact.get("Name") or "", notes), ""
         context = contact_context(self.pair, contact, self._pipedrive_credit_limit(existing_id))
@@ -210,6 +219,15 @@ class ContactSync:
         if action == "unchanged" and any(a != "unchanged" for a in person_actions):
             action = "updated"
         return RecordOutcome("done", "; ".join(notes), pipedrive_id=write.pipedrive_id, action=action)
+
+    def _name_to_send(self, contact: dict, status: str, flagged: bool) -> str:
+        """The organization name a create for this contact sends (rules and archive marker applied)."""
+        mapped = map_organization(contact, self.org_rules, contact_context(self.pair, contact, None))
+        name = str(mapped.payload.get("name") or contact.get("Name") or "")
+        if flagged and self.archived_rule == "mark":
+            marker = ARCHIVED_STATUSES[status]
+            name = name[: NAME_LIMIT - len(marker)] + marker
+        return name
 
     def _pipedrive_credit_limit(self, org_id):
         """The limit sales keep in the organization field named by option ``credit_limit_field`` (1 token)."""
@@ -264,31 +282,46 @@ class ContactSync:
         notes.append(note)
         return chosen.record_id
 
-    def _search_organization(self, contact: dict, name: str, notes: list[str]) -> int | None:
-        """The index cannot answer: one search call (20 tokens), by the ContactID field, else by name."""
+    def _search_organization(
+        self, contact: dict, name: str, notes: list[str], names: list[str] | None = None
+    ) -> int | None:
+        """Ask Pipedrive (20 tokens a page): by the ContactID field when one is mapped, else by name.
+
+        ``names``: the exact names to look for (after a lost create: the name it sent). Without them
+        (the index cannot answer), the first word of the contact's name, broadly, so other spellings
+        ("ACME Ltd" for "Acme Limited") are seen. Every page of a search is read: a match among many
+        similar names is never missed."""
         contact_id = str(contact["ContactID"])
         if self.contact_id_field:
             found = self.pipedrive.search_field("organization", self.contact_id_field, contact_id)
             if found:
                 notes.append(f"matched organization {found[0]['id']} by its Xero ContactID field (search)")
                 return int(found[0]["id"])
-        wanted = normalize_org_name(contact.get("Name") or name)
+        terms = [t.strip() for t in (names or [contact.get("Name") or name]) if t and t.strip()]
+        wanted = {normalize_org_name(t) for t in terms} - {""}
         if not wanted:
             return None
-        term = (contact.get("Name") or name).split()[0]
-        items = self.pipedrive.search_organizations(term, fields="name", exact_match=False)
-        candidates = [
-            pipedrive_index.record_entry(self.connection, ORGANIZATION, item, self._index_field())
-            for item in items
-            if normalize_org_name(item.get("name") or "") == wanted
-        ]
-        candidates = sorted(
-            (c for c in candidates if c), key=lambda c: (c.add_time is None, c.add_time, c.record_id)
-        )
+        items = []
+        if names:
+            for term in dict.fromkeys(terms):
+                items += self.pipedrive.search_organizations(term, fields="name", exact_match=True)
+        else:
+            items = self.pipedrive.search_organizations(terms[0].split()[0], fields="name", exact_match=False)
+        chosen = self._pick_by_name(contact_id, self._name_candidates(items, wanted), notes)
         notes.append(
             "searched Pipedrive" if self.index is not None else "index unavailable: searched Pipedrive"
         )
-        return self._pick_by_name(contact_id, candidates, notes)
+        return chosen
+
+    def _name_candidates(self, items: list[dict], wanted: set[str]):
+        """The found organizations whose normalized name is wanted, oldest first, each once."""
+        entries = {}
+        for item in items:
+            if normalize_org_name(item.get("name") or "") in wanted:
+                entry = pipedrive_index.record_entry(self.connection, ORGANIZATION, item, self._index_field())
+                if entry:
+                    entries[entry.record_id] = entry
+        return sorted(entries.values(), key=lambda c: (c.add_time is None, c.add_time, c.record_id))
 
     # --- persons ---------------------------------------------------------------------------
     def _sync_persons(self, contact: dict, org_id: int, context: dict, clear: bool) -> list[str]:

@@ -24,6 +24,7 @@ from connector.pipedrive_index import BATCH_ERRORS
 from connector.sync import credit
 from connector.sync.common import (
     RETRY_ERRORS,
+    Outcomes,
     RecordOutcome,
     SyncProblem,
     audit,
@@ -283,8 +284,10 @@ class InvoiceRun:
         return deal_context(figures, invoice, deal_value=deal_value, deal_open=deal_open)
 
     # --- entry points ---------------------------------------------------------------------
-    def sync_ids(self, ids: list[str], *, refresh_contacts: bool = True) -> dict[str, RecordOutcome]:
-        outcomes: dict[str, RecordOutcome] = {}
+    def sync_ids(
+        self, ids: list[str], *, refresh_contacts: bool = True, on_outcome=None
+    ) -> dict[str, RecordOutcome]:
+        outcomes = Outcomes(on_outcome)  # each chunk's outcomes reported as the chunk ends
         wanted = []
         for invoice_id in dict.fromkeys(str(i).strip() for i in ids):
             if is_xero_id(invoice_id):
@@ -372,9 +375,11 @@ def primary_person_id(pair, contact_id: str) -> int | None:
     return int(first.pipedrive_id) if first else None
 
 
-def sync_invoices(pair, ids: list[str], *, trigger: str = "webhook") -> dict[str, RecordOutcome]:
+def sync_invoices(
+    pair, ids: list[str], *, trigger: str = "webhook", on_outcome=None
+) -> dict[str, RecordOutcome]:
     """Sync these Xero invoices to deals as Xero has them now; ``{InvoiceID: RecordOutcome}``."""
-    return InvoiceRun(pair, trigger).sync_ids(ids)
+    return InvoiceRun(pair, trigger).sync_ids(ids, on_outcome=on_outcome)
 
 
 def refresh_open_deals(pair, contact_ids: list[str], *, trigger: str = "webhook") -> None:

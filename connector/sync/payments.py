@@ -18,6 +18,7 @@ from connector.options import pair_options
 from connector.pipedrive_index import BATCH_ERRORS
 from connector.sync.common import (
     RETRY_ERRORS,
+    Outcomes,
     RecordOutcome,
     audit,
     get_link,
@@ -82,8 +83,8 @@ class PaymentRun:
             payments += self.invoices.xero.get_payments(where=payment_where(chunk))
         return payments
 
-    def sync(self, payment_ids: list[str]) -> dict[str, RecordOutcome]:
-        outcomes: dict[str, RecordOutcome] = {}
+    def sync(self, payment_ids: list[str], on_outcome=None) -> dict[str, RecordOutcome]:
+        outcomes = Outcomes(on_outcome)
         wanted = []
         for payment_id in dict.fromkeys(str(p).strip() for p in payment_ids):
             if is_xero_id(payment_id):
@@ -250,6 +251,8 @@ def _text(content: str) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", content or "")).split())
 
 
-def sync_payments(pair, ids: list[str], *, trigger: str = "webhook") -> dict[str, RecordOutcome]:
+def sync_payments(
+    pair, ids: list[str], *, trigger: str = "webhook", on_outcome=None
+) -> dict[str, RecordOutcome]:
     """Sync these Xero payments as Xero has them now; ``{PaymentID: RecordOutcome}``."""
-    return PaymentRun(pair, trigger).sync(ids)
+    return PaymentRun(pair, trigger).sync(ids, on_outcome=on_outcome)

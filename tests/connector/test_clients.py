@@ -209,6 +209,27 @@ def test_pipedrive_oauth_uses_bearer_and_search_returns_items():
     assert request.headers["Authorization"] == f"Bearer {SECRET}" and "exact_match=true" in request.url
 
 
+@responses.activate
+def test_pipedrive_searches_read_every_page():
+    def page(ids, cursor=None):
+        items = [{"result_score": 1, "item": {"id": i, "name": f"Acme {i}"}} for i in ids]
+        return {"success": True, "data": {"items": items}, "additional_data": {"next_cursor": cursor}}
+
+    url = f"{PD}/api/v2/organizations/search"
+    asked = {"term": "Acme", "exact_match": "true", "fields": "name", "limit": "500"}
+    match = responses.matchers.query_param_matcher
+    responses.get(url, json=page([1, 2], "c1"), match=[match(asked)])
+    responses.get(url, json=page([3]), match=[match({**asked, "cursor": "c1"})])
+    client = PipedriveClient(1, PD, Provider(), limiter=None)
+    assert [o["id"] for o in client.search_organizations("Acme", fields="name")] == [1, 2, 3]
+    field_url = f"{PD}/api/v2/itemSearch/field"
+    responses.get(
+        field_url, json={"success": True, "data": [{"id": 4}], "additional_data": {"next_cursor": "f"}}
+    )
+    responses.get(field_url, json={"success": True, "data": [{"id": 5}], "additional_data": {}})
+    assert [o["id"] for o in client.search_field("organization", "abc", "x")] == [4, 5]
+
+
 def test_token_costs_match_the_official_specs():
     from sandbox.pipedrive import costs  # reads x-token-cost from the vendored specs/pipedrive
 

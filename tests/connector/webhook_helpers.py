@@ -117,7 +117,7 @@ class FakeSync:
         self.raise_for: dict[str, Exception] = {}
         self.outcome_for: dict[str, Outcome | None] = {}  # None: leave the id out of the answer
 
-    def __call__(self, pair, category, resource_ids, trigger="webhook"):
+    def __call__(self, pair, category, resource_ids, trigger="webhook", on_outcome=None):
         assert trigger == "webhook"
         assert len(resource_ids) == len(set(resource_ids)), "ids must be coalesced"
         self.calls.append((category, list(resource_ids)))

@@ -162,3 +162,53 @@ def test_a_person_created_with_a_lost_answer_is_not_created_twice(sync_pair, san
 
     assert sync_contacts(sync_pair, [contact_id])[contact_id].status == "done"
     assert len(sandbox.persons()) == 1 and len(sandbox.organizations()) == 2
+
+
+def test_a_lost_organization_among_many_similar_names_is_found_not_created_again(
+    sync_pair, sandbox, lose_answer
+):
+    # More organizations sharing the first word than one page of search results holds, the lost one
+    # made last (highest id): a first-word, first-page search misses it.
+    sandbox.bulk_organizations([f"Harbour Trading {n:03d}" for n in range(150)])
+    sync_contacts(sync_pair, [sandbox.create_contact("Warm Index Ltd")])
+    contact_id = sandbox.create_contact("Harbour Trading Lost Ltd")
+    lose_answer("organization")
+    assert sync_contacts(sync_pair, [contact_id])[contact_id].status == "retry"
+    [made] = sandbox.organizations(name="Harbour Trading Lost Ltd")
+
+    outcome = sync_contacts(sync_pair, [contact_id])[contact_id]
+
+    assert outcome.status == "done" and outcome.pipedrive_id == made["id"]
+    assert len(sandbox.organizations(name="Harbour Trading Lost Ltd")) == 1
+    link = RecordLink.objects.get(pair=sync_pair, xero_type="contact", xero_id=contact_id)
+    assert link.state == RecordLink.State.LINKED and link.pipedrive_id == made["id"]
+
+
+def test_a_lost_archived_organization_is_found_by_the_name_it_was_sent_with(sync_pair, sandbox, lose_answer):
+    sync_contacts(sync_pair, [sandbox.create_contact("Warm Index Ltd")])
+    contact_id = sandbox.create_contact("Old Mill Ltd")
+    sandbox.update_contact(contact_id, ContactStatus="ARCHIVED")
+    lose_answer("organization")
+    assert sync_contacts(sync_pair, [contact_id])[contact_id].status == "retry"
+    [made] = sandbox.organizations(name="Old Mill Ltd [archived in Xero]")
+
+    assert sync_contacts(sync_pair, [contact_id])[contact_id].pipedrive_id == made["id"]
+    assert len(sandbox.organizations()) == 2
+
+
+def test_a_lost_organization_is_found_by_its_contact_id_field_when_a_rule_maps_it(
+    sync_pair, sandbox, lose_answer
+):
+    field = sandbox.add_custom_field("organization", "Xero ContactID")
+    FieldMapping.objects.create(
+        pair=sync_pair, target="organization", source_path="ContactID", pipedrive_field=field
+    )
+    sync_contacts(sync_pair, [sandbox.create_contact("Warm Index Ltd")])
+    contact_id = sandbox.create_contact("Field Found Ltd")
+    lose_answer("organization")
+    assert sync_contacts(sync_pair, [contact_id])[contact_id].status == "retry"
+    [made] = sandbox.organizations(name="Field Found Ltd")
+    sandbox.pipedrive_update("organization", made["id"], {"name": "Renamed by sales"})
+
+    assert sync_contacts(sync_pair, [contact_id])[contact_id].pipedrive_id == made["id"]
+    assert len(sandbox.organizations()) == 2
