@@ -25,6 +25,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from audit.services import sync_cause
 from connector.errors import AuthExpired, BudgetExhausted, ConnectionBroken, RateLimited, ServerError
 from connector.inbox import XERO_SYNCED_CATEGORIES, request_drain
 from connector.logging import redact
@@ -151,7 +152,8 @@ def _sync_category(pair: SyncPair, category: str, rows: list[WebhookEvent], repo
     for row in rows:  # insertion order: the oldest event of each resource first
         by_resource[row.resource_id].append(row)
     try:
-        outcomes = _sync_records(pair, category, list(by_resource), trigger="webhook")
+        with sync_cause(category, by_resource):  # each sync record names the events behind it
+            outcomes = _sync_records(pair, category, list(by_resource), trigger="webhook")
     except RateLimited as exc:
         raise _Stop(
             f"rate limited: {exc}", timezone.now() + timedelta(seconds=max(exc.retry_after, 1))
