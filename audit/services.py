@@ -249,7 +249,9 @@ def record_sync(*, pair, xero_type, xero_id, outcome, started_at=None, payload=N
     if error is None and outcome in ("failed", "deferred"):
         error = sys.exc_info()[1]
     previous = previous_record(pair, xero_type, xero_id, pipedrive_type) if pair is not None else None
-    label = fields.pop("label", "") or record_label(xero_type, source) or (previous.label if previous else "")
+    label = fields.pop("label", "")
+    if not label:  # from the Xero record; without it (not fetched), the last label known
+        label = record_label(xero_type, source) if source else (previous.label if previous else "")
     extra = {}
     if cause is not None:
         if cause.trigger:
