@@ -72,13 +72,19 @@ def _silence_incidents(pair, now) -> list[Incident]:
 
     options = pair_options(pair)
     hours = options.webhook_silence_alert_hours
-    if not hours or options.reconciliation_only:
-        return []
     since = now - timedelta(hours=hours)
+    if not hours or options.reconciliation_only or pair.created_at > since:
+        return []  # off, no webhooks by design, or the pair is younger than the silence allowed
     last = dict(
         WebhookEvent.objects.filter(pair=pair).values_list("source").annotate(last=Max("received_at"))
     )
-    writes = SyncRecord.objects.filter(pair=pair, finished_at__gte=since, outcome__in=["created", "updated"])
+    # Writes old enough for their webhook to have come back (Pipedrive sends it within seconds).
+    writes = SyncRecord.objects.filter(
+        pair=pair,
+        finished_at__gte=since,
+        finished_at__lt=now - timedelta(minutes=15),
+        outcome__in=["created", "updated"],
+    )
     found = []
     for source, label in ((WebhookEvent.Source.XERO, "Xero"), (WebhookEvent.Source.PIPEDRIVE, "Pipedrive")):
         received = last.get(source)

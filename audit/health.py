@@ -168,8 +168,8 @@ def pair_health(pair, now=None) -> PairHealth:
         url = admin_list(
             "audit_syncrecord",
             pair__id__exact=pair.pk,
-            finished_at__gte=hour.strftime("%Y-%m-%d %H:%M:%S"),
-            finished_at__lt=(hour + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S"),
+            finished_at__gte=hour.isoformat(sep=" "),
+            finished_at__lt=(hour + timedelta(hours=1)).isoformat(sep=" "),
         )
         health.hours.append(HourBar(hour, row["total"], row["failed"], url))
     health.max_hour = max([bar.total for bar in health.hours] + [1])
