@@ -52,7 +52,15 @@ RECOMMENDED_FIELDS = [
     Recommended(
         "organization", "Xero overdue", "monetary", "Balances.AccountsReceivable.Overdue", Transform.MONEY
     ),
-    Recommended("organization", "Available credit", "monetary", "Connector.AvailableCredit", Transform.MONEY),
+    # Cleared when no credit limit applies any more (an empty value would otherwise leave the old figure).
+    Recommended(
+        "organization",
+        "Available credit",
+        "monetary",
+        "Connector.AvailableCredit",
+        Transform.MONEY,
+        {"clear_when_empty": True},
+    ),
     Recommended("organization", "Over credit limit", "varchar", "Connector.OverCreditLimit", Transform.TEXT),
     Recommended("organization", "Xero link", "varchar", "Connector.XeroUrl", Transform.TEXT),
     Recommended("deal", "Xero InvoiceID", "varchar", "InvoiceID", Transform.TEXT),

@@ -9,11 +9,9 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django_q.tasks import async_task
 
 from connector import pipedrive_setup
 from connector.errors import ConnectorError
@@ -429,29 +427,14 @@ class CreditLimitAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        # The organizations' available credit and the deals' flags follow the new limit: re-checked
-        # by a worker after the commit (Xero and Pipedrive calls never run inside the admin's request).
-        transaction.on_commit(lambda: self._queue_recheck(request, obj))
-
-    def delete_model(self, request, obj):
-        pair, contacts = obj.pair, credit.contacts_under_limit(obj)
-        super().delete_model(request, obj)
-        transaction.on_commit(lambda: _enqueue_recheck(pair, contacts))
-
-    def _queue_recheck(self, request, limit_row):
-        contacts = credit.contacts_under_limit(limit_row)
+        # The re-check itself is queued by a signal on every save or delete (connector.signals).
+        contacts = credit.contacts_under_limit(obj)
         if contacts:
-            _enqueue_recheck(limit_row.pair, contacts)
             messages.info(
                 request,
                 f"Credit re-check queued for {len(contacts)} contact(s): their organizations' available "
                 "credit and their open deals' flags follow the new limit shortly (see Sync records).",
             )
-
-
-def _enqueue_recheck(pair, contact_ids):
-    if contact_ids:
-        async_task("connector.tasks.recheck_credit", pair.pk, contact_ids, task_name=f"credit: {pair}")
 
 
 @admin.register(RecordLink)

@@ -186,8 +186,10 @@ def _decimal(value) -> Decimal | None:
 def contact_context(pair, contact: dict, limit: Decimal | None = None) -> dict:
     """The engine context of a contact (its organization and persons): XeroUrl, Currency (the contact's
     default), and when a credit limit applies CreditLimit, AvailableCredit (limit minus outstanding
-    receivables) and OverCreditLimit (outstanding above the limit). ``limit`` overrides the connector's
-    own credit limit rows (a limit read from a Pipedrive organization field)."""
+    receivables) and OverCreditLimit (outstanding above the limit). With no limit, CreditLimit and
+    AvailableCredit are empty (rules with ``clear_when_empty`` clear them) and OverCreditLimit is False
+    ("No": no limit can be exceeded). ``limit`` overrides the connector's own credit limit rows (a limit
+    read from a Pipedrive organization field)."""
     context = {"XeroUrl": xero_url("contact", contact.get("ContactID") or "")}
     if contact.get("DefaultCurrency"):
         context["Currency"] = contact["DefaultCurrency"]
@@ -199,6 +201,8 @@ def contact_context(pair, contact: dict, limit: Decimal | None = None) -> dict:
         context["CreditLimit"] = limit
         context["AvailableCredit"] = (limit - outstanding).quantize(Decimal("0.01"))
         context["OverCreditLimit"] = outstanding > limit
+    else:
+        context["OverCreditLimit"] = False
     return context
 
 

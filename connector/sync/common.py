@@ -14,7 +14,7 @@ from django.db import connection as db_connection
 from django.utils import timezone
 
 from audit.services import record_sync
-from connector.errors import NotFound, ServerError
+from connector.errors import ConnectorError, NotFound, ServerError
 from connector.logging import redact
 from mapping.models import RecordLink
 
@@ -32,6 +32,10 @@ class RecordOutcome:
     reason: str = ""
     pipedrive_id: int | None = None
     action: str = ""  # created / updated / unchanged / skipped / deleted
+
+
+class SyncProblem(ConnectorError):
+    """This record cannot be synced as things stand; the message says what to do."""
 
 
 # Per record, transient: the record is tried again later (RecordOutcome "retry").
