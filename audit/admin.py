@@ -66,15 +66,8 @@ class XeroTypeFilter(admin.SimpleListFilter):
 class SyncRecordAdmin(admin.ModelAdmin):
     """Every record sync; the change page tells its story and offers a replay."""
 
-    list_display = (
-        "finished_at",
-        "record",
-        "action_badge",
-        "pipedrive",
-        "trigger",
-        "short_reason",
-        "pair",
-    )
+    list_display = ("record", "action_badge", "short_reason", "pipedrive", "finished_at", "pair")
+    list_display_links = ("record",)
     list_filter = ("pair", XeroTypeFilter, "outcome", FailedOnlyFilter, "trigger", PeriodFilter)
     search_fields = ("xero_id", "=pipedrive_id", "label")
     list_select_related = ("pair",)
@@ -132,6 +125,8 @@ class SyncRecordAdmin(admin.ModelAdmin):
         record = get_object_or_404(SyncRecord.objects.select_related("pair", "replay_of"), pk=object_id)
         step = story.next_step(record)
         extra = {
+            "title": record.label or f"{record.xero_type} {record.xero_id}".capitalize(),
+            "subtitle": None,
             "record": record,
             "xero_link": story.xero_link(record),
             "pipedrive_link": story.pipedrive_link(record),

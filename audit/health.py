@@ -40,6 +40,7 @@ class Figure:
     url: str = ""
     status: str = "ok"  # ok / warn / bad: how the page colours it
     note: str = ""
+    permission: str = ""  # needed to open ``url`` (a finance user does not open connection pages)
 
 
 @dataclass
@@ -83,11 +84,12 @@ def _age(delta: timedelta) -> str:
 def _connection_figure(service: str, connection, now) -> Figure:
     from connector.models import ConnectionStatus
 
-    url = admin_change(f"connector_{service.lower()}connection", connection.pk)
+    model = f"{service.lower()}connection"
+    url = admin_change(f"connector_{model}", connection.pk)
+    permission = f"connector.view_{model}"
     if connection.status != ConnectionStatus.ACTIVE:
-        return Figure(
-            f"{service} connection", connection.get_status_display(), url, "bad", connection.last_error
-        )
+        status = connection.get_status_display()
+        return Figure(f"{service} connection", status, url, "bad", connection.last_error, permission)
     note = ""
     if connection.expires_at:
         left = connection.expires_at - now
@@ -96,7 +98,7 @@ def _connection_figure(service: str, connection, now) -> Figure:
             if left.total_seconds() > 0
             else "token expired; renewed on next use"
         )
-    return Figure(f"{service} connection", "Connected", url, "ok", note)
+    return Figure(f"{service} connection", "Connected", url, "ok", note, permission)
 
 
 def _webhook_figure(pair, source: str, label: str, last, now) -> Figure:
@@ -249,13 +251,20 @@ class Health:
     failed_url: str
 
 
-def health(now=None) -> Health:
-    """The whole page: every pair's figures, the alerts open and recently cleared, recent bulk replays."""
+def health(now=None, user=None) -> Health:
+    """The whole page: every pair's figures, the alerts open and recently cleared, recent bulk replays.
+    With ``user``, figures link only to pages the user may open."""
     from connector.models import SyncPair
 
     pairs = SyncPair.objects.select_related("xero_connection", "pipedrive_connection").order_by("name")
+    healths = [pair_health(pair, now) for pair in pairs]
+    if user is not None:
+        for item in healths:
+            for figure in item.figures:
+                if figure.permission and not user.has_perm(figure.permission):
+                    figure.url = ""
     return Health(
-        pairs=[pair_health(pair, now) for pair in pairs],
+        pairs=healths,
         open_alerts=list(Alert.objects.filter(cleared_at__isnull=True).select_related("pair")[:20]),
         recent_alerts=list(Alert.objects.filter(cleared_at__isnull=False).select_related("pair")[:10]),
         replays=list(ReplayRun.objects.all()[:5]),

@@ -46,6 +46,11 @@ BUILT_IN_SOURCES = {
     "note": {"content": "Amount, Date, Reference", "deal_id": "Invoice (its deal)"},
 }
 
+# Fields whose values are codes, ids or amounts, never personal: kept as they are in masked mode.
+NOT_PERSONAL_FIELDS = {
+    "status", "currency", "value", "stage_id", "pipeline_id", "org_id", "person_id", "deal_id",
+    "owner_id", "expected_close_date", "visible_to", "lost_reason", "probability",
+}  # fmt: skip
 # Text that is not personal even in masked mode: dates, currency codes, Yes/No flags.
 _NOT_PERSONAL = re.compile(r"^(\d{4}-\d{2}-\d{2}.*|[A-Z]{3}|Yes|No|)$")
 _STATUS_IN_MESSAGE = re.compile(r"\b([1-5]\d\d)\b")
@@ -203,7 +208,7 @@ def fields_written(
         before = {row.get("field"): row.get("new") for row in previous.fields_written or []}
     rows = []
     for key, value in payload.items():
-        new = stored_value(value, mode)
+        new = stored_value(value, "full" if mode == "masked" and key in NOT_PERSONAL_FIELDS else mode)
         row = {"field": key, "source": sources.get(key, ""), "new": new}
         if key in before:
             row["old"] = before[key]

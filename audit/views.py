@@ -7,5 +7,5 @@ from audit.health import health
 
 
 def health_page(request):
-    context = {**admin.site.each_context(request), "title": "Health", "health": health()}
+    context = {**admin.site.each_context(request), "title": "Health", "health": health(user=request.user)}
     return TemplateResponse(request, "audit/health.html", context)

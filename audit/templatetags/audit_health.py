@@ -7,6 +7,7 @@ from audit.health import health
 register = template.Library()
 
 
-@register.inclusion_tag("audit/includes/health_summary.html")
-def health_summary():
-    return {"health": health()}
+@register.inclusion_tag("audit/includes/health_summary.html", takes_context=True)
+def health_summary(context):
+    request = context.get("request")
+    return {"health": health(user=getattr(request, "user", None))}
