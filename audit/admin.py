@@ -197,6 +197,7 @@ class ReplayRunAdmin(admin.ModelAdmin):
 
     list_display = ("created_at", "progress", "status", "succeeded", "failed", "resumes_at", "created_by")
     list_filter = ("status",)
+    change_form_template = "admin/audit/replayrun/change_form.html"  # refreshes itself while running
     fields = (
         "progress",
         "status",
@@ -235,9 +236,6 @@ class ReplayRunAdmin(admin.ModelAdmin):
     def new_records(self, obj):
         url = reverse("admin:audit_syncrecord_changelist") + f"?replay_run__id__exact={obj.pk}"
         return format_html('<a href="{}">{} record(s)</a>', url, obj.records.count())
-
-    def changelist_view(self, request, extra_context=None):
-        return super().changelist_view(request, extra_context)
 
 
 class AlertStateFilter(admin.SimpleListFilter):
