@@ -1,6 +1,7 @@
 from django.db.models.signals import post_delete, post_migrate, post_save, pre_save
 from django.dispatch import receiver
 
+from connector.models import EncryptionCanary
 from connector.sync.credit_recheck import contacts_to_recheck, queue_credit_recheck
 from mapping.models import CreditLimit
 
@@ -10,8 +11,6 @@ def ensure_encryption_canary(sender, app_config=None, using="default", **kwargs)
     """Store the canary once, on the first migrate, so later starts can prove the key."""
     if app_config is None or app_config.label != "connector":
         return
-    from connector.models import EncryptionCanary
-
     if not EncryptionCanary.objects.using(using).exists():
         EncryptionCanary.objects.using(using).create(value=EncryptionCanary.PLAINTEXT)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 
 from django.utils import timezone
 
@@ -136,7 +137,8 @@ class ContactSync:
     def sync_one(self, contact: dict) -> RecordOutcome:
         contact_id = str(contact["ContactID"])
         started = timezone.now()
-        self._last_payload, self._last_fields = None, ()
+        self._last_payload: dict | None = None
+        self._last_fields: Sequence[str] = ()
         self.index  # noqa: B018 (fill the index before taking the record lock: one lock at a time)
         notes: list[str] = []
         error = None

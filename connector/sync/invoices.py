@@ -39,7 +39,7 @@ from connector.sync.contacts import sync_contacts
 from connector.sync.stages import CLOSED_DEAL_STATUSES, StageTable
 from mapping.choices import CLOSED_WITHOUT_DEAL
 from mapping.engine import map_deal, payload_hash
-from mapping.models import RecordLink
+from mapping.models import FieldMapping, RecordLink
 from mapping.rules import deal_context, field_rules
 
 logger = logging.getLogger(__name__)
@@ -74,8 +74,8 @@ class InvoiceRun:
         self.create_deals = options.create_deals
         self._xero = None
         self._pipedrive = None
-        self._deal_rules = None
-        self._credit = None
+        self._deal_rules: list[FieldMapping] | None = None
+        self._credit: bool | None = None
         self.stages = StageTable(pair, lambda: self.pipedrive)
         self.credit = credit.ContactCredit(pair, lambda: self.xero, lambda: self.pipedrive)
         self.contact_failures: dict[str, str] = {}
