@@ -141,7 +141,7 @@ class ContactSync:
         self._last_fields: Sequence[str] = ()
         self.index  # noqa: B018 (fill the index before taking the record lock: one lock at a time)
         notes: list[str] = []
-        error = None
+        error: Exception | None = None
         try:
             with record_lock(self.pair, "contact", contact_id):
                 outcome = self._sync_locked(contact, notes)
