@@ -1,10 +1,181 @@
-"""Writing sync records: one row per record sync, called by the sync services."""
+"""Writing sync records: one per record sync, telling its story.
+
+The sync services call ``record_sync`` (through ``connector.sync.common.audit``); whoever starts a
+sync may wrap it in ``sync_cause`` (the drain: the inbox events behind each record) or
+``replay_cause`` (a replay: the records replayed, and the run), and ``record_sync`` adds those to
+the rows written inside. This module knows nothing of the connector: it is handed plain values.
+"""
 
 import json
+import re
+import sys
+import traceback as traceback_module
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.utils import timezone
 
 from audit.models import SyncRecord
+from audit.redaction import redact
+
+# Xero webhook categories and the record types they sync.
+CATEGORY_TYPES = {"CONTACT": "contact", "INVOICE": "invoice", "PAYMENT": "payment"}
+TYPE_CATEGORIES = {value: key for key, value in CATEGORY_TYPES.items()}
+
+PERSONAL_DATA_MODES = ("full", "masked", "none")
+MAX_TEXT = 2000
+MAX_TRACEBACK = 8000
+MAX_VALUE = 500
+
+# Payload keys the sync engine fills itself (not from mapping rows), and where their value comes from.
+BUILT_IN_SOURCES = {
+    "organization": {"name": "Name", "owner_id": "(pair setting)"},
+    "person": {"name": "FirstName LastName", "emails": "EmailAddress", "phones": "Phones"},
+    "deal": {
+        "title": "(deal title template)",
+        "value": "Total or AmountDue (deal value)",
+        "currency": "CurrencyCode",
+        "org_id": "Contact (its organization)",
+        "person_id": "Contact (its person)",
+        "stage_id": "Status (stage mapping)",
+        "status": "Status (stage mapping)",
+        "lost_reason": "Status (stage mapping)",
+    },
+    "note": {"content": "Amount, Date, Reference", "deal_id": "Invoice (its deal)"},
+}
+
+# Fields whose values are codes, ids or amounts, never personal: kept as they are in masked mode.
+NOT_PERSONAL_FIELDS = {
+    "status", "currency", "value", "stage_id", "pipeline_id", "org_id", "person_id", "deal_id",
+    "owner_id", "expected_close_date", "visible_to", "lost_reason", "probability",
+}  # fmt: skip
+# Text that is not personal even in masked mode: dates, currency codes, Yes/No flags.
+_NOT_PERSONAL = re.compile(r"^(\d{4}-\d{2}-\d{2}.*|[A-Z]{3}|Yes|No|)$")
+_STATUS_IN_MESSAGE = re.compile(r"\b([1-5]\d\d)\b")
+
+
+# --- What caused a sync ----------------------------------------------------------------
+
+
+@dataclass
+class Cause:
+    """What a block of syncs was started by; read by ``record_sync`` for every row written inside."""
+
+    trigger: str = ""
+    events: dict = field(default_factory=dict)  # (xero_type, id lower) -> [inbox event ids]
+    attempts: dict = field(default_factory=dict)  # (xero_type, id lower) -> attempt number
+    replays: dict = field(default_factory=dict)  # (xero_type, id lower) -> SyncRecord replayed
+    replay_run: object = None
+    written: list = field(default_factory=list)  # the SyncRecords written inside the block
+
+
+_cause: ContextVar[Cause | None] = ContextVar("audit_sync_cause", default=None)
+
+
+def _key(xero_type: str, xero_id) -> tuple[str, str]:
+    return (xero_type, str(xero_id).lower())
+
+
+@contextmanager
+def _caused_by(cause: Cause):
+    token = _cause.set(cause)
+    try:
+        yield cause
+    finally:
+        _cause.reset(token)
+
+
+@contextmanager
+def sync_cause(category: str, events_by_resource: dict):
+    """The drain's syncs of ``category``: ``events_by_resource`` maps each resource id to its inbox
+    rows (objects with ``id`` and ``attempts``), so each sync record names the events behind it."""
+    xero_type = CATEGORY_TYPES.get(str(category).upper(), str(category).lower())
+    cause = Cause()
+    for resource_id, rows in events_by_resource.items():
+        key = _key(xero_type, resource_id)
+        cause.events[key] = [row.id for row in rows]
+        cause.attempts[key] = max([getattr(row, "attempts", 1) or 1 for row in rows] or [1])
+    with _caused_by(cause):
+        yield cause
+
+
+@contextmanager
+def replay_cause(records, replay_run=None):
+    """Syncs replaying ``records``: the new rows say ``trigger=replay`` and link to the row replayed."""
+    cause = Cause(trigger=SyncRecord.Trigger.REPLAY, replay_run=replay_run)
+    for record in records:
+        key = _key(record.xero_type, record.xero_id)
+        cause.replays[key] = record
+        cause.attempts[key] = (record.attempt or 1) + 1
+    with _caused_by(cause):
+        yield cause
+
+
+# --- Values as stored ------------------------------------------------------------------
+
+
+def personal_data_mode() -> str:
+    mode = str(getattr(settings, "AUDIT_PERSONAL_DATA", "masked")).lower()
+    return mode if mode in PERSONAL_DATA_MODES else "masked"
+
+
+def mask_text(text: str) -> str:
+    """ "Acme Trading Ltd" → "A••• T•••••• L••": enough to recognise, not enough to read."""
+    return " ".join(word[:1] + "•" * min(len(word) - 1, 8) for word in str(text).split(" "))
+
+
+def stored_value(value, mode: str | None = None):
+    """A field value as the audit keeps it under ``AUDIT_PERSONAL_DATA``; secrets are always redacted."""
+    mode = mode or personal_data_mode()
+    if mode == "none":
+        return None
+    if isinstance(value, dict | list):
+        if mode == "masked":
+            value = _mask_structure(value)
+        text = json.dumps(value, default=str, ensure_ascii=False)
+        return redact_secrets(text)[:MAX_VALUE]
+    if isinstance(value, str):
+        value = redact_secrets(value)[:MAX_VALUE]
+        if mode == "masked" and not _NOT_PERSONAL.match(value):
+            return mask_text(value)
+    return value
+
+
+def _mask_structure(value):
+    if isinstance(value, dict):
+        return {k: _mask_structure(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_structure(v) for v in value]
+    if isinstance(value, str) and not _NOT_PERSONAL.match(value):
+        return mask_text(value)
+    return value
+
+
+def redact_secrets(text: str) -> str:
+    return redact(text)
+
+
+def record_label(xero_type: str, source: dict | None) -> str:
+    """The name finance knows the Xero record by: the contact's name, the invoice number, or the
+    payment's amount and invoice. Contact names follow ``AUDIT_PERSONAL_DATA``."""
+    if not source:
+        return ""
+    if xero_type == "contact":
+        name = str(source.get("Name") or "")
+        mode = personal_data_mode()
+        return "" if mode == "none" else mask_text(name) if mode == "masked" else name
+    if xero_type == "invoice":
+        number = source.get("InvoiceNumber") or source.get("Reference") or ""
+        return f"Invoice {number}" if number else ""
+    if xero_type == "payment":
+        invoice = source.get("Invoice") or {}
+        amount = source.get("Amount")
+        number = invoice.get("InvoiceNumber") or ""
+        text = f"Payment {amount}" if amount is not None else "Payment"
+        return f"{text} on invoice {number}" if number else text
+    return ""
 
 
 def payload_size(payload) -> int:
@@ -14,14 +185,105 @@ def payload_size(payload) -> int:
     return len(json.dumps(payload, separators=(",", ":"), default=str).encode())
 
 
-def record_sync(*, pair, xero_type, xero_id, outcome, started_at=None, payload=None, **fields) -> SyncRecord:
-    """Store one record sync. ``payload`` gives the size only: payloads are never stored whole here."""
-    return SyncRecord.objects.create(
+def _mapped_sources(pair, target: str) -> dict:
+    from mapping.rules import field_rules
+
+    try:
+        return {rule.pipedrive_field: rule.source_path for rule in field_rules(pair, target)}
+    except Exception:  # a mapping problem must never stop the audit row
+        return {}
+
+
+def fields_written(
+    pair, pipedrive_type: str, payload: dict | None, previous: SyncRecord | None
+) -> list[dict]:
+    """Field by field what was sent: the Pipedrive field, its Xero source, the value before (from the
+    last record that wrote this field, when there is one) and the value sent."""
+    if not isinstance(payload, dict):
+        return []
+    mode = personal_data_mode()
+    sources = {**BUILT_IN_SOURCES.get(pipedrive_type, {}), **_mapped_sources(pair, pipedrive_type)}
+    before = {}
+    if previous is not None:
+        before = {row.get("field"): row.get("new") for row in previous.fields_written or []}
+    rows = []
+    for key, value in payload.items():
+        new = stored_value(value, "full" if mode == "masked" and key in NOT_PERSONAL_FIELDS else mode)
+        row = {"field": key, "source": sources.get(key, ""), "new": new}
+        if key in before:
+            row["old"] = before[key]
+        rows.append(row)
+    return rows
+
+
+def error_details(error: BaseException | None) -> dict:
+    """The error class, the service's status and message, and the traceback, redacted."""
+    if error is None:
+        return {}
+    message = str(getattr(error, "message", "") or error)
+    status = getattr(error, "status", None) or getattr(error, "status_code", None)
+    if status is None:
+        found = _STATUS_IN_MESSAGE.search(message)
+        status = int(found.group(1)) if found else None
+    trace = "".join(traceback_module.format_exception(type(error), error, error.__traceback__))
+    return {
+        "error_class": type(error).__name__[:100],
+        "error_status": status if isinstance(status, int) else None,
+        "error_message": redact_secrets(message)[:MAX_TEXT],
+        "traceback": redact_secrets(trace)[-MAX_TRACEBACK:],
+    }
+
+
+def previous_record(pair, xero_type: str, xero_id, pipedrive_type: str = "") -> SyncRecord | None:
+    """The last record of this Xero record that wrote fields (for the "old" values and the label)."""
+    rows = SyncRecord.objects.filter(pair=pair, xero_type=xero_type, xero_id=str(xero_id))
+    if pipedrive_type:
+        rows = rows.filter(pipedrive_type=pipedrive_type)
+    return rows.exclude(fields_written=[]).order_by("-id").first() or rows.order_by("-id").first()
+
+
+def record_sync(*, pair, xero_type, xero_id, outcome, started_at=None, payload=None, source=None,
+                error=None, trigger=None, **fields) -> SyncRecord:  # fmt: skip
+    """Store one record sync. ``payload`` (what was sent) is kept field by field under
+    ``AUDIT_PERSONAL_DATA``, never whole; ``source`` (the Xero record) gives the label; ``error``
+    (or the exception being handled) the failure details."""
+    xero_id = str(xero_id)
+    pipedrive_type = fields.get("pipedrive_type", "")
+    cause = _cause.get()
+    key = _key(xero_type, xero_id)
+    if error is None and outcome in ("failed", "deferred"):
+        error = sys.exc_info()[1]
+    previous = previous_record(pair, xero_type, xero_id, pipedrive_type) if pair is not None else None
+    label = fields.pop("label", "")
+    if not label:  # from the Xero record; without it (not fetched), the last label known
+        label = record_label(xero_type, source) if source else (previous.label if previous else "")
+    extra = {}
+    if cause is not None:
+        if cause.trigger:
+            trigger = cause.trigger
+        if key in cause.events:
+            extra["inbox_event_ids"] = cause.events[key]
+        if key in cause.attempts:
+            extra["attempt"] = cause.attempts[key]
+        if key in cause.replays:
+            extra["replay_of"] = cause.replays[key]
+        if cause.replay_run is not None:
+            extra["replay_run"] = cause.replay_run
+    if "reason" in fields:
+        fields["reason"] = redact_secrets(str(fields["reason"] or ""))[:MAX_TEXT]
+    record = SyncRecord.objects.create(
         pair=pair,
         xero_type=xero_type,
-        xero_id=str(xero_id),
+        xero_id=xero_id,
+        label=label[:255],
         outcome=outcome,
+        trigger=trigger or SyncRecord.Trigger.WEBHOOK,
         started_at=started_at or timezone.now(),
         payload_size=payload_size(payload),
-        **fields,
+        fields_written=fields_written(pair, pipedrive_type, payload, previous),
+        **error_details(error if outcome in ("failed", "deferred") else None),
+        **{**extra, **fields},
     )
+    if cause is not None:
+        cause.written.append(record)
+    return record

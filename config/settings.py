@@ -166,6 +166,23 @@ INBOX_MAX_ATTEMPTS = envparse.env_int(ENV, "INBOX_MAX_ATTEMPTS", 5)
 # The wait before the first retry of such an event; it doubles at each further try (30 minutes at most).
 INBOX_RETRY_DELAY_SECONDS = envparse.env_int(ENV, "INBOX_RETRY_DELAY_SECONDS", 60)
 
+# Audit (audit/): field values of sync records are kept "full", "masked" (names, e-mails and other
+# text shown as "A••• L••"; amounts, dates and ids kept) or "none" (field names only).
+AUDIT_PERSONAL_DATA = ENV.get("AUDIT_PERSONAL_DATA", "masked").strip().lower()
+if AUDIT_PERSONAL_DATA not in ("full", "masked", "none"):
+    raise ValueError(f"AUDIT_PERSONAL_DATA must be full, masked or none, not {AUDIT_PERSONAL_DATA!r}")
+# Retention (a daily schedule): successful sync records, failed/deferred ones, done inbox events.
+AUDIT_KEEP_DAYS = envparse.env_int(ENV, "AUDIT_KEEP_DAYS", 90)
+AUDIT_KEEP_FAILED_DAYS = envparse.env_int(ENV, "AUDIT_KEEP_FAILED_DAYS", 365)
+INBOX_KEEP_DAYS = envparse.env_int(ENV, "INBOX_KEEP_DAYS", 30)
+# Alerts (one e-mail per incident): recipients, else ADMINS; failures per hour per pair that open one.
+ADMINS = [("Admin", address) for address in envparse.env_list(ENV, "ADMIN_EMAILS", [])]
+ALERT_EMAILS = envparse.env_list(ENV, "ALERT_EMAILS", [])
+ALERT_FAILURES_PER_HOUR = envparse.env_int(ENV, "ALERT_FAILURES_PER_HOUR", 10)
+DEFAULT_FROM_EMAIL = ENV.get("DEFAULT_FROM_EMAIL", "ml-connector@localhost")
+EMAIL_HOST = ENV.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = envparse.env_int(ENV, "EMAIL_PORT", 25)
+
 LOG_LEVEL = ENV.get("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,

@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/", include("audit.urls")),  # /admin/health/, before the admin's catch-all
     path("admin/", admin.site.urls),
     path("connect/", include("connector.urls")),
     path("webhooks/", include("connector.webhook_urls")),

@@ -47,7 +47,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
     search_fields = ("resource_id", "tenant_id")
     list_select_related = ("pair",)
     date_hierarchy = "received_at"
-    actions = ["reprocess"]
+    actions = ["reprocess", "replay_from_xero"]
     fields = (
         "pair",
         "source",
@@ -100,3 +100,20 @@ class WebhookEventAdmin(admin.ModelAdmin):
         if skipped:
             text += f" {skipped} event(s) being processed were left alone."
         messages.success(request, text)
+
+    def has_replay_permission(self, request):
+        return request.user.has_perm("audit.replay_syncrecord")
+
+    @admin.action(description="Replay from Xero now (failed events)", permissions=["replay"])
+    def replay_from_xero(self, request, queryset):
+        """Each failed Xero event's record is fetched from Xero and synced now, with a sync record
+        linked to the last one (audit.replay); the event is marked done or failed accordingly."""
+        from audit.replay import replay_inbox_events
+
+        failed = queryset.filter(status=WebhookEvent.Status.FAILED, source=WebhookEvent.Source.XERO)
+        results = replay_inbox_events(list(failed.select_related("pair")))
+        good = sum(1 for r in results if r.succeeded)
+        text = f"Replayed {len(results)} event(s): {good} synced, {len(results) - good} still failing."
+        if queryset.count() > failed.count():
+            text += " Events that had not failed, or came from Pipedrive, were left alone."
+        messages.success(request, text) if good == len(results) else messages.warning(request, text)

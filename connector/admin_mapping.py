@@ -50,7 +50,7 @@ def fetch_live_stages(pair):
 def _requested_pair_and_target(request, obj):
     source = request.POST if request.method == "POST" else request.GET
     raw_pair = source.get("pair") or (obj.pair_id if obj else None)
-    target = source.get("target") or (obj.target if obj else None)
+    target = source.get("target") or getattr(obj, "target", None)  # stage mappings have none
     try:
         pair = SyncPair.objects.filter(pk=int(raw_pair)).first() if raw_pair else None
     except (TypeError, ValueError):

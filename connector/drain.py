@@ -27,7 +27,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from connector.errors import AuthExpired, BudgetExhausted, ConnectionBroken, RateLimited
+from audit.services import sync_cause
+from connector.errors import AuthExpired, BudgetExhausted, ConnectionBroken, RateLimited, ServerError
 from connector.inbox import XERO_SYNCED_CATEGORIES, request_drain
 from connector.locks import lock_path, named_lock
 from connector.logging import redact
@@ -196,7 +197,10 @@ def _sync_category(
             raise _TimeUp()
 
     try:
-        outcomes = _sync_records(pair, category, list(by_resource), trigger="webhook", on_outcome=on_outcome)
+        with sync_cause(category, by_resource):  # each sync record names the events behind it
+            outcomes = _sync_records(
+                pair, category, list(by_resource), trigger="webhook", on_outcome=on_outcome
+            )
     except _Stop:
         raise
     except RateLimited as exc:

@@ -170,8 +170,9 @@ AUDIT_OUTCOMES = {"created", "updated", "unchanged", "skipped", "deferred", "fai
 
 
 def audit(pair, xero_type, xero_id, *, action, started_at, trigger="webhook", pipedrive_type="",
-          pipedrive_id=None, reason="", payload=None, fields_mapped=()):  # fmt: skip
-    """One audit row per record sync (never the payload itself: its size and the fields mapped)."""
+          pipedrive_id=None, reason="", payload=None, fields_mapped=(), source=None, error=None):  # fmt: skip
+    """One audit row per record sync (audit.services keeps the payload field by field, never whole).
+    ``source`` is the Xero record (for its label); ``error`` the exception of a failure."""
     return record_sync(
         pair=pair,
         xero_type=xero_type,
@@ -184,4 +185,6 @@ def audit(pair, xero_type, xero_id, *, action, started_at, trigger="webhook", pi
         reason=redact(reason)[:2000],  # an API error message may quote a request
         payload=payload,
         fields_mapped=list(fields_mapped),
+        source=source,
+        error=error,
     )

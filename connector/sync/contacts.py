@@ -147,18 +147,19 @@ class ContactSync:
         self._last_fields: Sequence[str] = ()
         self.index  # noqa: B018 (fill the index before taking the record lock: one lock at a time)
         notes: list[str] = []
+        error: Exception | None = None
         try:
             with record_lock(self.pair, "contact", contact_id):
                 outcome = self._sync_locked(contact, notes)
         except BATCH_ERRORS:
             raise
         except RETRY_ERRORS as exc:
-            reason = f"{type(exc).__name__}: {exc}"[:1000]
+            error, reason = exc, f"{type(exc).__name__}: {exc}"[:1000]
             logger.warning("Contact %s not synced, to retry: %s", contact_id, reason)
             outcome = retry_outcome(reason)
             notes.append(reason)
         except Exception as exc:  # one bad record fails alone; the batch goes on
-            reason = f"{type(exc).__name__}: {exc}"[:1000]
+            error, reason = exc, f"{type(exc).__name__}: {exc}"[:1000]
             if isinstance(exc, ConnectorError):
                 logger.warning("Contact %s not synced: %s", contact_id, reason)
             else:
@@ -168,7 +169,7 @@ class ContactSync:
         audit(self.pair, "contact", contact_id, action=outcome.action, started_at=started,
               trigger=self.trigger, pipedrive_type="organization", pipedrive_id=outcome.pipedrive_id,
               reason="; ".join(notes), payload=self._last_payload,
-              fields_mapped=self._last_fields)  # fmt: skip
+              fields_mapped=self._last_fields, source=contact, error=error)  # fmt: skip
         return outcome
 
     def _sync_locked(self, contact: dict, notes: list[str]) -> RecordOutcome:

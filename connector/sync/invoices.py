@@ -141,11 +141,15 @@ class InvoiceRun:
 
     def _audit(self, invoice_id: str, **fields):
         """The audit row of one invoice sync."""
-        audit(self.pair, "invoice", invoice_id, trigger=self.trigger, **fields)
+        source = getattr(self, "_source", None)
+        if source is not None and str(source.get("InvoiceID")) != str(invoice_id):
+            source = None
+        audit(self.pair, "invoice", invoice_id, trigger=self.trigger, source=source, **fields)
 
     def sync_one(self, invoice: dict) -> RecordOutcome:
         invoice_id = str(invoice["InvoiceID"])
         started = timezone.now()
+        self._source = invoice  # the Xero record every audit row of this sync names
         if invoice.get("Type") != SALES:
             reason = f"Only sales invoices (ACCREC) become deals; this one is {invoice.get('Type')}."
             self._audit(invoice_id, action="skipped", started_at=started, reason=reason)

@@ -123,6 +123,7 @@ class PaymentRun:
     def sync_one(self, payment: dict, invoice_outcome: RecordOutcome | None) -> RecordOutcome:
         payment_id = str(payment["PaymentID"])
         started = timezone.now()
+        self._source = payment  # the Xero record every audit row of this sync names
         try:
             return self._sync_one(payment, invoice_outcome, started)
         except BATCH_ERRORS:
@@ -203,7 +204,10 @@ class PaymentRun:
 
     def _audit(self, payment_id: str, **fields):
         """The audit row of one payment sync."""
-        audit(self.pair, "payment", payment_id, trigger=self.trigger, **fields)
+        source = getattr(self, "_source", None)
+        if source is not None and str(source.get("PaymentID")) != str(payment_id):
+            source = None
+        audit(self.pair, "payment", payment_id, trigger=self.trigger, source=source, **fields)
 
     def _notes(self, payment: dict, deal_id: int, started) -> RecordOutcome:
         """The payment's note, once; for a deleted payment that was noted, a "removed" note, once."""

@@ -30,6 +30,7 @@ from sandbox.xero.models import Contact, Invoice, Organisation, Payment
 SYNC_URLS = [
     path("sandbox/", include("sandbox.urls")),
     path("webhooks/", include("connector.webhook_urls")),
+    path("admin/", include("audit.urls")),
     path("admin/", admin.site.urls),
 ]
 SYNC_MARKS = [pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.sync.harness")]

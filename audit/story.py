@@ -1,0 +1,80 @@
+"""A sync record told as a story for finance: what came in, what was sent, what came back, and what
+to do next. Plain functions over a SyncRecord; the admin renders them."""
+
+from dataclasses import dataclass
+
+from audit.models import SyncRecord
+from mapping.rules import xero_url
+
+PIPEDRIVE_PATHS = {"organization": "organization", "person": "person", "deal": "deal", "note": "deal"}
+
+
+def xero_link(record: SyncRecord) -> str:
+    if record.xero_type == "payment":
+        return ""  # Xero's web app shows a payment on its invoice
+    return xero_url(record.xero_type, record.xero_id)
+
+
+def pipedrive_link(record: SyncRecord) -> str:
+    if not record.pipedrive_id or record.pair is None or record.pipedrive_type == "note":
+        return ""
+    connection = record.pair.pipedrive_connection
+    domain = connection.company_domain
+    if not domain:
+        return ""
+    base = domain if "://" in domain else f"https://{domain}.pipedrive.com"
+    kind = PIPEDRIVE_PATHS.get(record.pipedrive_type, record.pipedrive_type)
+    return f"{base.rstrip('/')}/{kind}/{record.pipedrive_id}"
+
+
+@dataclass
+class NextStep:
+    text: str
+    link_label: str = ""
+    link: str = ""  # an admin URL name or path the template reverses
+
+
+def next_step(record: SyncRecord) -> NextStep:
+    """What finance (or the integration admin) should do about this record."""
+    reason = f"{record.reason} {record.error_message}".lower()
+    if record.outcome in ("created", "updated", "unchanged"):
+        return NextStep("Nothing: Pipedrive holds the current Xero record.")
+    if record.outcome == "skipped":
+        return NextStep("Nothing, unless the reason above is unexpected: it says why no write was needed.")
+    if "stage" in reason or "pipeline" in reason:
+        return NextStep(
+            "Add or correct the stage mapping for this invoice status (or create the pipeline in Pipedrive), "
+            "then replay.",
+            "Stage mappings",
+            "admin:mapping_stagemapping_changelist",
+        )
+    if "field" in reason and record.error_status in (400, 422):
+        return NextStep(
+            "Pipedrive refused a field value: check the field mappings for this record type, then replay.",
+            "Field mappings",
+            "admin:mapping_fieldmapping_changelist",
+        )
+    if "connection" in reason or record.error_class in ("ConnectionBroken", "AuthExpired"):
+        return NextStep(
+            "A connection needs reconnecting: ask your integration admin. Once it is back, replay.",
+        )
+    if (
+        record.outcome == "deferred"
+        or (record.error_status or 0) >= 500
+        or record.error_class == "ServerError"
+    ):
+        return NextStep(
+            "Xero or Pipedrive had a temporary problem. The connector tries again by itself; "
+            "you can also replay now."
+        )
+    return NextStep("Read the reason above, fix it in Xero or in the mappings, then replay.")
+
+
+def replay_chain(record: SyncRecord) -> list[SyncRecord]:
+    """The replays of this record and of its replays, oldest first (a record replayed twice shows both)."""
+    chain, frontier = [], [record.pk]
+    while frontier and len(chain) < 50:
+        rows = list(SyncRecord.objects.filter(replay_of_id__in=frontier).order_by("id"))
+        chain += rows
+        frontier = [r.pk for r in rows]
+    return chain

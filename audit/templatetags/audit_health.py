@@ -1,0 +1,13 @@
+"""``{% health_summary %}``: the health figures (audit.health) on any admin page, e.g. the index."""
+
+from django import template
+
+from audit.health import health
+
+register = template.Library()
+
+
+@register.inclusion_tag("audit/includes/health_summary.html", takes_context=True)
+def health_summary(context):
+    request = context.get("request")
+    return {"health": health(user=getattr(request, "user", None))}
