@@ -28,7 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from audit.services import sync_cause
-from connector.errors import AuthExpired, BudgetExhausted, ConnectionBroken, RateLimited, ServerError
+from connector.errors import AuthExpired, BudgetExhausted, ConnectionBroken, RateLimited
 from connector.inbox import XERO_SYNCED_CATEGORIES, request_drain
 from connector.locks import lock_path, named_lock
 from connector.logging import redact
