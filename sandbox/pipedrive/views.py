@@ -167,41 +167,11 @@ def _stage(request, caller, record_id):
 
 
 def _pipeline_create(request, caller):
-    body = body_of(request)
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ApiError(400, "name is required")
-    now = clock.now()
-    order = Pipeline.objects.filter(company=caller.company).count() + 1
-    pipeline = Pipeline.objects.create(
-        company=caller.company, name=name.strip(), order_nr=order, add_time=now, update_time=now
-    )
-    return ok(services.serialize_pipeline(pipeline))
+    return ok(services.serialize_pipeline(services.create_pipeline(caller.company, body_of(request))))
 
 
 def _stage_create(request, caller):
-    body = body_of(request)
-    name, pipeline_id = body.get("name"), body.get("pipeline_id")
-    if not isinstance(name, str) or not name.strip():
-        raise ApiError(400, "name is required")
-    if isinstance(pipeline_id, bool) or not isinstance(pipeline_id, int):
-        raise ApiError(400, "pipeline_id must be an integer")
-    pipeline = Pipeline.objects.filter(company=caller.company, id=pipeline_id).first()
-    if pipeline is None:
-        raise ApiError(404, "Pipeline not found")
-    now = clock.now()
-    probability = body.get("deal_probability")
-    stage = Stage.objects.create(
-        pipeline=pipeline,
-        name=name.strip(),
-        order_nr=pipeline.stages.count() + 1,
-        deal_probability=probability
-        if isinstance(probability, int) and not isinstance(probability, bool)
-        else 100,
-        add_time=now,
-        update_time=now,
-    )
-    return ok(services.serialize_stage(stage))
+    return ok(services.serialize_stage(services.create_stage(caller.company, body_of(request))))
 
 
 pipelines = api("v2", "/pipelines", GET=_pipelines, POST=_pipeline_create)
