@@ -178,15 +178,17 @@ def _append_xero_event(subscription: WebhookSubscription, event: dict) -> None:
             payload["events"].append(event)
             payload["lastEventSequence"] = sequence
             body = _encode(payload)
-            # Only while still untried: the sender claims a row by moving it out of PENDING.
-            if (
-                WebhookDelivery.objects.filter(pk=open_batch.pk, status=WebhookDelivery.Status.PENDING)
-                .filter(attempts=0)
-                .update(
-                    body=body,
-                    headers=_xero_headers(body, subscription.signing_key),
-                    event_count=len(payload["events"]),
-                )
+            # Only while still unclaimed (the sender claims a row by moving it out of PENDING) and
+            # unchanged since read (two writers never overwrite each other's event).
+            if WebhookDelivery.objects.filter(
+                pk=open_batch.pk,
+                status=WebhookDelivery.Status.PENDING,
+                attempts=0,
+                event_count=open_batch.event_count,
+            ).update(
+                body=body,
+                headers=_xero_headers(body, subscription.signing_key),
+                event_count=len(payload["events"]),
             ):
                 return
         payload = {
@@ -256,26 +258,29 @@ def deliver_pending(limit: int = 100) -> int:
     Each row is claimed with a conditional UPDATE before it is sent, so two senders
     (the task and ``sandbox_deliver --loop``) never send the same try twice. A claim is
     a lease: a row left "sending" by a sender that died is due again once it expires.
+    The row is read again after the claim: a write may have appended an event to it
+    since it was listed, and what is sent must be exactly what is stored (appends stop
+    at the claim, see ``_append_xero_event``).
     """
     now = clock.now()
     WebhookDelivery.objects.filter(status=WebhookDelivery.Status.SENDING, next_attempt_at__lte=now).update(
         status=WebhookDelivery.Status.PENDING
     )
     due = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
-    batch = list(due.order_by("created_at", "pk")[:limit])
+    batch = list(due.order_by("created_at", "pk").values_list("pk", "service", "next_attempt_at")[:limit])
     reordered = {service for service in Service.values if faults.get(service).webhook_reorder}
     if reordered:
         # The reorder fault: that service's due deliveries go out newest first.
-        newest_first = iter([d for d in reversed(batch) if d.service in reordered])
-        batch = [next(newest_first) if d.service in reordered else d for d in batch]
+        newest_first = iter([d for d in reversed(batch) if d[1] in reordered])
+        batch = [next(newest_first) if d[1] in reordered else d for d in batch]
     sent = 0
-    for delivery in batch:
-        lease = 3 * POLICIES[Service(delivery.service)].timeout_seconds + 30  # real seconds, not scaled
+    for pk, service, next_attempt_at in batch:
+        lease = 3 * POLICIES[Service(service)].timeout_seconds + 30  # real seconds, not scaled
         claimed = WebhookDelivery.objects.filter(
-            pk=delivery.pk, status=WebhookDelivery.Status.PENDING, next_attempt_at=delivery.next_attempt_at
+            pk=pk, status=WebhookDelivery.Status.PENDING, next_attempt_at=next_attempt_at
         ).update(status=WebhookDelivery.Status.SENDING, next_attempt_at=now + dt.timedelta(seconds=lease))
         if claimed:
-            sent += _attempt(delivery)
+            sent += _attempt(WebhookDelivery.objects.get(pk=pk))
     return sent
 
 
