@@ -38,7 +38,10 @@ def parse_date(value, field: str) -> dt.date:
     """Xero accepts ``2024-05-01``, ``2024-05-01T00:00:00`` and ``/Date(ms+0000)/``."""
     if isinstance(value, str):
         if match := _MS_DATE.match(value):
-            return dt.datetime.fromtimestamp(int(match.group(1)) / 1000, tz=dt.UTC).date()
+            try:
+                return dt.datetime.fromtimestamp(int(match.group(1)) / 1000, tz=dt.UTC).date()
+            except (OverflowError, OSError, ValueError):
+                raise ValidationError(f"{field} is not a valid date") from None
         try:
             return dt.date.fromisoformat(value[:10])
         except ValueError:
@@ -46,11 +49,93 @@ def parse_date(value, field: str) -> dt.date:
     raise ValidationError(f"{field} is not a valid date")
 
 
+# The largest amount the sandbox stores (14 digits, 2 decimals), as Xero's own limits are near it.
+MAX_AMOUNT = Decimal("999999999999")
+
+
 def _decimal(value, field: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValidationError(f"{field} must be a number")
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except (InvalidOperation, ValueError):
         raise ValidationError(f"{field} must be a number") from None
+    if not number.is_finite() or abs(number) > MAX_AMOUNT:
+        raise ValidationError(f"{field} must be a number between -{MAX_AMOUNT} and {MAX_AMOUNT}")
+    return number
+
+
+def _text(data: dict, key: str, max_length: int) -> str:
+    """A string field of a request element ("" when null); Xero refuses other types and long values."""
+    value = data.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError(f"{key} must be a string")
+    if len(value) > max_length:
+        raise ValidationError(f"{key} must be {max_length} characters or less")
+    return value
+
+
+def _object(data: dict, key: str) -> dict:
+    """A nested object of a request element ({} when absent or null)."""
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError(f"{key} must be an object")
+    return value
+
+
+# Nested records as the accounting spec defines them (Address, Phone, ContactPerson, LineItemTracking):
+# each key with its type; keys outside the spec are dropped (Xero ignores what it does not know).
+NESTED_FIELDS = {
+    "Addresses": {
+        "AddressType": str,
+        "AddressLine1": str,
+        "AddressLine2": str,
+        "AddressLine3": str,
+        "AddressLine4": str,
+        "City": str,
+        "Region": str,
+        "PostalCode": str,
+        "Country": str,
+        "AttentionTo": str,
+    },
+    "Phones": {"PhoneType": str, "PhoneNumber": str, "PhoneAreaCode": str, "PhoneCountryCode": str},
+    "ContactPersons": {"FirstName": str, "LastName": str, "EmailAddress": str, "IncludeInEmails": bool},
+    "Tracking": {"TrackingCategoryID": str, "TrackingOptionID": str, "Name": str, "Option": str},
+}
+NESTED_ENUMS = {
+    ("Addresses", "AddressType"): {"POBOX", "STREET", "DELIVERY"},
+    ("Phones", "PhoneType"): {"DEFAULT", "DDI", "MOBILE", "FAX", "OFFICE"},
+}
+
+
+def _nested_list(value, key: str) -> list[dict]:
+    """A list of nested records, type-checked against the spec, unknown keys dropped."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValidationError(f"{key} must be a list")
+    fields, cleaned = NESTED_FIELDS[key], []
+    for item in value:
+        if not isinstance(item, dict):
+            raise ValidationError(f"Each of {key} must be an object")
+        entry = {}
+        for name, kind in fields.items():
+            if item.get(name) is None:
+                continue
+            if not isinstance(item[name], kind) or (kind is not bool and isinstance(item[name], bool)):
+                raise ValidationError(f"{key}.{name} must be a {'boolean' if kind is bool else 'string'}")
+            if kind is str and len(item[name]) > 500:
+                raise ValidationError(f"{key}.{name} must be 500 characters or less")
+            allowed = NESTED_ENUMS.get((key, name))
+            if allowed and item[name] not in allowed:
+                raise ValidationError(f"{key}.{name} must be one of {', '.join(sorted(allowed))}")
+            entry[name] = item[name]
+        cleaned.append(entry)
+    return cleaned
 
 
 # --- contacts -------------------------------------------------------------------------------
@@ -72,12 +157,11 @@ CONTACT_LISTS = {"Phones": "phones", "Addresses": "addresses", "ContactPersons":
 def _apply_contact(contact: Contact, data: dict) -> None:
     for key, attribute in CONTACT_FIELDS.items():
         if key in data:
-            setattr(contact, attribute, (data[key] or "").strip() if isinstance(data[key], str) else "")
+            max_length = Contact._meta.get_field(attribute).max_length
+            setattr(contact, attribute, _text(data, key, max_length + 100).strip()[:max_length])
     for key, attribute in CONTACT_LISTS.items():
         if key in data:
-            if not isinstance(data[key], list):
-                raise ValidationError(f"{key} must be a list")
-            setattr(contact, attribute, data[key])
+            setattr(contact, attribute, _nested_list(data[key], key))
     if "ContactStatus" in data:
         if data["ContactStatus"] not in Contact.Status.values:
             raise ValidationError(f"ContactStatus {data['ContactStatus']!r} is not valid")
@@ -118,7 +202,12 @@ def update_contact(contact: Contact, data: dict) -> Contact:
 
 def find_contact(organisation: Organisation, data: dict, required: bool = True) -> Contact | None:
     """The contact a request element names by ContactID, ContactNumber or Name."""
+    if not isinstance(data, dict):
+        raise ValidationError("Contact must be an object")
     rows = Contact.objects.filter(organisation=organisation)
+    for key in ("ContactNumber", "Name"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise ValidationError(f"Contact {key} must be a string")
     if data.get("ContactID"):
         contact = rows.filter(contact_id=_uuid(data["ContactID"], "ContactID")).first()
         if not contact:
@@ -159,6 +248,10 @@ def _line_items(items, line_amount_types: str) -> tuple[list[dict], Decimal, Dec
         raise ValidationError("LineItems must be a list")
     normalised, sub_total, total_tax = [], Decimal("0"), Decimal("0")
     for item in items:
+        if not isinstance(item, dict):
+            raise ValidationError("Each line item must be an object")
+        for key in ("Description", "ItemCode", "AccountCode", "TaxType", "LineItemID"):
+            _text(item, key, 4000 if key == "Description" else 100)
         quantity = _decimal(item.get("Quantity", 1), "Quantity")
         unit = _decimal(item.get("UnitAmount", 0), "UnitAmount")
         if "LineAmount" in item and "UnitAmount" not in item:
@@ -185,7 +278,7 @@ def _line_items(items, line_amount_types: str) -> tuple[list[dict], Decimal, Dec
                 "TaxType": tax_type,
                 "TaxAmount": float(tax),
                 "LineAmount": float(amount),
-                "Tracking": item.get("Tracking", []),
+                "Tracking": _nested_list(item.get("Tracking"), "Tracking"),
             }
         )
     return normalised, sub_total, total_tax
@@ -209,7 +302,7 @@ def _apply_invoice(invoice: Invoice, data: dict, creating: bool) -> None:
         else:
             invoice.type = data["Type"]
     if creating or "Contact" in data:
-        invoice.contact = find_contact(invoice.organisation, data.get("Contact") or {})
+        invoice.contact = find_contact(invoice.organisation, _object(data, "Contact"))
     for key, attribute in (("Date", "date"), ("DueDate", "due_date")):
         if data.get(key):
             setattr(invoice, attribute, parse_date(data[key], key))
@@ -217,7 +310,9 @@ def _apply_invoice(invoice: Invoice, data: dict, creating: bool) -> None:
         invoice.date = clock.now().date()
     for key, attribute in (("Reference", "reference"), ("CurrencyCode", "currency_code")):
         if key in data:
-            setattr(invoice, attribute, data[key] or "")
+            setattr(invoice, attribute, _text(data, key, Invoice._meta.get_field(attribute).max_length))
+    if invoice.currency_code == "":
+        invoice.currency_code = invoice.organisation.base_currency
     if "LineAmountTypes" in data:
         if data["LineAmountTypes"] not in ("Exclusive", "Inclusive", "NoTax"):
             errors.append("LineAmountTypes must be Exclusive, Inclusive or NoTax")
@@ -245,9 +340,8 @@ def _apply_invoice(invoice: Invoice, data: dict, creating: bool) -> None:
             errors.append("At least one line item must be specified")
         if not invoice.due_date:
             errors.append("Due Date is required for an approved invoice")
-    number = data.get("InvoiceNumber")
-    if number is not None:
-        invoice.invoice_number = number
+    if data.get("InvoiceNumber") is not None:
+        invoice.invoice_number = _text(data, "InvoiceNumber", 255)
     if invoice.type == "ACCREC" and invoice.invoice_number:
         clash = Invoice.objects.filter(
             organisation=invoice.organisation, type="ACCREC", invoice_number=invoice.invoice_number
@@ -293,7 +387,7 @@ def upsert_invoice(organisation: Organisation, data: dict, invoice_id=None) -> t
         if not invoice:
             raise ValidationError(f"Invoice with ID {invoice_id} could not be found")
         return update_invoice(invoice, data), False
-    number = data.get("InvoiceNumber") if data.get("Type", "ACCREC") == "ACCREC" else None
+    number = _text(data, "InvoiceNumber", 255) if data.get("Type", "ACCREC") == "ACCREC" else None
     if number and (invoice := rows.filter(type="ACCREC", invoice_number=number).first()):
         return update_invoice(invoice, data), False
     return create_invoice(organisation, data), True
@@ -318,17 +412,18 @@ def _recompute_paid(invoice: Invoice) -> None:
 
 @transaction.atomic  # the invoice row is locked while its payments change
 def create_payment(organisation: Organisation, data: dict) -> Payment:
-    reference = data.get("Invoice") or {}
+    reference = _object(data, "Invoice")
     rows = Invoice.objects.select_for_update().filter(organisation=organisation)
     invoice = None
     if reference.get("InvoiceID"):
         invoice = rows.filter(invoice_id=_uuid(reference["InvoiceID"], "InvoiceID")).first()
     elif reference.get("InvoiceNumber"):
-        invoice = rows.filter(invoice_number=reference["InvoiceNumber"]).first()
+        invoice = rows.filter(invoice_number=_text(reference, "InvoiceNumber", 255)).first()
     errors = []
     if not invoice:
         errors.append("You must specify either an Invoice, Credit Note, Prepayment or Overpayment")
-    account = data.get("Account") or {}
+    account = _object(data, "Account")
+    _text(account, "Code", 20)
     if not (account.get("Code") or account.get("AccountID")):
         errors.append("You must specify an Account for the payment")
     if "Amount" not in data:
@@ -348,7 +443,7 @@ def create_payment(organisation: Organisation, data: dict) -> Payment:
         account_code=account.get("Code") or "090",
         date=parse_date(data["Date"], "Date") if data.get("Date") else clock.now().date(),
         amount=amount,
-        reference=data.get("Reference") or "",
+        reference=_text(data, "Reference", 255),
         updated_at=clock.now(),
     )
     _emit(organisation, "PAYMENT", "CREATE", payment.payment_id)

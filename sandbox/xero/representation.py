@@ -150,7 +150,7 @@ def _invoice_payment(payment: Payment) -> dict:
     }
 
 
-def invoice(row: Invoice, summary=False) -> dict:
+def invoice(row: Invoice, summary=False, customers: set[int] | None = None) -> dict:
     body = {
         "Type": row.type,
         "InvoiceID": str(row.invoice_id),
@@ -182,7 +182,9 @@ def invoice(row: Invoice, summary=False) -> dict:
         body["FullyPaidOnDate"] = ms_date(row.fully_paid_on)
     if summary:
         return body
-    body["Contact"] = contact(row.contact, summary=True)
+    if customers is None:
+        customers = customer_ids([row.contact])
+    body["Contact"] = contact(row.contact, summary=True, is_customer=row.contact_id in customers)
     body["LineItems"] = row.line_items
     body["Payments"] = [
         _invoice_payment(p) for p in row.payments.all() if p.status == Payment.Status.AUTHORISED

@@ -6,6 +6,7 @@ shapes in ``representation`` and list filters in ``queries``.
 
 import base64
 import binascii
+import logging
 import uuid
 from urllib.parse import urlencode
 
@@ -20,6 +21,8 @@ from sandbox.xero import accounting, identity, queries, services
 from sandbox.xero import representation as shape
 from sandbox.xero.guard import SERVICE, json_body, problem, xero_call
 from sandbox.xero.models import Connection, Organisation, Payment, XeroApp
+
+log = logging.getLogger(__name__)
 
 # --- identity --------------------------------------------------------------------------------
 
@@ -200,7 +203,8 @@ def _render(key: str, rows: list, summary: bool = False) -> list[dict]:
     if key == "Contacts":
         return shape.contacts(rows, summary=summary)
     if key == "Invoices":
-        return [shape.invoice(row, summary=summary) for row in rows]
+        customers = shape.customer_ids([row.contact for row in rows])
+        return [shape.invoice(row, summary=summary, customers=customers) for row in rows]
     return [shape.payment(row) for row in rows]
 
 
@@ -248,18 +252,19 @@ def _write(request, ctx, key: str, record_id=None, create_only=False):
         )
     if request.GET.get("summarizeErrors", "true").lower() == "false":
         return _write_each(ctx, key, elements, record_id, create_only)
-    written = []
     try:
+        # The answer is rendered inside the transaction: a write and its answer stand or fall together.
         with transaction.atomic():
+            written = []
             for element in elements:
                 current = element
                 if not isinstance(element, dict):
                     raise accounting.ValidationError("Each element must be an object")
                 written.append(_write_one(ctx.organisation, key, element, record_id, create_only))
+            rows = _refetch(ctx.organisation, key, written)
+            return JsonResponse(shape.envelope(ctx.app.name, key, _render(key, rows)))
     except accounting.ValidationError as error:
         return validation_error(current, error.messages)
-    rows = _refetch(ctx.organisation, key, written)
-    return JsonResponse(shape.envelope(ctx.app.name, key, _render(key, rows)))
 
 
 def _write_each(ctx, key, elements, record_id, create_only):
@@ -271,9 +276,8 @@ def _write_each(ctx, key, elements, record_id, create_only):
                 if not isinstance(element, dict):
                     raise accounting.ValidationError("Each element must be an object")
                 row = _write_one(ctx.organisation, key, element, record_id, create_only)
-            results.append(
-                {**_render(key, _refetch(ctx.organisation, key, [row]))[0], "StatusAttributeString": "OK"}
-            )
+                rendered = _render(key, _refetch(ctx.organisation, key, [row]))[0]
+            results.append({**rendered, "StatusAttributeString": "OK"})
         except accounting.ValidationError as error:
             refused = element if isinstance(element, dict) else {}
             results.append(
@@ -339,7 +343,12 @@ def _dispatch(handlers: dict):
             response = HttpResponse(status=405)
             response["Allow"] = ", ".join(handlers)
             return response
-        return handler(request, **kwargs)
+        try:
+            return handler(request, **kwargs)
+        except Exception:
+            # A defect of the emulator, never the caller's: answer in Xero's shape (writes rolled back).
+            log.exception("sandbox Xero failed on %s %s", request.method, request.path)
+            return problem(500, "Internal Server Error", "An error occurred in the sandbox")
 
     return view
 
