@@ -4,7 +4,9 @@ Every API view is built with ``guard.endpoint`` (auth, faults, limits, counters,
 """
 
 import json
+import logging
 
+from django.db import transaction
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template import engines
 from django.utils.http import urlencode
@@ -12,9 +14,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from sandbox import clock
-from sandbox.pipedrive import guard, oauth, services
+from sandbox.pipedrive import guard, oauth, services, spec
 from sandbox.pipedrive.models import Entity, Pipeline, Stage, User, Webhook
 from sandbox.pipedrive.services import ApiError
+
+log = logging.getLogger(__name__)
 
 
 def ok(data, additional_data=None, http_status=200, **extra) -> JsonResponse:
@@ -33,19 +37,37 @@ def body_of(request, form_allowed: bool = False) -> dict:
         raise ApiError(400, "The body must be valid JSON") from None
 
 
-def handles_errors(fn):
+def handles_errors(fn, version: str, spec_path: str, method: str):
+    """The request checked against the spec, the handler run atomically, errors in Pipedrive's envelope."""
+
     def run(request, caller, **kwargs):
         try:
-            return fn(request, caller, **kwargs)
+            spec.check_query(version, spec_path, method, request.GET)
+            if version == "v2" and method in ("POST", "PATCH") and request.content_type == "application/json":
+                spec.check_body(version, spec_path, method, body_of(request))
+            with transaction.atomic():  # nothing is saved when the answer is an error
+                response = fn(request, caller, **kwargs)
+                if response.status_code >= 400:
+                    transaction.set_rollback(True)
+                return response
+        except spec.SpecError as exc:
+            return guard.error(400, str(exc))
         except ApiError as exc:
             return guard.error(exc.status, exc.message)
+        except Exception:
+            # A defect of the emulator, never the caller's: still Pipedrive's JSON envelope.
+            log.exception("sandbox Pipedrive failed on %s %s", request.method, request.path)
+            return guard.error(500, "Internal server error")
 
     return run
 
 
 def api(version, spec_path, search=False, **handlers):
     return guard.endpoint(
-        version, spec_path, {m: handles_errors(f) for m, f in handlers.items()}, search=search
+        version,
+        spec_path,
+        {m: handles_errors(f, version, spec_path, m) for m, f in handlers.items()},
+        search=search,
     )
 
 

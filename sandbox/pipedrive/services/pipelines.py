@@ -56,15 +56,17 @@ def create_stage(company: Company, body) -> Stage:
     pipeline = Pipeline.objects.filter(company=company, id=pipeline_id).first()
     if pipeline is None:
         raise ApiError(404, "Pipeline not found")
-    now = clock.now()
     probability = body.get("deal_probability")
+    if probability is None:
+        probability = 100
+    elif isinstance(probability, bool) or not isinstance(probability, int) or not 0 <= probability <= 100:
+        raise ApiError(400, "deal_probability must be an integer from 0 to 100")
+    now = clock.now()
     return Stage.objects.create(
         pipeline=pipeline,
         name=name.strip(),
         order_nr=pipeline.stages.count() + 1,
-        deal_probability=probability
-        if isinstance(probability, int) and not isinstance(probability, bool)
-        else 100,
+        deal_probability=probability,
         add_time=now,
         update_time=now,
     )

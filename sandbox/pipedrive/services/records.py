@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from sandbox import clock
-from sandbox.pipedrive import events
+from sandbox.pipedrive import events, spec
 from sandbox.pipedrive.models import (
     Company,
     CustomField,
@@ -19,7 +19,7 @@ from sandbox.pipedrive.models import (
     Stage,
     User,
 )
-from sandbox.pipedrive.services.common import MODELS, ApiError, _drop_none, entity_of, rfc3339
+from sandbox.pipedrive.services.common import MODELS, ApiError, entity_of, rfc3339
 from sandbox.pipedrive.services.paging import _parse_time, record_page
 
 # Body fields each v2 POST/PATCH accepts besides the ones with columns (openapi-v2.yaml request bodies).
@@ -67,6 +67,13 @@ ATTRIBUTES = {
         "channel_id",
     },
 }
+SPEC_PATHS = {
+    Entity.ORGANIZATION: "/organizations/{id}",
+    Entity.PERSON: "/persons/{id}",
+    Entity.DEAL: "/deals/{id}",
+}
+# Pipedrive's visibility groups: owner only, owner's group, owner's group and sub-groups, company.
+VISIBLE_TO = (1, 3, 5, 7)
 COLUMNS = {
     Entity.ORGANIZATION: {"name", "owner_id", "add_time", "custom_fields"},
     Entity.PERSON: {"name", "owner_id", "org_id", "add_time", "custom_fields"},
@@ -80,6 +87,7 @@ COLUMNS = {
         "status",
         "add_time",
         "custom_fields",
+        "is_deleted",
     },
 }
 
@@ -119,7 +127,13 @@ def serialize(record) -> dict:
             data.setdefault("emails", [])
             data.setdefault("phones", [])
             data["org_id"] = record.org_id
-    return _drop_none(data)
+    if entity == Entity.PERSON:
+        first, _, last = (record.name or "").partition(" ")
+        data.setdefault("first_name", first or None)
+        data.setdefault("last_name", last or None)
+    if entity == Entity.DEAL:
+        data.setdefault("creator_user_id", record.owner_id)
+    return spec.complete(data, "v2", SPEC_PATHS[entity])
 
 
 def _int(value, name: str):
@@ -172,6 +186,8 @@ def _apply(record, entity: str, body: dict, company: Company, creating: bool) ->
     unknown = set(body) - ATTRIBUTES[entity] - COLUMNS[entity]
     if unknown:
         raise ApiError(400, f"Unknown parameter(s): {', '.join(sorted(unknown))}")
+    if "visible_to" in body and body["visible_to"] not in VISIBLE_TO:
+        raise ApiError(400, "visible_to must be 1, 3, 5 or 7")
     before = {} if creating else serialize(record)
     attributes = dict(record.attributes)
     for key in ATTRIBUTES[entity] & set(body):
@@ -206,6 +222,10 @@ def _apply(record, entity: str, body: dict, company: Company, creating: bool) ->
             if not isinstance(name, str) or not name.strip():
                 raise ApiError(400, "name must be a non-empty string")
             record.name = name
+            if "first_name" not in body and "last_name" not in body:
+                # Pipedrive splits a full name into first and last name.
+                first, _, last = name.strip().partition(" ")
+                attributes["first_name"], attributes["last_name"] = first, last.strip() or None
         if creating and not record.name:
             raise ApiError(400, "name or first_name and last_name are required")
     elif entity == Entity.ORGANIZATION:
@@ -217,6 +237,12 @@ def _apply(record, entity: str, body: dict, company: Company, creating: bool) ->
             raise ApiError(400, "name is required")
     else:
         _apply_deal(record, body, company, creating)
+        if "is_deleted" in body:
+            record.is_deleted = body["is_deleted"]
+        if creating:
+            attributes.setdefault("creator_user_id", record.owner_id)
+            attributes.setdefault("origin", "API")
+    record.attributes = attributes
     if "value" in attributes and (
         isinstance(attributes["value"], bool) or not isinstance(attributes["value"], int | float)
     ):
@@ -248,12 +274,14 @@ def _apply_deal(deal: Deal, body: dict, company: Company, creating: bool) -> Non
         if body["status"] not in ("open", "won", "lost"):
             raise ApiError(400, "status must be open, won or lost")
         if body["status"] != deal.status:
-            deal.attributes[{"won": "won_time", "lost": "lost_time"}.get(body["status"], "reopen_time")] = (
-                rfc3339(clock.now())
-            )
+            now = rfc3339(clock.now())
+            deal.attributes[{"won": "won_time", "lost": "lost_time"}.get(body["status"], "reopen_time")] = now
             deal.attributes.pop("reopen_time", None)
+            # A won or lost deal is closed; reopening it clears the close time.
+            deal.attributes["close_time"] = now if body["status"] in ("won", "lost") else None
         deal.status = body["status"]
     stages = Stage.objects.filter(pipeline__company=company)
+    previous_stage = None if creating else deal.stage_id
     if "stage_id" in body:
         stage = stages.filter(id=_int(body["stage_id"], "stage_id")).first()
         if stage is None:
@@ -269,6 +297,8 @@ def _apply_deal(deal: Deal, body: dict, company: Company, creating: bool) -> Non
         deal.stage = stages.order_by("pipeline__order_nr", "pipeline_id", "order_nr").first()
         if deal.stage is None:
             raise ApiError(400, "The company has no pipeline")
+    if previous_stage is not None and deal.stage_id != previous_stage:
+        deal.attributes["stage_change_time"] = rfc3339(clock.now())
 
 
 def get_record(company: Company, entity: str, record_id: int, include_deleted: bool = False):
@@ -360,7 +390,10 @@ def list_records(company: Company, entity: str, params) -> tuple[list, str | Non
         rows = rows.filter(is_deleted=False)
     if params.get("ids"):
         try:
-            rows = rows.filter(id__in=[int(i) for i in params["ids"].split(",")][:100])
+            ids = [int(i) for i in params["ids"].split(",")][:100]
+            if any(abs(i) > spec.INT64 for i in ids):
+                raise ValueError
+            rows = rows.filter(id__in=ids)
         except ValueError:
             raise ApiError(400, "ids must be comma-separated integers") from None
     for name in ("owner_id", "org_id", "person_id", "stage_id"):
