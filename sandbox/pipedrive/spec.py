@@ -133,7 +133,9 @@ def check_query(version: str, spec_path: str, method: str, params) -> None:
         if raw in (None, ""):
             continue
         value = _query_value(raw, schema, name)
-        if "enum" in schema and value not in schema["enum"]:
+        # String enums take comma-separated lists (fields=name,email; status=open,won).
+        values = value.split(",") if isinstance(value, str) else [value]
+        if "enum" in schema and not all(v in schema["enum"] for v in values):
             raise SpecError(f"{name} must be one of {', '.join(map(str, schema['enum']))}")
 
 

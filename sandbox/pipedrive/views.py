@@ -120,6 +120,15 @@ def search_views(entity: str, plural: str):
 
 organization_search = search_views(Entity.ORGANIZATION, "organizations")
 person_search = search_views(Entity.PERSON, "persons")
+deal_search = search_views(Entity.DEAL, "deals")
+
+
+def _item_search(request, caller):
+    items, next_cursor = services.search_items(caller.company, request.GET)
+    return ok({"items": items, "related_items": []}, {"next_cursor": next_cursor})
+
+
+item_search = api("v2", "/itemSearch", search=True, GET=_item_search)
 
 
 def _item_search_field(request, caller):

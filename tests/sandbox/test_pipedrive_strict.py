@@ -109,3 +109,30 @@ def test_a_won_deal_gets_a_close_time_and_a_moved_deal_a_stage_change_time(api):
     assert won["won_time"] and won["close_time"] == won["won_time"]
     reopened = api.patch(f"/api/v2/deals/{deal['id']}", {"status": "open"}).json()["data"]
     assert reopened["close_time"] is None
+
+
+def test_deal_search_finds_deals_by_title_with_its_filters(api):
+    org = api.post("/api/v2/organizations", {"name": "Searchable Ltd"}).json()["data"]
+    api.post("/api/v2/deals", {"title": "INV-0042 Searchable", "org_id": org["id"], "value": 100})
+    api.post("/api/v2/deals", {"title": "INV-0043 Elsewhere", "value": 5})
+    found = api.get("/api/v2/deals/search", {"term": "INV-004", "organization_id": org["id"]})
+    assert found.status_code == 200, found.content
+    items = found.json()["data"]["items"]
+    assert [i["item"]["title"] for i in items] == ["INV-0042 Searchable"]
+    assert items[0]["item"]["organization"] == {"id": org["id"], "name": "Searchable Ltd"}
+    assert len(api.get("/api/v2/deals/search", {"term": "INV-004"}).json()["data"]["items"]) == 2
+
+
+def test_item_search_finds_across_deals_persons_and_organizations(api):
+    api.post("/api/v2/organizations", {"name": "Kauri Holdings"})
+    api.post("/api/v2/persons", {"name": "Kauri Smith"})
+    api.post("/api/v2/deals", {"title": "Kauri deck", "value": 10})
+    found = api.get("/api/v2/itemSearch", {"term": "kauri"})
+    assert found.status_code == 200, found.content
+    assert sorted(i["item"]["type"] for i in found.json()["data"]["items"]) == [
+        "deal",
+        "organization",
+        "person",
+    ]
+    only_deals = api.get("/api/v2/itemSearch", {"term": "kauri", "item_types": "deal"}).json()["data"]
+    assert [i["item"]["title"] for i in only_deals["items"]] == ["Kauri deck"]

@@ -39,7 +39,7 @@ from sandbox.pipedrive.services.records import (
     serialize,
     update_record,
 )
-from sandbox.pipedrive.services.search import search_field, search_records
+from sandbox.pipedrive.services.search import search_field, search_items, search_records
 
 __all__ = [
     "DEFAULT_PAGE",
@@ -71,6 +71,7 @@ __all__ = [
     "record_page",
     "rfc3339",
     "search_field",
+    "search_items",
     "search_records",
     "serialize",
     "serialize_field",
