@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from django.db import transaction
 
 from sandbox import clock, webhooks
-from sandbox.xero.models import Contact, Invoice, Organisation, Payment
+from sandbox.xero.models import Contact, CreditNote, CreditNoteAllocation, Invoice, Organisation, Payment
 
 CENT = Decimal("0.01")
 # NZ GST, the demo organisations' tax; zero-rated types carry no tax.
@@ -400,9 +400,11 @@ def _recompute_paid(invoice: Invoice) -> None:
     """Amount paid and status from the invoice's live payments; the invoice changes too."""
     live = invoice.payments.filter(status=Payment.Status.AUTHORISED)
     invoice.amount_paid = sum((p.amount for p in live), Decimal("0"))
-    if invoice.amount_paid >= invoice.total and invoice.total > 0:
+    invoice.amount_credited = sum((a.amount for a in invoice.credit_allocations.all()), Decimal("0"))
+    if invoice.amount_due <= 0 and invoice.total > 0:
         invoice.status = Invoice.Status.PAID
-        invoice.fully_paid_on = max(p.date for p in live)
+        dates = [p.date for p in live] + [a.date for a in invoice.credit_allocations.all()]
+        invoice.fully_paid_on = max(dates)
     elif invoice.status == Invoice.Status.PAID:
         invoice.status, invoice.fully_paid_on = Invoice.Status.AUTHORISED, None
     invoice.updated_at = clock.now()
@@ -464,3 +466,113 @@ def delete_payment(payment: Payment, data: dict) -> Payment:
     _emit(payment.organisation, "PAYMENT", "UPDATE", payment.payment_id)
     _recompute_paid(Invoice.objects.select_for_update().get(pk=payment.invoice_id))
     return payment
+
+
+# --- credit notes ---------------------------------------------------------------------------
+
+CREDIT_NOTE_STATUSES = {"DRAFT", "SUBMITTED", "AUTHORISED", "DELETED", "VOIDED"}
+
+
+def _emit_credit_note(credit_note: CreditNote, event_type: str) -> None:
+    # CREDITNOTE events carry the credit note's type and status (webhooks spec CreditNoteWebhookEvent).
+    tenant, resource = str(credit_note.organisation.tenant_id), str(credit_note.credit_note_id)
+    data = {"Type": credit_note.type, "Status": credit_note.status}
+    transaction.on_commit(
+        lambda: webhooks.emit_xero_event(tenant, "CREDITNOTE", event_type, resource, data=data)
+    )
+
+
+def _next_credit_note_number(organisation: Organisation) -> str:
+    numbers = CreditNote.objects.filter(organisation=organisation, credit_note_number__startswith="CN-")
+    highest = max(
+        (int(n[3:]) for n in numbers.values_list("credit_note_number", flat=True) if n[3:].isdigit()),
+        default=0,
+    )
+    return f"CN-{highest + 1:04d}"
+
+
+def create_credit_note(organisation: Organisation, data: dict) -> CreditNote:
+    """PUT /CreditNotes: a credit note for a contact, totalled from its line items like an invoice."""
+    errors = []
+    kind = data.get("Type")
+    if kind not in ("ACCRECCREDIT", "ACCPAYCREDIT"):
+        errors.append("Credit note Type must be ACCRECCREDIT or ACCPAYCREDIT")
+    status = data.get("Status", "DRAFT")
+    if status not in CREDIT_NOTE_STATUSES - {"VOIDED"}:
+        errors.append(f"Credit note Status {status!r} cannot be set")
+    contact = find_contact(organisation, _object(data, "Contact"))
+    line_amount_types = data.get("LineAmountTypes", "Exclusive")
+    if line_amount_types not in ("Exclusive", "Inclusive", "NoTax"):
+        errors.append("LineAmountTypes must be Exclusive, Inclusive or NoTax")
+        line_amount_types = "Exclusive"
+    items, sub_total, total_tax = _line_items(data.get("LineItems", []), line_amount_types)
+    if status == "AUTHORISED" and not items:
+        errors.append("At least one line item must be specified")
+    if errors:
+        raise ValidationError(*errors)
+    credit_note = CreditNote.objects.create(
+        organisation=organisation,
+        contact=contact,
+        type=kind,
+        status=status,
+        credit_note_number=_text(data, "CreditNoteNumber", 255) or _next_credit_note_number(organisation),
+        reference=_text(data, "Reference", 255),
+        line_amount_types=line_amount_types,
+        date=parse_date(data["Date"], "Date") if data.get("Date") else clock.now().date(),
+        currency_code=_text(data, "CurrencyCode", 3) or organisation.base_currency,
+        line_items=items,
+        sub_total=sub_total,
+        total_tax=total_tax,
+        total=sub_total + total_tax,
+        updated_at=clock.now(),
+    )
+    _emit_credit_note(credit_note, "CREATE")
+    return credit_note
+
+
+@transaction.atomic  # the invoice row is locked while its credit changes
+def allocate_credit_note(credit_note: CreditNote, data: dict) -> CreditNoteAllocation:
+    """PUT /CreditNotes/{id}/Allocations: apply part of the credit to an invoice of the same contact."""
+    invoice_ref = _object(data, "Invoice")
+    if not invoice_ref.get("InvoiceID"):
+        raise ValidationError("You must specify an Invoice to allocate the credit note to")
+    invoice = (
+        Invoice.objects.select_for_update()
+        .filter(
+            organisation=credit_note.organisation, invoice_id=_uuid(invoice_ref["InvoiceID"], "InvoiceID")
+        )
+        .first()
+    )
+    if invoice is None:
+        raise ValidationError(f"Invoice with ID {invoice_ref['InvoiceID']} could not be found")
+    if "Amount" not in data:
+        raise ValidationError("You must specify an Amount to allocate")
+    amount = _decimal(data["Amount"], "Amount").quantize(CENT, ROUND_HALF_UP)
+    errors = []
+    if credit_note.status != CreditNote.Status.AUTHORISED:
+        errors.append("Only an AUTHORISED credit note can be allocated")
+    if invoice.status != Invoice.Status.AUTHORISED:
+        errors.append("A credit note can only be allocated to an AUTHORISED invoice")
+    if invoice.contact_id != credit_note.contact_id:
+        errors.append("The invoice and the credit note must be for the same contact")
+    if amount <= 0:
+        errors.append("Amount must be greater than zero")
+    elif amount > credit_note.remaining_credit:
+        errors.append("Amount exceeds the remaining credit on the credit note")
+    elif amount > invoice.amount_due:
+        errors.append("Amount exceeds the amount due on the invoice")
+    if errors:
+        raise ValidationError(*errors)
+    allocation = CreditNoteAllocation.objects.create(
+        credit_note=credit_note,
+        invoice=invoice,
+        amount=amount,
+        date=parse_date(data["Date"], "Date") if data.get("Date") else clock.now().date(),
+    )
+    if credit_note.remaining_credit <= 0:
+        credit_note.status = CreditNote.Status.PAID
+    credit_note.updated_at = clock.now()
+    credit_note.save()
+    _emit_credit_note(credit_note, "UPDATE")
+    _recompute_paid(invoice)
+    return allocation

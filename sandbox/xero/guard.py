@@ -28,6 +28,7 @@ RESOURCE_SCOPES = {
     "Contacts": ("accounting.contacts",),
     "Invoices": ("accounting.transactions", "accounting.invoices"),
     "Payments": ("accounting.transactions", "accounting.payments"),
+    "CreditNotes": ("accounting.transactions", "accounting.invoices"),
 }
 
 

@@ -38,5 +38,12 @@ urlpatterns = [
     *both_cases(API + "Invoices/<uuid:record_id>", views.invoice, "sandbox-xero-invoice"),
     *both_cases(API + "Payments", views.payments, "sandbox-xero-payments"),
     *both_cases(API + "Payments/<uuid:record_id>", views.payment, "sandbox-xero-payment"),
+    *both_cases(API + "CreditNotes", views.credit_notes, "sandbox-xero-credit-notes"),
+    *both_cases(API + "CreditNotes/<uuid:record_id>", views.credit_note, "sandbox-xero-credit-note"),
+    *both_cases(
+        API + "CreditNotes/<uuid:record_id>/Allocations",
+        views.credit_note_allocations,
+        "sandbox-xero-credit-note-allocations",
+    ),
     re_path(r"^(?P<rest>(?!_).*)$", not_found),  # _faults, _counters: sandbox/urls.py
 ]

@@ -20,7 +20,7 @@ from sandbox import clock, counters
 from sandbox.xero import accounting, identity, queries, services
 from sandbox.xero import representation as shape
 from sandbox.xero.guard import SERVICE, json_body, problem, xero_call
-from sandbox.xero.models import Connection, Organisation, Payment, XeroApp
+from sandbox.xero.models import Connection, CreditNote, Organisation, Payment, XeroApp
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +181,7 @@ RESOURCES = {
     "Contacts": (queries.CONTACT, "contact_id"),
     "Invoices": (queries.INVOICE, "invoice_id"),
     "Payments": (queries.PAYMENT, "payment_id"),
+    "CreditNotes": (queries.CREDIT_NOTE, "credit_note_id"),
 }
 
 
@@ -205,6 +206,8 @@ def _render(key: str, rows: list, summary: bool = False) -> list[dict]:
     if key == "Invoices":
         customers = shape.customer_ids([row.contact for row in rows])
         return [shape.invoice(row, summary=summary, customers=customers) for row in rows]
+    if key == "CreditNotes":
+        return [shape.credit_note(row, summary=summary) for row in rows]
     return [shape.payment(row) for row in rows]
 
 
@@ -302,6 +305,10 @@ def _write_one(organisation, key, element, record_id, create_only):
         if create_only and not record_id:
             return accounting.create_invoice(organisation, element)
         return accounting.upsert_invoice(organisation, element, record_id)[0]
+    if key == "CreditNotes":
+        if record_id or element.get("CreditNoteID"):
+            raise accounting.ValidationError("Changing a credit note is not emulated: create a new one")
+        return accounting.create_credit_note(organisation, element)
     return accounting.create_payment(organisation, element)
 
 
@@ -353,6 +360,38 @@ def _dispatch(handlers: dict):
     return view
 
 
+def _allocate(request, ctx, record_id):
+    """PUT /CreditNotes/{id}/Allocations: apply the credit to invoices (each reduces AmountDue)."""
+    credit_note = CreditNote.objects.filter(organisation=ctx.organisation, credit_note_id=record_id).first()
+    if not credit_note:
+        return problem(404, "Not Found", "The resource you're looking for cannot be found")
+    elements = _elements(json_body(request), "Allocations")
+    if not elements:
+        return validation_error({}, ["The request body must contain Allocations"])
+    try:
+        with transaction.atomic():
+            allocations = []
+            for element in elements:
+                current = element
+                if not isinstance(element, dict):
+                    raise accounting.ValidationError("Each allocation must be an object")
+                allocations.append(accounting.allocate_credit_note(credit_note, element))
+                credit_note.refresh_from_db()
+    except accounting.ValidationError as error:
+        return validation_error(current, error.messages)
+    items = [
+        {
+            "AllocationID": str(a.allocation_id),
+            "Amount": float(a.amount),
+            "Date": shape.ms_date(a.date),
+            "Invoice": {"InvoiceID": str(a.invoice.invoice_id), "InvoiceNumber": a.invoice.invoice_number},
+            "CreditNote": {"CreditNoteID": str(credit_note.credit_note_id)},
+        }
+        for a in allocations
+    ]
+    return JsonResponse(shape.envelope(ctx.app.name, "Allocations", items))
+
+
 def endpoint(route: str, needs_tenant: bool = True, **handlers):
     """One URL: each method's handler behind the Xero call pipeline (counted as "<METHOD> <route>")."""
     return _dispatch(
@@ -395,3 +434,5 @@ connection = endpoint("/connections/{id}", needs_tenant=False, DELETE=_delete_co
 contacts, contact = resource_views("Contacts")
 invoices, invoice = resource_views("Invoices")
 payments, payment = resource_views("Payments", update_one=_delete_payment)
+credit_notes, credit_note = resource_views("CreditNotes")
+credit_note_allocations = endpoint("/CreditNotes/{id}/Allocations", PUT=_allocate)
