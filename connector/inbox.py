@@ -27,7 +27,8 @@ from connector.pipedrive_events import ENTITIES_WITH_LINKS, PipedriveEvent
 
 logger = logging.getLogger(__name__)
 
-XERO_SYNCED_CATEGORIES = ("CONTACT", "INVOICE", "PAYMENT")
+# In sync order; a credit note re-syncs the invoices and the contact it touches.
+XERO_SYNCED_CATEGORIES = ("CONTACT", "INVOICE", "PAYMENT", "CREDITNOTE")
 Source = WebhookEvent.Source
 Status = WebhookEvent.Status
 

@@ -9,18 +9,19 @@ __all__ = ["RecordOutcome", "sync_records"]
 
 
 def sync_records(pair, category: str, resource_ids: list[str], *, trigger: str = "webhook"):
-    """Sync these Xero records (category CONTACT, INVOICE or PAYMENT) as Xero has them now.
+    """Sync these Xero records (category CONTACT, INVOICE, PAYMENT or CREDITNOTE) as Xero has them now.
 
     Returns ``{resource_id: RecordOutcome}``; one record's failure is that record's outcome, not
     an exception: status "retry" for a transient problem (5xx, timeout), "failed" for a permanent
     one. Whole-batch problems raise: RateLimited, BudgetExhausted, ConnectionBroken, AuthExpired.
     """
-    from connector.sync import contacts, invoices, payments
+    from connector.sync import contacts, credit_notes, invoices, payments
 
     handlers = {
         "CONTACT": contacts.sync_contacts,
         "INVOICE": invoices.sync_invoices,
         "PAYMENT": payments.sync_payments,
+        "CREDITNOTE": credit_notes.sync_credit_notes,
     }
     handler = handlers.get(category.upper())
     if handler is None:

@@ -54,7 +54,7 @@ MAX_AMOUNT = Decimal("999999999999")
 
 
 def _decimal(value, field: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         raise ValidationError(f"{field} must be a number")
     try:
         number = Decimal(str(value))
