@@ -1,6 +1,6 @@
 """Admin for sync records: a read-only list of every record sync, filterable by pair and outcome.
 
-Replay comes with the audit issue; until then this is the place to see what was synced and why not.
+The place to see what was synced, when, and why a record was not.
 """
 
 from django.contrib import admin

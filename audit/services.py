@@ -1,4 +1,4 @@
-"""Writing sync records (replay comes with the audit issue)."""
+"""Writing sync records: one row per record sync, called by the sync services."""
 
 import json
 

@@ -704,7 +704,9 @@ def main(argv=None) -> int:
             headers = {"Content-Type": "application/json", "x-xero-signature": signature}
             status = post(server.url(receiver_path), body, headers)
             if status == 404:
-                raise CannotRun(f"POST {receiver_path} answered 404: is the Xero receiver (issue 6) merged?")
+                raise CannotRun(
+                    f"POST {receiver_path} answered 404: is the Xero receiver (connector/webhooks.py) there?"
+                )
             if status != 200:
                 raise CannotRun(f"the receiver answered {status} to a signed batch; see {server.log_path}")
             preflight_rows = EVENTS_PER_BATCH

@@ -8,6 +8,7 @@ SQLite under the data folder and django-q2's ORM broker.
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -196,6 +197,4 @@ def secret_key(env: Mapping[str, str], debug: bool, data_dir: Path) -> str:
             "SECRET_KEY is not set and DEBUG is off. Generate one with:\n"
             "  python -c 'import secrets; print(secrets.token_urlsafe(50))'"
         )
-    import secrets
-
     return _read_or_create_secret(data_dir / "secret-key", lambda: secrets.token_urlsafe(50))

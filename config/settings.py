@@ -150,7 +150,7 @@ PIPEDRIVE_BUDGET_RESERVE = envparse.env_int(ENV, "PIPEDRIVE_BUDGET_RESERVE", 100
 PIPEDRIVE_INDEX_MAX_AGE_HOURS = envparse.env_int(ENV, "PIPEDRIVE_INDEX_MAX_AGE_HOURS", 24)
 PIPEDRIVE_INDEX_FULL_DAYS = envparse.env_int(ENV, "PIPEDRIVE_INDEX_FULL_DAYS", 7)
 
-# Webhook intake (connector/webhooks.py, connector/inbox.py, connector/drain.py).
+# Webhook intake (connector/webhooks.py, connector/inbox/, connector/drain.py).
 WEBHOOK_MAX_BODY_BYTES = envparse.env_int(ENV, "WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)  # larger: 413
 # The sweep re-enqueues a drain for rows pending longer than this (a lost broker message).
 INBOX_SWEEP_AFTER_SECONDS = envparse.env_int(ENV, "INBOX_SWEEP_AFTER_SECONDS", 120)

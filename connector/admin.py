@@ -8,16 +8,24 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from connector import connections, oauth, pipedrive_webhooks
+from connector import (
+    admin_mapping,  # noqa: F401  (registers the admin of mapping's rows)
+    connections,
+    oauth,
+    pipedrive_setup,
+    pipedrive_webhooks,
+)
 from connector.errors import ConnectorError
 from connector.forms import WriteOnlySecretWidget
 from connector.models import ConnectionStatus, PipedriveConnection, SyncPair, WebhookEvent, XeroConnection
+from connector.options import pair_options
+from connector.pair_settings import PairSettingsForm
 
 
-def write_only_form(model, secret_fields: tuple[str, ...]):
+def write_only_form(model, secret_fields: tuple[str, ...], base=forms.ModelForm):
     """A ModelForm whose secret fields render empty and are saved only when something is typed."""
 
-    class WriteOnlyForm(forms.ModelForm):
+    class WriteOnlyForm(base):
         class Meta:
             widgets = {name: WriteOnlySecretWidget() for name in secret_fields}
 
@@ -206,31 +214,43 @@ class PipedriveConnectionAdmin(ConnectionAdmin):
         return connections.disconnect_pipedrive(obj)
 
 
-PAIR_OPTIONS_HELP = (
-    'JSON. deal_value_from: "Total" or "AmountDue"; deal_title_template: e.g. '
-    '"{InvoiceNumber} · {Contact.Name}"; create_deals, create_notes: true/false; '
-    'archived_contacts: "mark", "clear" or "leave"; credit_limit_field: a Pipedrive organization '
-    'field key; on_pipedrive_delete: "flag" or "drop". The README\'s options table explains each.'
-)
-
-
 @admin.register(SyncPair)
 class SyncPairAdmin(admin.ModelAdmin):
     list_display = ("name", "xero_connection", "pipedrive_connection", "enabled", "pending_events")
     secret_fields = ("xero_webhook_key", "pipedrive_signing_secret", "pipedrive_webhook_password")
-    fields = (
-        "name",
-        "xero_connection",
-        "pipedrive_connection",
-        "enabled",
-        "options",
-        "xero_webhook_url",
-        "xero_webhook_key",
-        "pipedrive_webhook_url",
-        "pipedrive_webhook_user",
-        "pipedrive_signing_secret",
-        "secrets_state",
-        "webhook_rejections",
+    fieldsets = (
+        (None, {"fields": ("name", "xero_connection", "pipedrive_connection", "enabled")}),
+        (
+            "Deals",
+            {"fields": ("deal_value_from", "deal_title_template", "create_deals", "create_notes")},
+        ),
+        ("Customers and credit", {"fields": ("archived_contacts", "credit_limit_field")}),
+        (
+            "Checks and deletions",
+            {
+                "fields": (
+                    "on_pipedrive_delete",
+                    "webhook_silence_alert_hours",
+                    "reconciliation_interval_minutes",
+                    "reconciliation_only",
+                    "options_check",
+                )
+            },
+        ),
+        (
+            "Webhooks",
+            {
+                "fields": (
+                    "xero_webhook_url",
+                    "xero_webhook_key",
+                    "pipedrive_webhook_url",
+                    "pipedrive_webhook_user",
+                    "pipedrive_signing_secret",
+                    "secrets_state",
+                    "webhook_rejections",
+                )
+            },
+        ),
     )
     readonly_fields = (
         "xero_webhook_url",
@@ -238,15 +258,44 @@ class SyncPairAdmin(admin.ModelAdmin):
         "pipedrive_webhook_user",
         "secrets_state",
         "webhook_rejections",
+        "options_check",
     )
     actions = ["test_pair", "register_pipedrive_webhooks"]
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # The organization fields (for the credit limit pick-list) are read before the admin's
+        # transaction opens; a failure is shown beside the field, never a 500.
+        pair = SyncPair.objects.filter(pk=object_id).first() if str(object_id or "").isdigit() else None
+        request._pair_credit_fields = None
+        if pair is not None:
+            try:
+                request._pair_credit_fields = pipedrive_setup.live_fields(pair, "organization")
+            except ConnectorError as exc:
+                request._pair_credit_fields = str(exc)
+            problems = pair_options(pair).problems
+            if request.method == "GET" and problems:
+                messages.warning(
+                    request,
+                    "The stored settings of this pair had problems; the defaults are used for: "
+                    + " ".join(problems)
+                    + " Saving this page stores the values shown.",
+                )
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
     def get_form(self, request, obj=None, **kwargs):
-        kwargs["form"] = write_only_form(self.model, self.secret_fields)
+        kwargs["form"] = write_only_form(self.model, self.secret_fields, base=PairSettingsForm)
         form = super().get_form(request, obj, **kwargs)
-        if "options" in form.base_fields:
-            form.base_fields["options"].help_text = PAIR_OPTIONS_HELP
+        form.credit_fields = getattr(request, "_pair_credit_fields", None)
         return form
+
+    @admin.display(description="Stored settings check")
+    def options_check(self, obj):
+        problems = pair_options(obj).problems if obj.pk else ()
+        if not problems:
+            return "No problems: every stored setting is valid."
+        return format_html(
+            '<strong style="color:#ba2121">{}</strong>', " ".join(problems) + " (the defaults are used)"
+        )
 
     @admin.display(description="Secrets")
     def secrets_state(self, obj):

@@ -12,6 +12,7 @@ from django.utils.module_loading import import_string
 
 from connector import ratelimit
 from connector.errors import BudgetExhausted
+from connector.models import DeferredJob
 from connector.ratelimit import PipedriveLimiter
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,6 @@ def check_budget(company_id, cost: int, urgent: bool = False) -> None:
 
 
 def defer(company_id, job_name: str, func, args, resets_at, reason: str):
-    from connector.models import DeferredJob
 
     path = func if isinstance(func, str) else f"{func.__module__}.{func.__qualname__}"
     message = f"{job_name} deferred to {resets_at:%Y-%m-%d %H:%M} UTC: {reason}"
@@ -79,7 +79,6 @@ def run_deferrable(company_id, job_name: str, func, *args, urgent: bool = False)
 
 def run_due_jobs() -> int:
     """Re-run deferred jobs whose reset has passed (a django-q2 schedule calls this)."""
-    from connector.models import DeferredJob
 
     ran = 0
     for job in DeferredJob.objects.filter(

@@ -6,6 +6,7 @@ from django.core.checks import Error, register
 from django.db import DatabaseError
 
 from connector.fields import EncryptionKeyError, decrypt_value, encrypt_value
+from connector.models import EncryptionCanary
 
 
 @register()
@@ -23,8 +24,6 @@ def check_field_encryption(app_configs=None, **kwargs):
                 id="connector.E001",
             )
         ]
-
-    from connector.models import EncryptionCanary
 
     try:
         canary = EncryptionCanary.objects.only("value").first()

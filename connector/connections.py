@@ -18,6 +18,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from connector import oauth
+from connector.clients.pipedrive import PipedriveClient
+from connector.clients.xero import XeroClient
 from connector.errors import AuthExpired, ConnectionBroken, ConnectorError
 from connector.models import ConnectionStatus, OAuthState, PipedriveConnection, XeroConnection
 
@@ -243,14 +245,10 @@ def _forget(conn, problems: list[str]) -> None:
 
 
 def xero_client(conn: XeroConnection):
-    from connector.clients.xero import XeroClient
-
     return XeroClient(conn.tenant_id, oauth.xero_token_provider(conn))
 
 
 def pipedrive_client(conn: PipedriveConnection):
-    from connector.clients.pipedrive import PipedriveClient
-
     if conn.auth_type == PipedriveConnection.AuthType.API_TOKEN:
         auth = conn.api_token
     else:
@@ -282,7 +280,7 @@ def check_xero(conn: XeroConnection) -> CheckResult:
 
 
 def remaining_limits(limiter) -> str:
-    """'minute 59, day 4999' from the shared limiter (part B), or a note when it cannot tell."""
+    """'minute 59, day 4999' from the shared limiter (connector.ratelimit), or a note when it cannot tell."""
     try:
         return ", ".join(f"{w.kind} {limiter.remaining(w.kind)}" for w in limiter.windows(1)) or "no limits"
     except Exception:  # a limiter without windows (NoLimiter) must not fail the test action

@@ -11,14 +11,11 @@ outlasted the client's retries) put rows back to pending for a later drain, up t
 message) or processing (a killed worker).
 """
 
-import fcntl
 import logging
 import uuid
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -27,6 +24,7 @@ from django.utils import timezone
 
 from connector.errors import AuthExpired, BudgetExhausted, ConnectionBroken, RateLimited, ServerError
 from connector.inbox import XERO_SYNCED_CATEGORIES, request_drain
+from connector.locks import lock_path, named_lock
 from connector.logging import redact
 from connector.models import ConnectionStatus, SyncPair, WebhookEvent
 from connector.pipedrive_events import InvalidPipedriveBody, apply_pipedrive_event, parse_pipedrive_body
@@ -206,24 +204,10 @@ def _process(pair: SyncPair, rows: list[WebhookEvent], report: DrainReport) -> N
             _sync_category(pair, category, batch, report)  # _Stop ends the round; the caller releases
 
 
-@contextmanager
 def pair_drain_lock(pair_id: int):
-    """One drain of a pair at a time, across workers: PostgreSQL, a session advisory lock; SQLite
-    (one host), an exclusive flock on the pair's own file (never shared with record locks)."""
-    if connection.vendor == "postgresql":
-        from connector.sync.common import named_lock
-
-        with named_lock(f"drain:{pair_id}"):
-            yield
-        return
-    path = Path(settings.DATA_DIR) / "locks" / "drains" / f"pair-{pair_id}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """One drain of a pair at a time, across workers; on SQLite the pair's own lock file (never
+    shared with record locks)."""
+    return named_lock(f"drain:{pair_id}", path=lock_path("drains", f"pair-{pair_id}"))
 
 
 def retry_delay(attempts: int) -> timedelta:

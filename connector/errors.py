@@ -1,4 +1,4 @@
-"""Errors the connector raises (part A: ConnectorError, ConnectionBroken)."""
+"""Errors the connector raises: broken connections, and the typed errors of the API clients."""
 
 
 class ConnectorError(Exception):
@@ -18,7 +18,7 @@ class ConnectionBroken(ConnectorError):
         super().__init__(message)
 
 
-# --- API client errors (issue 5 part B) ---
+# --- API client errors: one class per way a call can fail, so callers decide retry or defer ---
 
 
 class AuthExpired(ConnectorError):

@@ -24,7 +24,7 @@ class EncryptionCanary(models.Model):
         return f"Encryption canary from {self.created_at:%Y-%m-%d}"
 
 
-# --- Connections (issue 5 part A) ---
+# --- Connections: OAuth2 / API-token credentials of one Xero tenant or Pipedrive company ---
 
 
 class ConnectionStatus(models.TextChoices):
@@ -187,7 +187,7 @@ class OAuthState(models.Model):
         return f"{self.service} state {self.created_at:%Y-%m-%d %H:%M}"
 
 
-# --- API limits and deferred work (issue 5 part B) ---
+# --- API limits shared by every worker, and work deferred to a budget reset ---
 
 
 class ApiRateWindow(models.Model):
@@ -252,7 +252,7 @@ class DeferredJob(models.Model):
         return f"{self.job_name} ({self.get_status_display()})"
 
 
-# --- Webhook inbox (issue 6) ---
+# --- Webhook inbox: every received event, stored before it is processed ---
 
 
 class WebhookEvent(models.Model):
@@ -312,7 +312,7 @@ class WebhookEvent(models.Model):
         return f"{self.source} {self.category} {self.event_type} {self.resource_id}"
 
 
-# --- The local index of a Pipedrive company's organizations and persons (issue 7) ---
+# --- The local index of a Pipedrive company's organizations and persons (matching by e-mail/name) ---
 
 
 class PipedriveIndexState(models.Model):

@@ -9,14 +9,12 @@ refreshes only if still needed and stores the rotated token before the lock is r
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
 import logging
 import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import urlencode
 
 import requests
@@ -28,6 +26,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from connector.errors import ConnectionBroken, ConnectorError
+from connector.locks import file_lock, lock_path
 from connector.models import ConnectionStatus, OAuthState, PipedriveConnection, XeroConnection
 
 logger = logging.getLogger(__name__)
@@ -237,14 +236,8 @@ def _refresh_lock(model, pk):
         with transaction.atomic():
             yield model.objects.select_for_update().get(pk=pk)
         return
-    path = Path(settings.DATA_DIR) / "locks" / f"{model._meta.model_name}-{pk}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield model.objects.get(pk=pk)
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(lock_path(f"{model._meta.model_name}-{pk}")):
+        yield model.objects.get(pk=pk)
 
 
 def _needs_refresh(connection) -> bool:
@@ -335,7 +328,7 @@ def refresh_xero(connection_id: int, *, force: bool = False, seen_access_token: 
 
 @dataclass
 class XeroTokenProvider:
-    """Hands part B's XeroClient a live access token; refreshes under the row lock when needed."""
+    """Hands the XeroClient a live access token; refreshes under the row lock when needed."""
 
     connection: XeroConnection
 

@@ -17,7 +17,9 @@ from typing import Any
 
 from django.db import transaction
 
+from connector import pipedrive_index
 from connector.options import pair_options
+from connector.sync.common import record_lock
 from mapping.models import RecordLink
 
 ENTITIES_WITH_LINKS = ("organization", "person", "deal")
@@ -213,8 +215,6 @@ def _deleted(pair, entity: str, record_id: str) -> EventOutcome:
 
 def _observe_in_index(pair, event: PipedriveEvent) -> None:
     """Keep the local index of the company's organizations and persons true to the event."""
-    from connector import pipedrive_index
-
     if event.action == "delete" or event.merged_to_id is not None:
         action = "delete"  # deleted, or merged away into another record
     elif event.action == "merge":
@@ -259,8 +259,6 @@ def _lock_target(link: RecordLink) -> tuple[str, str]:
 
 @contextmanager
 def _record_locks(pair, links):
-    from connector.sync.common import record_lock
-
     targets = sorted({_lock_target(link) for link in links})  # one order everywhere: no deadlock
     with ExitStack() as stack:
         for xero_type, xero_id in targets:

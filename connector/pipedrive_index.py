@@ -24,8 +24,8 @@ from django.utils.dateparse import parse_datetime
 
 from connector import budget
 from connector.errors import AuthExpired, BudgetExhausted, ConnectionBroken, ConnectorError, RateLimited
+from connector.locks import named_lock
 from connector.models import PipedriveIndexEmail, PipedriveIndexEntry, PipedriveIndexState
-from connector.sync.common import named_lock
 from mapping.engine import normalize_email, normalize_org_name
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from connector.errors import ValidationFailed
 from connector.options import pair_options
 from connector.sync.invoices import is_xero_id
 from mapping.engine import map_deal, map_organization, map_persons, payment_state, stage_rule_for
-from mapping.fields import type_problem
+from mapping.fields import is_custom_field_key, type_problem
 from mapping.models import FieldMapping, StageMapping, Target, Transform
 from mapping.rules import contact_context, deal_context, field_rules, stage_rules
 
@@ -52,7 +52,15 @@ RECOMMENDED_FIELDS = [
     Recommended(
         "organization", "Xero overdue", "monetary", "Balances.AccountsReceivable.Overdue", Transform.MONEY
     ),
-    Recommended("organization", "Available credit", "monetary", "Connector.AvailableCredit", Transform.MONEY),
+    # Cleared when no credit limit applies any more (an empty value would otherwise leave the old figure).
+    Recommended(
+        "organization",
+        "Available credit",
+        "monetary",
+        "Connector.AvailableCredit",
+        Transform.MONEY,
+        {"clear_when_empty": True},
+    ),
     Recommended("organization", "Over credit limit", "varchar", "Connector.OverCreditLimit", Transform.TEXT),
     Recommended("organization", "Xero link", "varchar", "Connector.XeroUrl", Transform.TEXT),
     Recommended("deal", "Xero InvoiceID", "varchar", "InvoiceID", Transform.TEXT),
@@ -236,19 +244,50 @@ def recent_contacts(pair, count: int = 10) -> list[dict]:
     return [{"id": r.get("ContactID"), "name": r.get("Name") or ""} for r in rows[:count]]
 
 
+def recent_invoices(pair, count: int = 10) -> list[dict]:
+    """The first few sales invoices of the pair's Xero tenant (one call), to pick one for a preview."""
+    rows = xero_client(pair.xero_connection).get_invoices(page=1, where='Type=="ACCREC"')
+    return [
+        {
+            "id": r.get("InvoiceID"),
+            "name": " · ".join(
+                str(p) for p in (r.get("InvoiceNumber"), (r.get("Contact") or {}).get("Name")) if p
+            ),
+        }
+        for r in rows[:count]
+    ]
+
+
+def _check_ids(**ids: str) -> None:
+    """The id goes into the Xero URL path: only a GUID may (never a path or a query of the user's)."""
+    for label, value in ids.items():
+        if value and not is_xero_id(value):
+            raise ValidationFailed(
+                f"{value[:60]!r} is not a Xero {label}: paste the GUID from the record's Xero address "
+                "(like 0a1b2c3d-…-…)."
+            )
+
+
+def _map_invoice(pair, invoice: dict, rules, contact_ctx: dict | None) -> dict:
+    """The deal an invoice maps to with ``rules``, its payment state and stage rule."""
+    value_from = pair_options(pair).deal_value_from
+    state = payment_state(invoice)
+    stage = stage_rule_for(stage_rules(pair), invoice.get("Status") or "", state)
+    if contact_ctx is None:
+        contact_ctx = contact_context(pair, invoice.get("Contact") or {})
+    deal_open = not (stage and stage.deal_status in ("won", "lost"))
+    dctx = deal_context(contact_ctx, invoice, deal_value=invoice.get(value_from), deal_open=deal_open)
+    deal = map_deal(invoice, rules, dctx, value_from=value_from)
+    return {"deal": deal, "payment_state": state, "stage": stage}
+
+
 def preview(pair, *, contact_id: str = "", invoice_id: str = "") -> dict:
     """Fetch a Xero contact and/or invoice live and map it with the pair's rules. Writes nothing anywhere.
 
     Returns {"organization": Mapped, "persons": [(key, Mapped)], "deal": Mapped, "stage": StageMapping|None,
     "payment_state": str|None} for what was asked."""
     contact_id, invoice_id = (contact_id or "").strip(), (invoice_id or "").strip()
-    # The id goes into the Xero URL path: only a GUID may (never a path or a query of the user's).
-    for label, value in (("ContactID", contact_id), ("InvoiceID", invoice_id)):
-        if value and not is_xero_id(value):
-            raise ValidationFailed(
-                f"{value[:60]!r} is not a Xero {label}: paste the GUID from the record's Xero address "
-                "(like 0a1b2c3d-…-…)."
-            )
+    _check_ids(ContactID=contact_id, InvoiceID=invoice_id)
     client = xero_client(pair.xero_connection)
     result: dict = {}
     ctx = None
@@ -259,13 +298,34 @@ def preview(pair, *, contact_id: str = "", invoice_id: str = "") -> dict:
         result["persons"] = map_persons(contact, field_rules(pair, Target.PERSON), ctx)
     if invoice_id:
         invoice = client.get_invoice(invoice_id)
-        value_from = pair_options(pair).deal_value_from
-        state = payment_state(invoice)
-        stage = stage_rule_for(stage_rules(pair), invoice.get("Status") or "", state)
-        contact_ctx = ctx if ctx is not None else contact_context(pair, invoice.get("Contact") or {})
-        deal_open = not (stage and stage.deal_status in ("won", "lost"))
-        dctx = deal_context(contact_ctx, invoice, deal_value=invoice.get(value_from), deal_open=deal_open)
-        result["deal"] = map_deal(invoice, field_rules(pair, Target.DEAL), dctx, value_from=value_from)
-        result["payment_state"] = state
-        result["stage"] = stage
+        result.update(_map_invoice(pair, invoice, field_rules(pair, Target.DEAL), ctx))
     return result
+
+
+def preview_rule(pair, rule, *, record_id: str) -> dict:
+    """What one rule (saved or not) puts into its Pipedrive field for a Xero contact (organization and
+    person rules; the contact's first person) or invoice (deal rules). Reads Xero, writes nothing.
+
+    Returns {"record": the record's name, "value": the field's value, "sent": whether the field is in
+    the payload (a value, or a clearing null), "payload": the whole body with only this rule applied}."""
+    record_id = (record_id or "").strip()
+    if rule.target == Target.DEAL:
+        _check_ids(InvoiceID=record_id)
+        invoice = xero_client(pair.xero_connection).get_invoice(record_id)
+        mapped = _map_invoice(pair, invoice, [rule], None)["deal"]
+        name = f"Invoice {invoice.get('InvoiceNumber') or record_id}"
+    else:
+        _check_ids(ContactID=record_id)
+        contact = xero_client(pair.xero_connection).get_contact(record_id)
+        ctx = contact_context(pair, contact)
+        name = contact.get("Name") or record_id
+        if rule.target == Target.PERSON:
+            persons = map_persons(contact, [rule], ctx)
+            if not persons:
+                return {"record": name, "value": None, "sent": False, "payload": {}}
+            mapped = persons[0][1]
+        else:
+            mapped = map_organization(contact, [rule], ctx)
+    key = rule.pipedrive_field
+    body = mapped.payload.get("custom_fields", {}) if is_custom_field_key(key) else mapped.payload
+    return {"record": name, "value": body.get(key), "sent": key in body, "payload": mapped.payload}

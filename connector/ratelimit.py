@@ -23,16 +23,15 @@ from django.db.models import F, Q
 from django.db.models.functions import Greatest
 
 from connector.errors import BudgetExhausted, RateLimited
+from connector.models import ApiRateWindow, ApiSlot
 
 logger = logging.getLogger(__name__)
 
 DAY = 86400
-sleep = time.sleep  # patched in tests
-_now = time.time  # the limits' clock; tests move it to a budget reset
 
 
 def now_dt() -> dt.datetime:
-    return dt.datetime.fromtimestamp(_now(), dt.UTC)
+    return dt.datetime.fromtimestamp(time.time(), dt.UTC)
 
 
 def _setting(name: str, default):
@@ -71,9 +70,8 @@ class DatabaseBackend:
 
     def try_spend(self, service: str, scope: str, windows: list[Window], units: int) -> Window | None:
         """Spend ``units`` in every window, all or nothing; return the window that is full, if any."""
-        from connector.models import ApiRateWindow
 
-        now = _now()
+        now = time.time()
 
         class _Full(Exception):
             pass
@@ -107,9 +105,8 @@ class DatabaseBackend:
         return None
 
     def used(self, service: str, scope: str, window: Window) -> int:
-        from connector.models import ApiRateWindow
 
-        number, _ = _number(window, _now())
+        number, _ = _number(window, time.time())
         row = ApiRateWindow.objects.filter(
             service=service, scope=scope, kind=window.kind, window_start=number
         )
@@ -117,16 +114,14 @@ class DatabaseBackend:
 
     def raise_used(self, service: str, scope: str, window: Window, used: int) -> None:
         """The service says we used at least ``used`` (another app, another installation): never lower it."""
-        from connector.models import ApiRateWindow
 
-        number, _ = _number(window, _now())
+        number, _ = _number(window, time.time())
         keys = {"service": service, "scope": scope, "kind": window.kind, "window_start": number}
         if not ApiRateWindow.objects.filter(**keys).update(used=Greatest(F("used"), used)):
             with contextlib.suppress(IntegrityError), transaction.atomic():
                 ApiRateWindow.objects.create(**keys, used=used)
 
     def try_acquire(self, service: str, scope: str, limit: int, lease: float) -> str | None:
-        from connector.models import ApiSlot
 
         slots = ApiSlot.objects.filter(service=service, scope=scope, number__lt=limit)
         if slots.count() < limit:
@@ -145,7 +140,6 @@ class DatabaseBackend:
         return None
 
     def release(self, service: str, scope: str, holder: str) -> None:
-        from connector.models import ApiSlot
 
         ApiSlot.objects.filter(service=service, scope=scope, holder=holder).update(holder="", expires_at=None)
 
@@ -180,7 +174,7 @@ return 0
         return f"connector:rl:{service}:{scope}:{window.kind}:{_number(window, now)[0]}"
 
     def try_spend(self, service, scope, windows, units):
-        now = _now()
+        now = time.time()
         keys = [self._key(service, scope, w, now) for w in windows]
         args = [units]
         for w in windows:
@@ -192,10 +186,10 @@ return 0
         return windows[index - 1] if index else None
 
     def used(self, service, scope, window):
-        return int(self.redis.get(self._key(service, scope, window, _now())) or 0)
+        return int(self.redis.get(self._key(service, scope, window, time.time())) or 0)
 
     def raise_used(self, service, scope, window, used):
-        key = self._key(service, scope, window, _now())
+        key = self._key(service, scope, window, time.time())
         current = int(self.redis.get(key) or 0)
         if used > current:
             self.redis.set(key, used, ex=math.ceil(window.seconds) + 5)
@@ -239,7 +233,7 @@ class Limiter:
         return float(_setting("API_MAX_LIMIT_WAIT_SECONDS", 60))
 
     def resets_at(self, window: Window) -> dt.datetime:
-        _, left = _number(window, _now())
+        _, left = _number(window, time.time())
         return now_dt() + dt.timedelta(seconds=left)
 
     def spend(self, units: int = 1) -> None:
@@ -252,7 +246,7 @@ class Limiter:
                 return
             if full.daily:
                 raise BudgetExhausted(self.resets_at(full))
-            _, left = _number(full, _now())
+            _, left = _number(full, time.time())
             if full.sliding:
                 left = min(left, full.seconds / 10)
             pause = left + random.uniform(0, 0.05 * full.seconds)  # noqa: S311 (jitter: do not all wake at once)
@@ -261,7 +255,7 @@ class Limiter:
             logger.info(
                 "%s %s limit reached for %s: waiting %.1f s", self.service, full.kind, self.scope, pause
             )
-            sleep(pause)
+            time.sleep(pause)
             waited += pause
 
     def remaining(self, kind: str) -> int:
@@ -304,7 +298,7 @@ class Limiter:
                 raise RateLimited(
                     1, f"{self.service}: {self.concurrent} calls already in flight for {self.scope}"
                 )
-            time.sleep(random.uniform(0, pause))  # noqa: S311 (polling a slot, real sleep)
+            time.sleep(random.uniform(0, pause))  # noqa: S311 (polling a slot)
             pause = min(pause * 2, 0.5)
 
 
@@ -351,10 +345,10 @@ class PipedriveLimiter(Limiter):
         waited = 0.0
         window = self.burst_window()
         while (full := self.backend.try_spend(self.service, self.token_scope, [window], 1)) is not None:
-            _, left = _number(full, _now())
+            _, left = _number(full, time.time())
             if waited + left > self.max_wait():
                 raise RateLimited(left, "Pipedrive burst limit reached")
-            sleep(left)
+            time.sleep(left)
             waited += left
         super().spend(units)
 

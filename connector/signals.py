@@ -1,5 +1,9 @@
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate, post_save, pre_save
 from django.dispatch import receiver
+
+from connector.models import EncryptionCanary
+from connector.sync.credit_recheck import contacts_to_recheck, queue_credit_recheck
+from mapping.models import CreditLimit
 
 
 @receiver(post_migrate)
@@ -7,7 +11,26 @@ def ensure_encryption_canary(sender, app_config=None, using="default", **kwargs)
     """Store the canary once, on the first migrate, so later starts can prove the key."""
     if app_config is None or app_config.label != "connector":
         return
-    from connector.models import EncryptionCanary
-
     if not EncryptionCanary.objects.using(using).exists():
         EncryptionCanary.objects.using(using).create(value=EncryptionCanary.PLAINTEXT)
+
+
+# A credit limit saved or deleted anywhere (admin form, bulk delete, shell): the organizations' available
+# credit and their open deals' flags follow it, re-checked by a worker after the commit.
+@receiver(pre_save, sender=CreditLimit)
+def remember_limit_scope(sender, instance, raw=False, **kwargs):
+    previous = None if raw or not instance.pk else sender.objects.filter(pk=instance.pk).first()
+    instance._previous_row = previous
+
+
+@receiver(post_save, sender=CreditLimit)
+def recheck_after_limit_saved(sender, instance, raw=False, **kwargs):
+    if not raw:
+        queue_credit_recheck(
+            instance.pair_id, contacts_to_recheck(instance, getattr(instance, "_previous_row", None))
+        )
+
+
+@receiver(post_delete, sender=CreditLimit)
+def recheck_after_limit_deleted(sender, instance, **kwargs):
+    queue_credit_recheck(instance.pair_id, contacts_to_recheck(instance))

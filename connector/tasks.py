@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from connector import drain, oauth
 from connector.errors import ConnectorError
-from connector.models import ConnectionStatus, PipedriveConnection, XeroConnection
+from connector.models import ConnectionStatus, PipedriveConnection, SyncPair, XeroConnection
+from connector.sync import credit_recheck
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +49,7 @@ def refresh_quiet_connections() -> dict:
 
 
 def recheck_credit(pair_id: int, contact_ids: list[str]) -> None:
-    """After a credit limit was edited in the admin (connector.sync.credit.recheck_credit)."""
-    from connector.models import SyncPair
-    from connector.sync import credit
-
+    """After a credit limit was saved or deleted (connector.sync.credit_recheck.recheck_credit)."""
     pair = SyncPair.objects.filter(pk=pair_id).first()
     if pair is not None:
-        credit.recheck_credit(pair, contact_ids)
+        credit_recheck.recheck_credit(pair, contact_ids)

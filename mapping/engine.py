@@ -37,6 +37,7 @@ import string
 import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from mapping.fields import LIMITS, VARCHAR_LIMIT, is_custom_field_key, standard_field_type
 
@@ -55,7 +56,7 @@ __all__ = [
 ]
 
 NAME_LIMIT = VARCHAR_LIMIT
-EMPTY = (None, "", [], {})
+EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def _select(items: list, selector: str):
 
 def resolve(record: dict, path: str):
     """The value at ``path`` in ``record``, or None when any step is missing."""
-    current = record
+    current: Any = record
     for name, selector in parse_path(path):
         if not isinstance(current, dict):
             return None
@@ -411,7 +412,8 @@ _PHONE_LABELS = {"MOBILE": "mobile", "DEFAULT": "work", "DDI": "work", "OFFICE":
 
 
 def _phones(contact: dict) -> list[dict]:
-    phones, seen = [], set()
+    phones: list[dict] = []
+    seen: set[str] = set()
     entries = [p for p in contact.get("Phones") or [] if isinstance(p, dict)]
     entries.sort(key=lambda p: 0 if p.get("PhoneType") == "DEFAULT" else 1)  # stable: DEFAULT first
     for phone in entries:

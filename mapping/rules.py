@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -58,6 +59,8 @@ def source_paths_of(source_path: str, transform: str, options: dict) -> list[str
     paths = [source_path] if source_path else []
     if transform in (Transform.JOIN, Transform.FIRST_NON_EMPTY):
         paths += [p for p in (options or {}).get("sources") or [] if isinstance(p, str)]
+    if transform == Transform.MONEY and isinstance((options or {}).get("currency_path"), str):
+        paths.append(options["currency_path"])
     return paths
 
 
@@ -75,8 +78,30 @@ def validate_options(transform: str, options) -> None:
         sources = options["sources"]
         if not isinstance(sources, list) or not all(isinstance(s, str) and s.strip() for s in sources):
             raise ValidationError('Option "sources" must be a list of Xero source paths.')
-    if "max_length" in options and not (isinstance(options["max_length"], int) and options["max_length"] > 0):
+    if "max_length" in options and not _whole(options["max_length"], 1, None):
         raise ValidationError('Option "max_length" must be a positive whole number.')
+    if "decimals" in options and not _whole(options["decimals"], 0, 10):
+        raise ValidationError('Option "decimals" must be a whole number from 0 to 10.')
+    currency = options.get("currency")
+    if currency not in (None, "") and not (
+        isinstance(currency, str) and re.fullmatch(r"[A-Za-z]{3}", currency)
+    ):
+        raise ValidationError(
+            f'Option "currency" must be a three-letter currency code (like NZD), not {currency!r}.'
+        )
+    if "separator" in options and not isinstance(options["separator"], str):
+        raise ValidationError('Option "separator" must be text.')
+    if "clear_when_empty" in options and not isinstance(options["clear_when_empty"], bool):
+        raise ValidationError('Option "clear_when_empty" must be true or false.')
+
+
+def _whole(value, low: int, high: int | None) -> bool:
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and value >= low
+        and (high is None or value <= high)
+    )
 
 
 def validate_field(target: str, key: str, transform: str, live_fields: list[dict] | None) -> dict:
@@ -186,8 +211,10 @@ def _decimal(value) -> Decimal | None:
 def contact_context(pair, contact: dict, limit: Decimal | None = None) -> dict:
     """The engine context of a contact (its organization and persons): XeroUrl, Currency (the contact's
     default), and when a credit limit applies CreditLimit, AvailableCredit (limit minus outstanding
-    receivables) and OverCreditLimit (outstanding above the limit). ``limit`` overrides the connector's
-    own credit limit rows (a limit read from a Pipedrive organization field)."""
+    receivables) and OverCreditLimit (outstanding above the limit). With no limit, CreditLimit and
+    AvailableCredit are empty (rules with ``clear_when_empty`` clear them) and OverCreditLimit is False
+    ("No": no limit can be exceeded). ``limit`` overrides the connector's own credit limit rows (a limit
+    read from a Pipedrive organization field)."""
     context = {"XeroUrl": xero_url("contact", contact.get("ContactID") or "")}
     if contact.get("DefaultCurrency"):
         context["Currency"] = contact["DefaultCurrency"]
@@ -199,6 +226,8 @@ def contact_context(pair, contact: dict, limit: Decimal | None = None) -> dict:
         context["CreditLimit"] = limit
         context["AvailableCredit"] = (limit - outstanding).quantize(Decimal("0.01"))
         context["OverCreditLimit"] = outstanding > limit
+    else:
+        context["OverCreditLimit"] = False
     return context
 
 

@@ -24,8 +24,9 @@ if [ "$SANDBOX_ENABLED" = "1" ]; then
   # Demo organisations and a demo Pipedrive company, once; credentials kept for reference.
   { python manage.py sandbox_xero_seed && python manage.py sandbox_pipedrive_seed; } \
     > "${CONNECTOR_DATA_DIR:-var}/sandbox-credentials.txt"
-  # A ready sync pair between the demo accounts, so changes flow at once (skipped once it exists).
-  python manage.py sandbox_demo_pair
+  # A ready sync pair between the demo accounts, so changes flow at once (skipped once it exists):
+  # set up through the connector's own services, over HTTP, once the web server below answers.
+  python manage.py sandbox_demo_pair --wait 120 &
   echo "Sandbox: Xero and Pipedrive emulators at $PUBLIC_BASE_URL/sandbox/ (demo credentials in ${CONNECTOR_DATA_DIR:-var}/sandbox-credentials.txt)"
 fi
 echo "Starting the web server on $PUBLIC_BASE_URL and the task workers (Ctrl-C stops both)..."

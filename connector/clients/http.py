@@ -3,9 +3,12 @@
 Never logs tokens or Authorization headers: log lines carry method, path and status only.
 """
 
+import datetime as dt
 import logging
+import math
 import random
 import time
+from email.utils import parsedate_to_datetime
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -24,13 +27,32 @@ from connector.errors import (
 from connector.ratelimit import Limiter, NoLimiter
 
 logger = logging.getLogger(__name__)
-sleep = time.sleep  # patched in tests (assert waits without waiting)
 
 
 class TokenProvider(Protocol):
     def get_token(self) -> str: ...
 
     def on_unauthorized(self) -> str: ...
+
+
+def retry_after_seconds(value: str | None, now: dt.datetime | None = None) -> float:
+    """Seconds to wait from a ``Retry-After`` header: a number of seconds or an HTTP-date
+    (RFC 9110 §10.2.3). A date in the past, a missing, infinite or unreadable value gives 0."""
+    value = (value or "").strip()
+    if not value:
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            logger.warning("Unreadable Retry-After header %r: not waiting for it", value[:100])
+            return 0.0
+        if moment.tzinfo is None:  # "-0000" in the date: RFC 5322 says UTC
+            moment = moment.replace(tzinfo=dt.UTC)
+        seconds = (moment - (now or dt.datetime.now(dt.UTC))).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else 0.0
 
 
 def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
@@ -65,7 +87,7 @@ class ApiClient:
         """Correct the shared limits from the response headers."""
 
     def rate_limit_wait(self, response: requests.Response) -> float:
-        return float(response.headers.get("Retry-After") or 0)
+        return retry_after_seconds(response.headers.get("Retry-After"))
 
     def error_message(self, response: requests.Response) -> str:
         return response.text[:500]
@@ -134,7 +156,7 @@ class ApiClient:
         logger.info(
             "%s %s %s: %s, retrying in %.2f s", self.service, method, urlsplit(url).path, why, seconds
         )
-        sleep(seconds)
+        time.sleep(seconds)
 
     def _result(self, response: requests.Response):
         status = response.status_code
@@ -151,4 +173,4 @@ class ApiClient:
         return response.json()
 
 
-__all__ = ["ApiClient", "BudgetExhausted", "TokenProvider", "backoff"]
+__all__ = ["ApiClient", "BudgetExhausted", "TokenProvider", "backoff", "retry_after_seconds"]

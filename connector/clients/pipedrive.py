@@ -2,9 +2,9 @@
 
 from django.conf import settings
 
-from connector.clients.http import ApiClient, TokenProvider
+from connector.clients.http import ApiClient, TokenProvider, retry_after_seconds
 from connector.errors import BudgetExhausted
-from connector.ratelimit import PipedriveLimiter
+from connector.ratelimit import NoLimiter, PipedriveLimiter
 
 _DEFAULT = object()
 
@@ -35,6 +35,7 @@ ENTITIES = {"organization": "organizations", "person": "persons", "deal": "deals
 
 class PipedriveClient(ApiClient):
     service = "pipedrive"
+    limiter: PipedriveLimiter | NoLimiter
 
     def __init__(
         self, company_id, base_url: str | None = None, auth: "str | TokenProvider" = "", limiter=_DEFAULT
@@ -62,7 +63,10 @@ class PipedriveClient(ApiClient):
             self.limiter.observe_burst_remaining(int(remaining))
 
     def rate_limit_wait(self, response):
-        return float(response.headers.get("x-ratelimit-reset") or response.headers.get("Retry-After") or 0)
+        # x-ratelimit-reset: seconds until the burst window resets; Retry-After: seconds or an HTTP-date.
+        return retry_after_seconds(
+            response.headers.get("x-ratelimit-reset") or response.headers.get("Retry-After")
+        )
 
     def on_429(self, response):
         # Burst headers still showing room on a 429 means the daily budget is spent (pipedrive-api.md §4.3).
@@ -142,7 +146,8 @@ class PipedriveClient(ApiClient):
 
     def all_fields(self, entity: str):
         """Every field of ``entity`` (standard and custom), following the cursor (500 a page)."""
-        rows, cursor = [], None
+        rows: list[dict] = []
+        cursor = None
         while True:
             params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
             body = self.call("v2", "GET", f"/{entity}Fields", params=params)

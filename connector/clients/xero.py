@@ -4,7 +4,7 @@ import datetime as dt
 
 from django.conf import settings
 
-from connector.clients.http import ApiClient, TokenProvider
+from connector.clients.http import ApiClient, TokenProvider, retry_after_seconds
 from connector.errors import BudgetExhausted
 from connector.ratelimit import Limiter, XeroLimiter
 
@@ -39,7 +39,7 @@ class XeroClient(ApiClient):
     def on_429(self, response):
         if response.headers.get("X-Rate-Limit-Problem", "").lower() == "day":
             resets_at = self.limiter.exhaust("day")
-            wait = float(response.headers.get("Retry-After") or 0)
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
             if wait:
                 resets_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)
             raise BudgetExhausted(resets_at, f"Xero day limit reached for tenant {self.tenant_id}")

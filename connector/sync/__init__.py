@@ -3,6 +3,7 @@
 ``sync_records`` is the one entry point the webhook drain, backfills and replays use.
 """
 
+from connector.sync import contacts, credit_notes, invoices, payments
 from connector.sync.common import RecordOutcome
 
 __all__ = ["RecordOutcome", "sync_records"]
@@ -15,8 +16,6 @@ def sync_records(pair, category: str, resource_ids: list[str], *, trigger: str =
     an exception: status "retry" for a transient problem (5xx, timeout), "failed" for a permanent
     one. Whole-batch problems raise: RateLimited, BudgetExhausted, ConnectionBroken, AuthExpired.
     """
-    from connector.sync import contacts, credit_notes, invoices, payments
-
     handlers = {
         "CONTACT": contacts.sync_contacts,
         "INVOICE": invoices.sync_invoices,

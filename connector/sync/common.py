@@ -1,20 +1,15 @@
 """What every sync shares: outcomes, the per-record writer lock, record links, writes that skip
 unchanged payloads, and the audit row of each record sync."""
 
-import fcntl
-import hashlib
 import logging
-import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from django.conf import settings
-from django.db import connection as db_connection
 from django.utils import timezone
 
 from audit.services import record_sync
-from connector.errors import NotFound, ServerError
+from connector.errors import ConnectorError, NotFound, ServerError
+from connector.locks import named_lock
 from connector.logging import redact
 from mapping.models import RecordLink
 
@@ -32,6 +27,10 @@ class RecordOutcome:
     reason: str = ""
     pipedrive_id: int | None = None
     action: str = ""  # created / updated / unchanged / skipped / deleted
+
+
+class SyncProblem(ConnectorError):
+    """This record cannot be synced as things stand; the message says what to do."""
 
 
 # Per record, transient: the record is tried again later (RecordOutcome "retry").
@@ -56,53 +55,10 @@ class Write:
 # --- One writer per record -------------------------------------------------------------
 
 
-_held_files = threading.local()  # lock files this thread holds (SQLite)
-
-
-def _lock_key(name: str) -> int:
-    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-@contextmanager
-def named_lock(name: str):
-    """Serialize work named ``name`` across threads, processes and machines.
-
-    PostgreSQL: a session advisory lock (not a transaction: the holder makes HTTP calls and
-    must not hold a transaction open meanwhile). SQLite (one host): an exclusive flock on
-    one of 1,024 lock files chosen by the name's hash.
-    """
-    key = _lock_key(name)
-    if db_connection.vendor == "postgresql":
-        with db_connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [key])
-        try:
-            yield
-        finally:
-            with db_connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
-        return
-    path = Path(settings.DATA_DIR) / "locks" / "records" / f"{key % 1024}.lock"
-    held = _held_files.__dict__.setdefault("paths", set())
-    if path in held:
-        # This thread already holds the file (a nested lock whose name shares it): flock would
-        # wait for itself. Like PostgreSQL's advisory locks, the session's lock is re-entrant.
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        held.add(path)
-        try:
-            yield
-        finally:
-            held.discard(path)
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 @contextmanager
 def record_lock(pair, xero_type: str, xero_id: str):
-    """Serialize syncs of one Xero record (see ``named_lock``), so two workers cannot both create it."""
+    """Serialize syncs of one Xero record (``connector.locks.named_lock``), so two workers cannot both
+    create it."""
     with named_lock(f"{pair.pk}:{xero_type}:{xero_id}"):
         yield
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 
 from django.utils import timezone
 
@@ -58,8 +59,11 @@ def _chunks(items: list, size: int):
         yield items[start : start + size]
 
 
-def sync_contacts(pair, ids: list[str], *, trigger: str = "webhook") -> dict[str, RecordOutcome]:
+def sync_contacts(
+    pair, ids: list[str], *, trigger: str = "webhook", fetched: dict[str, dict] | None = None
+) -> dict[str, RecordOutcome]:
     """Sync these Xero contacts as Xero has them now; ``{ContactID: RecordOutcome}``.
+    ``fetched``, when given, receives the contacts read from Xero (by ContactID) for the caller's reuse.
 
     Contacts are fetched 100 per call. An id Xero does not return is "ignored" (not "failed"):
     the contact was deleted or belongs to another organisation, and no retry would change that.
@@ -75,8 +79,10 @@ def sync_contacts(pair, ids: list[str], *, trigger: str = "webhook") -> dict[str
         else:  # Xero would refuse the whole batch for one malformed id
             outcomes[contact_id] = run.not_found(contact_id, "Not a Xero ContactID")
     for batch in _chunks(wanted, BATCH_SIZE):
-        fetched = run.xero.get_contacts(ids=batch, include_archived=True)
-        by_id = {str(c.get("ContactID", "")).lower(): c for c in fetched}
+        contacts = run.xero.get_contacts(ids=batch, include_archived=True)
+        by_id = {str(c.get("ContactID", "")).lower(): c for c in contacts}
+        if fetched is not None:
+            fetched.update({str(c["ContactID"]): c for c in contacts if c.get("ContactID")})
         for contact_id in batch:
             contact = by_id.get(contact_id.lower())
             if contact is None:
@@ -131,7 +137,8 @@ class ContactSync:
     def sync_one(self, contact: dict) -> RecordOutcome:
         contact_id = str(contact["ContactID"])
         started = timezone.now()
-        self._last_payload, self._last_fields = None, ()
+        self._last_payload: dict | None = None
+        self._last_fields: Sequence[str] = ()
         self.index  # noqa: B018 (fill the index before taking the record lock: one lock at a time)
         notes: list[str] = []
         try:

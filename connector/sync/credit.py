@@ -15,8 +15,12 @@ let us create, so a field is what finance staff can map and change in the admin.
 
 from decimal import Decimal, InvalidOperation
 
+from connector.errors import NotFound
 from connector.options import pair_options
+from mapping.models import RecordLink
 from mapping.rules import contact_context, credit_limit_for
+
+BATCH_SIZE = 100  # ContactIDs per GET /Contacts?IDs=
 
 
 def _decimal(value) -> Decimal | None:
@@ -70,25 +74,51 @@ def contact_credit_context(pair, contact: dict, organization: dict | None = None
 
 def contacts_under_limit(limit_row) -> list[str]:
     """The Xero contacts a credit limit row can affect: its contact, or (a group or default row) every
-    contact of the pair with an organization in Pipedrive."""
-    if limit_row.contact_id:
-        return [limit_row.contact_id]
-    from mapping.models import RecordLink
-
-    return list(
-        RecordLink.objects.filter(pair=limit_row.pair, xero_type="contact", pipedrive_type="organization")
-        .values_list("xero_id", flat=True)
-        .order_by("xero_id")
+    contact of the pair; only those with an organization in Pipedrive (the others get their figures on
+    their first sync)."""
+    links = RecordLink.objects.filter(
+        pair_id=limit_row.pair_id, xero_type="contact", pipedrive_type="organization"
     )
+    if limit_row.contact_id:
+        links = links.filter(xero_id__iexact=limit_row.contact_id)
+    return list(links.values_list("xero_id", flat=True).order_by("xero_id"))
 
 
-def recheck_credit(pair, contact_ids: list[str], *, trigger: str = "manual") -> None:
-    """After a credit limit changed: the contacts' organizations get their new available credit and
-    their open deals their flag (unchanged payloads cost no write)."""
-    from connector.sync.contacts import sync_contacts
-    from connector.sync.invoices import refresh_open_deals
+class ContactCredit:
+    """The credit figures of the contacts one run deals with: full contacts (with balances) read once,
+    one Xero call per 100, and the Pipedrive organization only when it holds the limit (1 token)."""
 
-    if not contact_ids:
-        return
-    sync_contacts(pair, contact_ids, trigger=trigger)
-    refresh_open_deals(pair, contact_ids, trigger=trigger)
+    def __init__(self, pair, xero, pipedrive):
+        self.pair = pair
+        self._xero = xero  # callables: the run's clients, made on first use
+        self._pipedrive = pipedrive
+        self.contacts: dict[str, dict] = {}  # ContactID -> full contact
+        self.organizations: dict[int, dict] = {}  # organization id -> record (limit field only)
+
+    def remember(self, contacts: dict[str, dict]) -> None:
+        """Contacts already fetched (by the contact sync of the same run): not read again."""
+        self.contacts.update({str(cid): contact for cid, contact in contacts.items()})
+
+    def load(self, contact_ids: list[str]) -> None:
+        wanted = [cid for cid in dict.fromkeys(contact_ids) if cid not in self.contacts]
+        for start in range(0, len(wanted), BATCH_SIZE):
+            chunk = wanted[start : start + BATCH_SIZE]
+            for contact in self._xero().get_contacts(ids=chunk, include_archived=True):
+                self.contacts[str(contact["ContactID"])] = contact
+
+    def organization(self, org_id: int) -> dict | None:
+        if not credit_limit_field(self.pair):
+            return None
+        if org_id not in self.organizations:
+            try:
+                self.organizations[org_id] = self._pipedrive().get("organization", org_id)
+            except NotFound:
+                self.organizations[org_id] = {}
+        return self.organizations[org_id]
+
+    def context(self, contact_id: str, org_id) -> dict:
+        """The contact's figures for its deals ({} when the contact was not loaded)."""
+        if contact_id not in self.contacts:
+            return {}
+        organization = self.organization(int(org_id)) if org_id else None
+        return contact_credit_context(self.pair, self.contacts[contact_id], organization)

@@ -3,27 +3,29 @@
 One run (``InvoiceRun``) fetches invoices in batches of up to 100 (``GET /Invoices?IDs=``), makes
 sure their contacts are in Pipedrive with fresh balances (one ``sync_contacts`` call per batch), then
 writes each deal under its record lock: title, value and currency from the mapping engine, the stage
-and status from the stage table, the over-credit flag. Pipelines and stages are fetched once per run
-and only when a stage rule names its stage instead of giving its id. One invoice's failure is that
-invoice's outcome; whole-batch problems (limits, budget, broken connection) raise.
+and status from the stage table (``stages.StageTable``), the over-credit flag from the contact's credit
+figures (``credit.ContactCredit``). One invoice's failure is that invoice's outcome; whole-batch
+problems (limits, budget, broken connection) raise.
+
+After a batch, the contacts' other open deals are re-checked (``reevaluate_open_deals``): their
+over-credit flag depends on the contact's balance, which the batch may have changed.
 """
 
 import logging
 import re
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from django.core.cache import cache
 from django.utils import timezone
 
 from connector.connections import pipedrive_client, xero_client
-from connector.errors import ConnectorError, NotFound, ServerError, ValidationFailed
+from connector.errors import ConnectorError, ServerError, ValidationFailed
 from connector.options import pair_options
 from connector.pipedrive_index import BATCH_ERRORS
 from connector.sync import credit
 from connector.sync.common import (
     RETRY_ERRORS,
     RecordOutcome,
+    SyncProblem,
     audit,
     get_link,
     live_link,
@@ -33,18 +35,19 @@ from connector.sync.common import (
     save_link,
     write_record,
 )
+from connector.sync.contacts import sync_contacts
+from connector.sync.stages import CLOSED_DEAL_STATUSES, StageTable
 from mapping.choices import CLOSED_WITHOUT_DEAL
-from mapping.engine import map_deal, payload_hash, payment_state, stage_rule_for
-from mapping.models import RecordLink
-from mapping.rules import deal_context, field_rules, stage_rules
+from mapping.engine import map_deal, payload_hash
+from mapping.models import FieldMapping, RecordLink
+from mapping.rules import deal_context, field_rules
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 100  # GUIDs per GET /Invoices?IDs= (Xero pages at 100; the URL stays under 4 kB)
-STAGES_CACHE_SECONDS = 300  # names → ids; a name missing from the cached list is looked up live
-SALES = "ACCREC"
-# An invoice in one of these states with no deal yet is not worth a new (lost) deal.
+__all__ = ["InvoiceRun", "SyncProblem", "refresh_open_deals", "sync_invoices"]
 
+BATCH_SIZE = 100  # GUIDs per GET /Invoices?IDs= (Xero pages at 100; the URL stays under 4 kB)
+SALES = "ACCREC"
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 
@@ -54,26 +57,13 @@ def is_xero_id(value: str) -> bool:
     return bool(_GUID.match(value))
 
 
-class SyncProblem(ConnectorError):
-    """This record cannot be synced as things stand; the message says what to do."""
-
-
 def chunks(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-@dataclass
-class StageChoice:
-    """Where the stage table puts a deal: stage id, and the status/lost reason to set (if any)."""
-
-    stage_id: int
-    status: str
-    lost_reason: str
-
-
 class InvoiceRun:
-    """The state of one sync run: clients, rules, options and what is fetched once per run."""
+    """One sync run of invoices: clients, rules and options, and what is fetched once per run."""
 
     def __init__(self, pair, trigger: str):
         self.pair = pair
@@ -84,14 +74,10 @@ class InvoiceRun:
         self.create_deals = options.create_deals
         self._xero = None
         self._pipedrive = None
-        self._deal_rules = None
-        self._stage_rules = None
-        self._pipelines = None  # [(id, name)]
-        self._stages = None  # [(id, pipeline_id, name)]
-        self._stages_fresh = False
-        self._credit = None
-        self.contacts: dict[str, dict] = {}  # ContactID -> full contact (with balances), when credit applies
-        self.organizations: dict[int, dict] = {}  # organization id -> record (credit limit field only)
+        self._deal_rules: list[FieldMapping] | None = None
+        self._credit: bool | None = None
+        self.stages = StageTable(pair, lambda: self.pipedrive)
+        self.credit = credit.ContactCredit(pair, lambda: self.xero, lambda: self.pipedrive)
         self.contact_failures: dict[str, str] = {}
         self.contact_retries: dict[str, str] = {}  # contacts that failed transiently
 
@@ -115,114 +101,26 @@ class InvoiceRun:
         return self._deal_rules
 
     @property
-    def stage_rules(self):
-        if self._stage_rules is None:
-            self._stage_rules = stage_rules(self.pair)
-        return self._stage_rules
-
-    @property
     def credit_applies(self) -> bool:
         if self._credit is None:
             self._credit = credit.credit_configured(self.pair)
         return self._credit
 
-    def _stages_cache_key(self) -> str:
-        return f"sync:pipedrive-stages:{self.pair.pipedrive_connection_id}"
-
-    def _load_stages(self, fresh: bool = False) -> None:
-        """Pipelines and stages (10 tokens), shared by every run for a few minutes; ``fresh`` refetches."""
-        if self._stages is not None and not fresh:
-            return
-        cached = None if fresh else cache.get(self._stages_cache_key())
-        if cached is None:
-            pipelines = [(int(p["id"]), p.get("name") or "") for p in self.pipedrive.pipelines() or []]
-            stages = [
-                (int(s["id"]), int(s["pipeline_id"]), s.get("name") or "")
-                for s in self.pipedrive.stages() or []
-                if not s.get("is_deleted")
-            ]
-            cached = {"pipelines": pipelines, "stages": stages, "fresh": True}
-            cache.set(self._stages_cache_key(), {**cached, "fresh": False}, STAGES_CACHE_SECONDS)
-        self._pipelines, self._stages = cached["pipelines"], cached["stages"]
-        self._stages_fresh = cached["fresh"]
-
-    def resolve_stage(self, rule) -> int:
-        """The stage id a stage rule means: its id, else its stage name in its pipeline (id or name).
-        A name not in the cached list is looked up live once before the invoice fails."""
-        if rule.stage_id:
-            return int(rule.stage_id)
-        self._load_stages()
-        try:
-            return self._find_stage(rule)
-        except SyncProblem:
-            if self._stages_fresh:
-                raise
-            self._load_stages(fresh=True)
-            return self._find_stage(rule)
-
-    def _find_stage(self, rule) -> int:
-        pipeline_ids = [rule.pipeline_id] if rule.pipeline_id else []
-        if not pipeline_ids and rule.pipeline_name:
-            wanted = rule.pipeline_name.strip().casefold()
-            pipeline_ids = [pid for pid, name in self._pipelines if name.strip().casefold() == wanted]
-        pipeline_label = rule.pipeline_name or rule.pipeline_id or "(none)"
-        if (rule.pipeline_id or rule.pipeline_name) and not pipeline_ids:
-            raise SyncProblem(
-                f"The Pipedrive pipeline {pipeline_label!r} does not exist: create the invoice pipeline from "
-                "the admin (Sync pairs → “Create the invoice pipeline”) or correct the stage mapping "
-                f"for {rule.xero_value}."
-            )
-        wanted_stage = (rule.stage_name or "").strip().casefold()
-        for stage_id, pipeline_id, name in self._stages:
-            if (not pipeline_ids or pipeline_id in pipeline_ids) and name.strip().casefold() == wanted_stage:
-                return stage_id
-        raise SyncProblem(
-            f"The stage {rule.stage_name!r} does not exist in the Pipedrive pipeline {pipeline_label!r}: "
-            "create the invoice pipeline from the admin (Sync pairs → “Create the invoice pipeline”) or "
-            f"correct the stage mapping for {rule.xero_value}."
-        )
-
-    def stage_for(self, invoice: dict) -> StageChoice:
-        status = invoice.get("Status") or ""
-        state = payment_state(invoice)
-        rule = stage_rule_for(self.stage_rules, status, state)
-        if rule is None:
-            what = f"{status} ({state.replace('_', ' ').lower()})" if state else status
-            raise SyncProblem(f"No stage mapping for invoice status {what}: add one under Stage mappings.")
-        return StageChoice(self.resolve_stage(rule), rule.deal_status or "", rule.lost_reason or "")
-
     # --- contacts: in Pipedrive, with fresh balances -----------------------------------------
     def refresh_contacts(self, contact_ids: list[str]) -> None:
         """Sync the contacts of a batch once: creates the missing ones, refreshes the balances of the
-        others (an unchanged contact costs no Pipedrive write). Failures are kept per contact."""
+        others (an unchanged contact costs no Pipedrive write). Failures are kept per contact; the
+        contacts read are kept for the credit figures (not read again)."""
         if not contact_ids:
             return
-        from connector.sync.contacts import sync_contacts  # the contacts module imports this one
-
-        outcomes = sync_contacts(self.pair, contact_ids, trigger=self.trigger)
+        fetched: dict[str, dict] = {}
+        outcomes = sync_contacts(self.pair, contact_ids, trigger=self.trigger, fetched=fetched)
+        self.credit.remember(fetched)
         for contact_id, outcome in outcomes.items():
             if outcome.status == "failed":
                 self.contact_failures[contact_id] = outcome.reason
             elif outcome.status == "retry":
                 self.contact_retries[contact_id] = outcome.reason
-
-    def load_contacts(self, contact_ids: list[str]) -> None:
-        """Full contacts (with balances) for the credit figures, one Xero call per 100."""
-        wanted = [cid for cid in dict.fromkeys(contact_ids) if cid not in self.contacts]
-        for chunk in chunks(wanted, BATCH_SIZE):
-            for contact in self.xero.get_contacts(ids=chunk, include_archived=True):
-                self.contacts[str(contact["ContactID"])] = contact
-
-    def organization_record(self, org_id: int) -> dict | None:
-        """The Pipedrive organization (1 token), only when the pair keeps credit limits on it."""
-        if not credit.credit_limit_field(self.pair):
-            return None
-        if org_id not in self.organizations:
-            try:
-                self.organizations[org_id] = self.pipedrive.get("organization", org_id)
-            except NotFound:
-                self.organizations[org_id] = {}
-        return self.organizations[org_id]
 
     # --- one batch ------------------------------------------------------------------------
     def sync_batch(self, invoices: list[dict], *, refresh_contacts: bool = True) -> dict[str, RecordOutcome]:
@@ -234,7 +132,7 @@ class InvoiceRun:
         # refreshed in the same call (invoice and payment changes do not bump a Xero contact).
         self.refresh_contacts(contact_ids if refresh_contacts else missing)
         if self.credit_applies:
-            self.load_contacts(contact_ids)
+            self.credit.load(contact_ids)
         outcomes = {}
         for invoice in invoices:
             outcomes[str(invoice.get("InvoiceID") or "")] = self.sync_one(invoice)
@@ -275,7 +173,7 @@ class InvoiceRun:
                     reason = f"{type(error).__name__}: {error}"
                     logger.exception("Invoice %s not synced: %s", invoice_id, reason)
                 if isinstance(error, ValidationFailed) and "stage" in reason.lower():
-                    cache.delete(self._stages_cache_key())  # a stage deleted in Pipedrive meanwhile
+                    self.stages.forget()  # a stage deleted in Pipedrive meanwhile
                 logger.info("Invoice %s not synced: %s", invoice_id, reason)
                 self._audit(
                     invoice_id, action="failed", started_at=started, pipedrive_type="deal", reason=reason
@@ -307,8 +205,8 @@ class InvoiceRun:
         if org_link is None:
             why = self.contact_failures.get(contact_id) or "it has no organization in Pipedrive"
             raise SyncProblem(f"The invoice's contact {contact_id} could not be synced: {why}")
-        stage = self.stage_for(invoice)
-        deal_open = stage.status not in ("won", "lost")
+        stage = self.stages.stage_for(invoice)
+        deal_open = stage.status not in CLOSED_DEAL_STATUSES
         context = self.context_for(contact_id, org_link.pipedrive_id, invoice, deal_open)
         mapped = map_deal(
             invoice, self.deal_rules, context, value_from=self.value_from, title_template=self.title_template
@@ -380,10 +278,7 @@ class InvoiceRun:
 
     def context_for(self, contact_id: str, org_id, invoice: dict, deal_open: bool) -> dict:
         """What deal rules read under "Connector": the invoice's Xero page and the credit figures."""
-        figures = {}
-        if self.credit_applies and contact_id in self.contacts:
-            organization = self.organization_record(int(org_id))
-            figures = credit.contact_credit_context(self.pair, self.contacts[contact_id], organization)
+        figures = self.credit.context(contact_id, org_id)  # {} unless the contact was read in this run
         deal_value = _number(invoice.get(self.value_from))
         return deal_context(figures, invoice, deal_value=deal_value, deal_open=deal_open)
 
@@ -415,14 +310,19 @@ class InvoiceRun:
         self._audit(invoice_id, action="skipped", started_at=timezone.now(), reason=reason)
         return RecordOutcome("ignored", reason, action="skipped")
 
-    def reevaluate_open_deals(self, contact_ids: list[str], done: set[str] = frozenset()) -> None:
-        """The credit flag of a contact's other open deals depends on its balance: re-sync its
-        AUTHORISED invoices that have a deal (unchanged payloads cost nothing). One Xero call per 100."""
+    def reevaluate_open_deals(
+        self, contact_ids: list[str], done: frozenset[str] | set[str] = frozenset()
+    ) -> None:
+        """The over-credit flag of a contact's open deals depends on its credit: re-sync every invoice
+        of these contacts in a status the stage table keeps open (DRAFT, SUBMITTED, AUTHORISED by
+        default) that has a deal, except those in ``done``. One Xero read per 100 contacts; a deal
+        whose payload (flag, figures) did not change costs no Pipedrive write."""
         contact_ids = list(dict.fromkeys(contact_ids))
-        if not contact_ids:
+        statuses = self.stages.open_statuses()
+        if not contact_ids or not statuses:
             return
         for chunk in chunks(contact_ids, BATCH_SIZE):
-            invoices = self.xero.get_invoices(contact_ids=chunk, statuses=["AUTHORISED"])
+            invoices = self.xero.get_invoices(contact_ids=chunk, statuses=statuses)
             others = [
                 inv
                 for inv in invoices
@@ -431,7 +331,7 @@ class InvoiceRun:
                 and live_link(self.pair, "invoice", str(inv["InvoiceID"]), "deal")
             ]
             if others:
-                self.load_contacts(_contact_ids(others))
+                self.credit.load(_contact_ids(others))
                 for invoice in others:
                     self.sync_one(invoice)
 
@@ -478,9 +378,9 @@ def sync_invoices(pair, ids: list[str], *, trigger: str = "webhook") -> dict[str
 
 
 def refresh_open_deals(pair, contact_ids: list[str], *, trigger: str = "webhook") -> None:
-    """After contacts' balances changed (a contact sync): re-evaluate the credit flag on their open
-    deals. Nothing to do (and no call) when no credit limit can apply to the pair."""
+    """After contacts' balances changed: re-read them (one Xero call per 100) and re-check the
+    over-credit flag of their open deals. Nothing to do (and no call) when no credit limit can apply."""
     run = InvoiceRun(pair, trigger)
     if run.credit_applies:
-        run.load_contacts(contact_ids)
+        run.credit.load(contact_ids)
         run.reevaluate_open_deals(contact_ids)

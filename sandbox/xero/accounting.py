@@ -200,6 +200,15 @@ def update_contact(contact: Contact, data: dict) -> Contact:
     return contact
 
 
+def add_to_contact_group(contact: Contact, group_name: str) -> Contact:
+    """Xero's ``PUT /ContactGroups/{id}/Contacts``: membership of a named group (no webhook: Xero sends
+    none for group changes)."""
+    if group_name not in contact.contact_groups:
+        contact.contact_groups = [*contact.contact_groups, group_name]
+        contact.save(update_fields=["contact_groups"])
+    return contact
+
+
 def find_contact(organisation: Organisation, data: dict, required: bool = True) -> Contact | None:
     """The contact a request element names by ContactID, ContactNumber or Name."""
     if not isinstance(data, dict):

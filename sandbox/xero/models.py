@@ -141,6 +141,9 @@ class Contact(models.Model):
     phones = models.JSONField(default=list, blank=True)
     addresses = models.JSONField(default=list, blank=True)
     contact_persons = models.JSONField(default=list, blank=True)
+    # Names of the contact groups it belongs to (Xero sets membership through its ContactGroups API,
+    # not through the contact itself).
+    contact_groups = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(db_index=True)
 
     class Meta:

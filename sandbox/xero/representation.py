@@ -122,7 +122,15 @@ def contact(row: Contact, balance=None, is_customer=False, summary=False) -> dic
         for kind in ADDRESS_TYPES
     ]
     body["ContactPersons"] = row.contact_persons
-    body["ContactGroups"] = []
+    body["ContactGroups"] = [
+        {
+            "ContactGroupID": str(uuid.uuid5(row.organisation.tenant_id, f"contact-group:{name}")),
+            "Name": name,
+            "Status": "ACTIVE",
+            "HasValidationErrors": False,
+        }
+        for name in row.contact_groups
+    ]
     outstanding, overdue = balance or (ZERO, ZERO)
     body["Balances"] = {
         "AccountsReceivable": {"Outstanding": _money(outstanding), "Overdue": _money(overdue)},

@@ -1,5 +1,8 @@
 """A spent Pipedrive budget defers non-urgent work to the reset instead of calling (sandbox, live server)."""
 
+import time
+from unittest import mock
+
 import pytest
 
 from connector import budget, ratelimit
@@ -48,7 +51,7 @@ def test_spent_budget_defers_the_backfill_without_calling_and_reruns_it_after_th
     assert budget.run_due_jobs() == 0  # not before the reset
 
     later = job.run_after.timestamp() + 1
-    monkeypatch.setattr(ratelimit, "_now", lambda: later)
+    monkeypatch.setattr(ratelimit, "time", mock.Mock(wraps=time, **{"time.return_value": later}))
     assert budget.run_due_jobs() == 1
     job.refresh_from_db()
     assert job.status == DeferredJob.Status.DONE and "re-run after the budget reset" in job.message

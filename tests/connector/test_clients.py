@@ -1,7 +1,10 @@
 """API clients against `responses`: waits, retries, typed errors, timeouts, no tokens in logs."""
 
 import datetime as dt
+import email.utils
 import logging
+import time
+from unittest import mock
 
 import pytest
 import requests
@@ -39,10 +42,12 @@ class Provider:
 
 
 @pytest.fixture
-def sleeps(monkeypatch):
+def sleeps():
+    """The waits the clients asked for, without waiting."""
     waited = []
-    monkeypatch.setattr(http, "sleep", waited.append)
-    return waited
+    with mock.patch.object(http, "time", wraps=time) as fake_time:
+        fake_time.sleep.side_effect = waited.append
+        yield waited
 
 
 def xero(**kw):
@@ -247,3 +252,68 @@ def test_modified_since_is_sent_as_if_modified_since():
     responses.get(f"{XERO}/Invoices", json={"Invoices": []})
     xero().get_invoices(modified_since=dt.datetime(2026, 1, 2, 3, 4, 5))
     assert responses.calls[0].request.headers["If-Modified-Since"] == "2026-01-02T03:04:05"
+
+
+@responses.activate
+def test_an_http_date_retry_after_is_waited_for_not_a_crash(sleeps):
+    in_ten_seconds = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=10)
+    responses.get(
+        f"{XERO}/Contacts",
+        status=429,
+        headers={"Retry-After": email.utils.format_datetime(in_ten_seconds, usegmt=True)},
+        json={"Title": "Too Many"},
+    )
+    responses.get(f"{XERO}/Contacts", json=contacts({"ContactID": "a"}))
+    assert xero().get_contacts() == [{"ContactID": "a"}]
+    assert len(sleeps) == 1 and 8 <= sleeps[0] <= 11
+
+
+@responses.activate
+def test_an_http_date_retry_after_beyond_the_max_wait_raises_rate_limited(sleeps, settings):
+    settings.API_MAX_LIMIT_WAIT_SECONDS = 60
+    in_ten_minutes = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
+    responses.get(
+        f"{XERO}/Contacts",
+        status=429,
+        headers={"Retry-After": email.utils.format_datetime(in_ten_minutes, usegmt=True)},
+    )
+    with pytest.raises(RateLimited) as caught:
+        xero().get_contacts()
+    assert 590 <= caught.value.retry_after <= 600 and sleeps == []
+
+
+@responses.activate
+def test_an_http_date_retry_after_on_a_xero_day_limit_sets_the_reset(sleeps):
+    reset = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)).replace(microsecond=0)
+    responses.get(
+        f"{XERO}/Contacts",
+        status=429,
+        headers={
+            "Retry-After": email.utils.format_datetime(reset, usegmt=True),
+            "X-Rate-Limit-Problem": "day",
+        },
+    )
+    with pytest.raises(BudgetExhausted) as caught:
+        xero().get_contacts()
+    assert abs((caught.value.resets_at - reset).total_seconds()) <= 2
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("7", 7.0),
+        (" 2.5 ", 2.5),
+        ("", 0.0),
+        (None, 0.0),
+        ("-3", 0.0),
+        ("nan", 0.0),
+        ("inf", 0.0),
+        ("soon", 0.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # in the past: no wait
+        ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0),
+        ("Wed, 21 Oct 2015 07:28:30 -0000", 30.0),
+    ],
+)
+def test_retry_after_seconds_reads_seconds_and_http_dates(header, expected):
+    now = dt.datetime(2015, 10, 21, 7, 28, tzinfo=dt.UTC)
+    assert http.retry_after_seconds(header, now=now) == expected

@@ -1,6 +1,8 @@
 """The shared limiter on the database: windows, waits, daily limits, slots with leases."""
 
 import datetime as dt
+import time
+from unittest import mock
 
 import pytest
 
@@ -15,17 +17,18 @@ TENANT = "tenant-1"
 
 
 @pytest.fixture
-def clock(monkeypatch):
+def clock():
     """The limiter's clock, frozen mid-window; sleeping moves it on."""
     state = {"now": 1_800_000_030.0, "slept": []}
-    monkeypatch.setattr(ratelimit, "_now", lambda: state["now"])
 
     def fake_sleep(seconds):
         state["slept"].append(seconds)
         state["now"] += seconds
 
-    monkeypatch.setattr(ratelimit, "sleep", fake_sleep)
-    return state
+    with mock.patch.object(ratelimit, "time", wraps=time) as fake_time:
+        fake_time.time.side_effect = lambda: state["now"]
+        fake_time.sleep.side_effect = fake_sleep
+        yield state
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,7 @@ import shutil
 import socket
 import subprocess
 import time
+from unittest import mock
 
 import pytest
 import redis
@@ -50,8 +51,10 @@ def test_redis_is_chosen_when_configured(backend):
 
 
 def test_windows_spend_all_or_nothing(backend, settings, monkeypatch):
-    monkeypatch.setattr(ratelimit, "_now", lambda: 1_800_000_030.0)
-    monkeypatch.setattr(ratelimit, "sleep", lambda s: pytest.fail("should not wait"))
+    fake_time = mock.Mock(wraps=time)
+    fake_time.time.side_effect = lambda: 1_800_000_030.0
+    fake_time.sleep.side_effect = lambda s: pytest.fail("should not wait")
+    monkeypatch.setattr(ratelimit, "time", fake_time)
     settings.XERO_DAY_LIMIT = 3
     limiter = XeroLimiter("t-redis")
     for _ in range(3):

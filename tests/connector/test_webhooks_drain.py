@@ -202,7 +202,9 @@ def test_a_disabled_pair_is_not_drained(pair, fake_sync):
 
 def test_drain_requests_are_not_repeated_until_a_drain_starts(pair, monkeypatch):
     sent = []
-    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kw: sent.append((func, args)))
+    monkeypatch.setattr(
+        "connector.inbox.drain_requests.async_task", lambda func, *args, **kw: sent.append((func, args))
+    )
     assert inbox.request_drain(pair.pk) is True
     assert inbox.request_drain(pair.pk) is False  # one is on its way
     assert sent == [("connector.tasks.drain_pair", (pair.pk,))]

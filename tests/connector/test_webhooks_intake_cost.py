@@ -41,7 +41,9 @@ def deliver(client, pair, body, key=XERO_KEY):
 @pytest.fixture
 def sent(monkeypatch):
     calls = []
-    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kw: calls.append((func, args)))
+    monkeypatch.setattr(
+        "connector.inbox.drain_requests.async_task", lambda func, *args, **kw: calls.append((func, args))
+    )
     return calls
 
 

@@ -6,14 +6,12 @@ import json
 import pytest
 from django.urls import include, path
 
-from connector import connections
 from connector.models import PipedriveConnection, SyncPair
 from mapping.engine import map_organization
 from mapping.models import FieldMapping, StageMapping
 from mapping.rules import field_rules
 from sandbox import counters
 from tests.conftest import SANDBOX_PUBLIC_BASE
-from tests.connector.test_connections_sandbox import connect_one_xero_org
 
 urlpatterns = [
     path("admin/", __import__("django.contrib.admin", fromlist=["site"]).site.urls),
@@ -25,77 +23,6 @@ pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=True
 BASE = SANDBOX_PUBLIC_BASE  # the address sandbox_urls (tests/conftest.py) gives the installation
 ADD_URL = "/admin/mapping/fieldmapping/add/"
 SETUP_URL = "/admin/mapping/fieldmapping/setup/"
-
-
-@pytest.fixture
-def world(admin_client, sandbox_urls, mapping_defaults):
-    """A pair joining a sandbox Xero organisation (one contact, one part-paid invoice) to the demo company."""
-    from sandbox.pipedrive import services as pd
-    from sandbox.xero import accounting
-    from sandbox.xero import services as xero
-
-    app = xero.create_app("Connector under test", [f"{BASE}/connect/xero/callback/"])
-    org = xero.create_organisation("Mapping Test Org")
-    contact = accounting.create_contact(
-        org,
-        {
-            "Name": "Te Whare Kōrero Ltd",
-            "FirstName": "Aroha",
-            "LastName": "Ngata",
-            "EmailAddress": "aroha@whare.example",
-            "ContactNumber": "C-77",
-            "Addresses": [
-                {
-                    "AddressType": "STREET",
-                    "AddressLine1": "1 Queen St",
-                    "City": "Auckland",
-                    "PostalCode": "1010",
-                    "Country": "New Zealand",
-                },
-            ],
-            "Phones": [{"PhoneType": "DEFAULT", "PhoneNumber": "555 0100", "PhoneAreaCode": "09"}],
-            "ContactPersons": [
-                {
-                    "FirstName": "Bob",
-                    "LastName": "Lee",
-                    "EmailAddress": "bob@whare.example",
-                    "IncludeInEmails": True,
-                }
-            ],
-        },
-    )
-    invoice = accounting.create_invoice(
-        org,
-        {
-            "Type": "ACCREC",
-            "Contact": {"ContactID": str(contact.contact_id)},
-            "Date": "2026-10-01",
-            "DueDate": "2026-10-31",
-            "Status": "AUTHORISED",
-            "LineItems": [{"Description": "Work", "Quantity": 1, "UnitAmount": 1000, "AccountCode": "200"}],
-        },
-    )
-    accounting.create_payment(
-        org,
-        {
-            "Invoice": {"InvoiceID": str(invoice.invoice_id)},
-            "Account": {"Code": "090"},
-            "Date": "2026-10-05",
-            "Amount": 100.0,
-        },
-    )
-    xero_conn = connect_one_xero_org(admin_client, app, org)
-    company = pd.ensure_demo_company()
-    pd_conn = connections.connect_pipedrive_api_token(
-        pd.DEMO_API_TOKEN, api_domain=f"{sandbox_urls}/pipedrive"
-    )
-    pair = SyncPair.objects.create(name="Test pair", xero_connection=xero_conn, pipedrive_connection=pd_conn)
-    return {
-        "pair": pair,
-        "contact_id": str(contact.contact_id),
-        "invoice_id": str(invoice.invoice_id),
-        "company": company,
-    }
 
 
 def pipedrive_writes(company) -> int:
@@ -194,11 +121,12 @@ def test_invoice_pipeline_is_created_once_and_stage_rows_point_at_it(admin_clien
         ({"pipedrive_field": "f" * 40}, "pipedrive_field", "does not exist in this Pipedrive company"),
         ({"transform": "money"}, "pipedrive_field", "type &#x27;varchar&#x27;"),
         ({"pipedrive_field": "owner_id"}, "pipedrive_field", "type &#x27;user&#x27;"),
-        ({"transform": "lookup"}, "transform_options", "A lookup needs options"),
+        ({"transform": "lookup"}, "table", "A lookup needs at least one row"),
+        ({"transform": "join", "sources": ["Name", "Bogus"]}, "sources", "Bogus"),
         (
-            {"transform": "join", "transform_options": json.dumps({"sources": ["Name", "Bogus"]})},
-            "transform_options",
-            "Bogus",
+            {"transform": "money", "pipedrive_field": "name", "currency": "dollars"},
+            "currency",
+            "3 characters",
         ),
     ],
 )
@@ -335,7 +263,7 @@ def test_stage_mapping_picks_pipeline_and_stage_from_the_live_list(admin_client,
         "Paid",
     )
     refused = admin_client.post("/admin/mapping/stagemapping/add/", {**form, "xero_value": "OVERDUE"})
-    assert refused.status_code == 200 and "is not a payment_state value" in refused.content.decode()
+    assert refused.status_code == 200 and "is not a payment state value" in refused.content.decode()
 
 
 def test_credit_limits_are_listed_and_editable_in_the_list(admin_client, world):

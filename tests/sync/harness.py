@@ -104,6 +104,9 @@ class SyncSandbox:
         """E.g. ``update_contact(cid, Name="New name")`` or ``ContactStatus="ARCHIVED"``."""
         accounting.update_contact(self.xero_contact(contact_id), data)
 
+    def add_to_contact_group(self, contact_id: str, group_name: str) -> None:
+        accounting.add_to_contact_group(self.xero_contact(contact_id), group_name)
+
     def xero_contact(self, contact_id: str) -> Contact:
         return Contact.objects.get(organisation=self.organisation, contact_id=contact_id)
 

@@ -4,8 +4,8 @@ sandbox Pipedrive, and a later Xero change arriving through the webhook it regis
 import pytest
 from django.core.management import call_command
 
-from connector import inbox
 from connector.drain import drain_pair
+from connector.inbox import drain_requests
 from connector.models import SyncPair, WebhookEvent
 from sandbox import webhooks
 from sandbox.pipedrive.models import Deal, Organization
@@ -24,7 +24,7 @@ def demo_settings(settings, sandbox_urls, live_server, default_rules, monkeypatc
     settings.SANDBOX_ENABLED = True
     settings.PUBLIC_BASE_URL = live_server.url
     settings.SANDBOX_WEBHOOK_AUTODELIVER = False
-    monkeypatch.setattr(inbox, "enqueue_drain", lambda pair_id: None)  # the test plays the workers
+    monkeypatch.setattr(drain_requests, "enqueue_drain", lambda pair_id: None)  # the test plays the workers
     call_command("sandbox_xero_seed")
     call_command("sandbox_pipedrive_seed")
 

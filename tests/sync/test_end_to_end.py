@@ -11,8 +11,8 @@ import pytest
 from django.urls import reverse
 
 from audit.models import SyncRecord
-from connector import inbox
 from connector.drain import drain_pair
+from connector.inbox import drain_requests
 from connector.models import WebhookEvent
 from sandbox import clock, faults, webhooks
 from sandbox.models import WebhookDelivery
@@ -37,7 +37,7 @@ def wired(sync_pair, sandbox, live_server, settings, monkeypatch):
     sync_pair.save()
     requested = []
     # Every drain task is sent through enqueue_drain (after the flag check, in or after the transaction).
-    monkeypatch.setattr(inbox, "enqueue_drain", requested.append)
+    monkeypatch.setattr(drain_requests, "enqueue_drain", requested.append)
     sandbox.add_pipeline("Xero invoices", STAGES)
     yield requested
     clock.reset()

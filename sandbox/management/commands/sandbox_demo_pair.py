@@ -1,147 +1,108 @@
 """Join the sandbox's demo Xero organisation and demo Pipedrive company in a ready sync pair.
 
-For the demo run (`make run`) only: what an admin would do by hand with real accounts (connect
-Xero and Pipedrive, add a pair, paste the Xero webhook key, create the invoice pipeline, let the
-connector register its Pipedrive webhooks), done directly on the emulators' tables, plus an
-initial load: the demo organisation's contacts, invoices and payments are put in the pair's inbox
-as if Xero had just sent them, and a drain is scheduled for when the server is up. Idempotent.
+For the demo run (`make run`) only. It does what an admin does by hand with real accounts, through
+the connector's own setup services and over HTTP against the running emulators: connect Xero
+(OAuth2 with PKCE; the emulator's consent is given as its consent page would give it), connect
+Pipedrive with an API token, add the pair, register its Xero webhook in the emulated developer
+portal and store the key, create the invoice pipeline, register the Pipedrive webhooks, and queue
+an initial load of the demo organisation's records. Needs the web server up (``--wait`` waits for
+it). Idempotent: nothing is done when the demo pair exists.
 """
 
-from datetime import timedelta
+import time
+from urllib.parse import parse_qs, urlsplit
 
+import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.urls import reverse
-from django.utils import timezone
 
-from connector.drain import schedule_drain
-from connector.models import (
-    ConnectionStatus,
-    PipedriveConnection,
-    SyncPair,
-    WebhookEvent,
-    XeroConnection,
-)
-from sandbox import clock, webhooks
-from sandbox.pipedrive import services as pd_services
-from sandbox.pipedrive.models import Pipeline, Stage, User, Webhook
+from connector import connections, pairs, pipedrive_setup, pipedrive_webhooks
+from connector.errors import ConnectorError
+from connector.models import SyncPair
+from sandbox import webhooks
+from sandbox.pipedrive import services as pipedrive_sandbox
 from sandbox.xero import identity
-from sandbox.xero import services as xero_services
+from sandbox.xero import services as xero_sandbox
 from sandbox.xero.models import Organisation
 
 DEMO_PAIR = "Demo (sandbox)"
-SCOPE = "offline_access accounting.contacts.read accounting.invoices.read accounting.payments.read"
-INVOICE_STAGES = ["Draft", "Awaiting approval", "Awaiting payment", "Part paid", "Paid", "Voided"]
 
 
 class Command(BaseCommand):
     help = "Create a ready sync pair between the sandbox's demo Xero organisation and Pipedrive company."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--wait",
+            type=float,
+            default=0,
+            metavar="SECONDS",
+            help="wait up to this long for the web server (PUBLIC_BASE_URL) to answer first",
+        )
+
+    def handle(self, *args, wait: float = 0, **options):
         if not settings.SANDBOX_ENABLED:
             raise CommandError("The sandbox is off (SANDBOX_ENABLED): there is nothing to join.")
         pair = SyncPair.objects.filter(name=DEMO_PAIR).first()
         if pair is not None:
             self.stdout.write(f"Sync pair '{pair}' already joins the sandbox's demo accounts.")
             return
-        with transaction.atomic():
-            pair, loaded = self._create()
-        # Once the web server answers (the sync reads the emulators over HTTP), not at once.
-        schedule_drain(pair.pk, timezone.now() + timedelta(seconds=15))
+        if wait:
+            self._wait_for_server(wait)
+        try:
+            pair = self._set_up()
+            loaded = pairs.queue_initial_load(pair)
+        except (ConnectorError, requests.RequestException) as exc:
+            raise CommandError(f"The demo pair could not be set up: {exc}") from exc
         self.stdout.write(
             f"Sync pair '{pair}' joins Xero '{pair.xero_connection}' and Pipedrive "
             f"'{pair.pipedrive_connection}'; {loaded} records queued for the first sync."
         )
 
-    def _create(self):
-        app = xero_services.ensure_demo_app()
+    @staticmethod
+    def _wait_for_server(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                requests.get(settings.PUBLIC_BASE_URL, timeout=2)
+                return
+            except requests.RequestException:
+                if time.monotonic() > deadline:
+                    raise CommandError(f"No web server answered at {settings.PUBLIC_BASE_URL}.") from None
+                time.sleep(0.5)
+
+    def _set_up(self) -> SyncPair:
+        app = xero_sandbox.ensure_demo_app()
         organisation = Organisation.objects.order_by("name").first()
-        grant = xero_services.connect(app, [organisation], SCOPE)
-        access, refresh = identity._access_token(grant), identity._refresh_token(grant)
-        xero = XeroConnection.objects.create(
-            tenant_id=str(organisation.tenant_id),
-            tenant_name=organisation.name,
-            client_id=app.client_id,
-            client_secret=app.client_secret,
-            access_token=access.token,
-            refresh_token=refresh.token,
-            expires_at=access.expires_at,
-            scopes=SCOPE,
-            status=ConnectionStatus.ACTIVE,
-            secrets_set_at=timezone.now(),
-            last_refreshed_at=timezone.now(),
+        authorize_url = connections.start_xero_connect(app.client_id, app.client_secret)
+        state, code = self._consent(app, organisation, authorize_url)
+        consent = connections.finish_xero_callback(state, code)
+        xero = connections.pick_xero_tenant(consent, str(organisation.tenant_id))
+
+        pipedrive_sandbox.ensure_demo_company()
+        pipedrive = connections.connect_pipedrive_api_token(pipedrive_sandbox.DEMO_API_TOKEN)
+
+        pair = pairs.create_pair(DEMO_PAIR, xero, pipedrive)
+        subscription = webhooks.register_xero_webhook(  # the developer portal's "add a webhook"
+            app.client_id, pairs.xero_webhook_url(pair), categories="CONTACT,INVOICE,PAYMENT"
         )
-        company = pd_services.ensure_demo_company()
-        admin = User.objects.get(api_token=pd_services.DEMO_API_TOKEN)
-        pipedrive = PipedriveConnection.objects.create(
-            company_id=company.id,
-            company_name=company.name,
-            company_domain=company.domain,
-            api_domain=settings.PIPEDRIVE_API_URL,
-            auth_type=PipedriveConnection.AuthType.API_TOKEN,
-            api_token=pd_services.DEMO_API_TOKEN,
-            user_name=admin.name,
-            user_email=admin.email,
-            status=ConnectionStatus.ACTIVE,
-            secrets_set_at=timezone.now(),
-        )
-        pair = SyncPair.objects.create(name=DEMO_PAIR, xero_connection=xero, pipedrive_connection=pipedrive)
-        base = settings.PUBLIC_BASE_URL
-        subscription = webhooks.register_xero_webhook(
-            app.client_id,
-            base + reverse("webhooks:xero", args=[pair.key]),
-            categories="CONTACT,INVOICE,PAYMENT",
-        )
-        pair.xero_webhook_key = subscription.signing_key
-        pair.secrets_set_at = timezone.now()
-        pair.save()
-        self._invoice_pipeline(company)
-        for event_object in ("organization", "person", "deal"):
-            Webhook.objects.create(
-                company=company,
-                user=admin,
-                name=f"ml-connector: {pair.name}",
-                subscription_url=base + reverse("webhooks:pipedrive", args=[pair.key]),
-                event_action="*",
-                event_object=event_object,
-                version="2.0",
-                http_auth_user=pair.pipedrive_webhook_user,
-                http_auth_password=pair.pipedrive_webhook_password,
-                add_time=clock.now(),
-            )
-        return pair, self._initial_load(pair, organisation)
+        pairs.set_xero_webhook_key(pair, subscription.signing_key)
+        pipedrive_setup.create_invoice_pipeline(pair)
+        pipedrive_webhooks.register_pipedrive_webhooks(pair)
+        return pair
 
     @staticmethod
-    def _invoice_pipeline(company):
-        """The pipeline the default stage mappings name (the admin's "Create the invoice pipeline")."""
-        if Pipeline.objects.filter(company=company, name="Xero invoices").exists():
-            return
-        now = clock.now()
-        order = Pipeline.objects.filter(company=company).count() + 1
-        pipeline = Pipeline.objects.create(
-            company=company, name="Xero invoices", order_nr=order, add_time=now, update_time=now
-        )
-        for number, name in enumerate(INVOICE_STAGES, start=1):
-            Stage.objects.create(pipeline=pipeline, name=name, order_nr=number, add_time=now, update_time=now)
-
-    @staticmethod
-    def _initial_load(pair, organisation) -> int:
-        now = timezone.now()
-        records = [("CONTACT", c.contact_id) for c in organisation.contacts.all()]
-        records += [("INVOICE", i.invoice_id) for i in organisation.invoices.filter(type="ACCREC")]
-        records += [("PAYMENT", p.payment_id) for p in organisation.payments.all()]
-        WebhookEvent.objects.bulk_create(
-            WebhookEvent(
-                pair=pair,
-                source=WebhookEvent.Source.XERO,
-                tenant_id=pair.xero_connection.tenant_id,
-                category=category,
-                resource_id=str(resource_id),
-                event_type="CREATE",
-                event_time=now,
-                payload={"initial_load": "sandbox demo"},
+    def _consent(app, organisation, authorize_url: str) -> tuple[str, str]:
+        """The user's "Allow" on the emulator's consent page for one organisation: the same grant
+        and code its consent view makes. Returns the callback's state and code."""
+        query = {name: values[0] for name, values in parse_qs(urlsplit(authorize_url).query).items()}
+        with transaction.atomic():
+            grant = xero_sandbox.connect(app, [organisation], query["scope"])
+            code = identity.issue_code(
+                grant,
+                query["redirect_uri"],
+                query.get("code_challenge", ""),
+                query.get("code_challenge_method", ""),
             )
-            for category, resource_id in records
-        )
-        return len(records)
+        return query["state"], code.code

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sandbox_xero', '0002_idempotent_writes'),
+        ('sandbox_xero', '0003_contact_groups'),
     ]
 
     operations = [
