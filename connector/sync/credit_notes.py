@@ -45,7 +45,7 @@ def sync_credit_notes(pair, ids: list[str], *, trigger: str = "webhook") -> dict
         else:
             outcomes[credit_note_id] = RecordOutcome("ignored", "Not a Xero CreditNoteID.")
     xero = InvoiceRun(pair, trigger).xero
-    fetched = {}
+    fetched: dict[str, dict] = {}
     for chunk in chunks(wanted, WHERE_BATCH):
         fetched |= {str(c["CreditNoteID"]).lower(): c for c in xero.get_credit_notes(where=_where(chunk))}
     found = {}
