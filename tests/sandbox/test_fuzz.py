@@ -66,10 +66,20 @@ def _schema(service: str, name: str, base: str, path_regex: str, methods: list[s
     return schema
 
 
-# Operations schemathesis 4.32 cannot yet generate requests for from the Xero spec (its generator
-# stops with "Unsupported type: 'datetime'" before sending anything); the contract tests
-# (test_xero_contract.py) and test_xero_strict.py cover them.
-XERO_NOT_GENERATED = ["GET /Invoices", "PUT /Invoices", "POST /Invoices", "GET /Payments"]
+# Operations schemathesis 4.32 cannot check against the Xero spec: its generator or its response
+# validator stops with "Unsupported type: 'datetime'" on these operations' schemas (a limit of the
+# tool with this spec, not an answer of the sandbox); test_xero_contract.py, test_xero_strict.py and
+# test_xero_credit_notes.py cover them.
+XERO_NOT_GENERATED = [
+    "GET /Invoices",
+    "PUT /Invoices",
+    "POST /Invoices",
+    "GET /Payments",
+    "PUT /Payments",
+    "GET /CreditNotes",
+    "PUT /CreditNotes",
+    "POST /CreditNotes",
+]
 xero_schema = _schema(
     "xero", "accounting", "/sandbox/xero/api/api.xro/2.0", XERO_OPERATIONS, ["GET", "PUT", "POST"]
 ).exclude(name=XERO_NOT_GENERATED)
