@@ -99,6 +99,8 @@ def create_field(company: Company, entity: str, body: dict) -> CustomField:
         or not body["field_name"].strip()
     ):
         raise ApiError(400, "field_name is required")
+    if len(body["field_name"].strip()) > CustomField._meta.get_field("field_name").max_length:
+        raise ApiError(400, "field_name must be 200 characters or less")
     if body.get("field_type") not in FIELD_TYPES_CREATABLE:
         raise ApiError(400, f"field_type must be one of {', '.join(sorted(FIELD_TYPES_CREATABLE))}")
     options = None
