@@ -248,6 +248,8 @@ class _Parser:
 
 
 def where(resource: Resource, text: str) -> Q:
+    if "\x00" in text:  # no value can hold it (PostgreSQL refuses NUL in text)
+        raise QueryError("The where clause contains a NUL character")
     return _Parser(resource, tokenize(text)).parse()
 
 
