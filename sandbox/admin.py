@@ -11,6 +11,7 @@ from sandbox.models import (
     CallCount,
     ConcurrencyGauge,
     FaultSwitch,
+    RateEvent,
     RateWindow,
     Service,
     WebhookDelivery,
@@ -70,6 +71,12 @@ class ConcurrencyGaugeAdmin(ReadOnlyAdmin):
 @admin.register(RateWindow)
 class RateWindowAdmin(ReadOnlyAdmin):
     list_display = ("service", "scope", "kind", "window_start", "used")
+    list_filter = ("service", "kind")
+
+
+@admin.register(RateEvent)
+class RateEventAdmin(ReadOnlyAdmin):
+    list_display = ("service", "scope", "kind", "at", "units")
     list_filter = ("service", "kind")
 
 

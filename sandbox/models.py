@@ -95,6 +95,23 @@ class RateWindow(models.Model):
         return f"{self.service} {self.scope} {self.kind}@{self.window_start}: {self.used}"
 
 
+class RateEvent(models.Model):
+    """Units spent by one call in a rolling window: the window is the sum of the events of its last
+    ``seconds`` (Pipedrive's 2-second burst, Xero's minute and 24-hour limits)."""
+
+    service = models.CharField(max_length=20, choices=Service.choices)
+    scope = models.CharField(max_length=80, help_text="What the limit applies to: a tenant, an app, a token.")
+    kind = models.CharField(max_length=20, help_text="minute, day, app-minute, burst …")
+    at = models.DateTimeField(help_text="When the call was counted (sandbox clock).")
+    units = models.BigIntegerField(default=1)
+
+    class Meta:
+        indexes = [models.Index(fields=["service", "scope", "kind", "at"], name="sandbox_rate_event_window")]
+
+    def __str__(self):
+        return f"{self.service} {self.scope} {self.kind}@{self.at:%H:%M:%S.%f}: {self.units}"
+
+
 class WebhookSubscription(models.Model):
     """A webhook registered with an emulated service: where to deliver, and how to sign.
 

@@ -38,9 +38,14 @@ from sandbox.models import Service, WebhookDelivery, WebhookSubscription
 
 log = logging.getLogger(__name__)
 
-XERO_CATEGORIES = ("CONTACT", "INVOICE", "PAYMENT")
+XERO_CATEGORIES = ("CONTACT", "INVOICE", "PAYMENT", "CREDITNOTE")
 XERO_EVENT_TYPES = ("CREATE", "UPDATE")  # Xero sends no DELETE events (xero-api.md §1.5)
-XERO_RESOURCE_PATHS = {"CONTACT": "Contacts", "INVOICE": "Invoices", "PAYMENT": "Payments"}
+XERO_RESOURCE_PATHS = {
+    "CONTACT": "Contacts",
+    "INVOICE": "Invoices",
+    "PAYMENT": "Payments",
+    "CREDITNOTE": "CreditNotes",
+}
 XERO_RESOURCE_BASE = "https://api.xero.com/api.xro/2.0"  # what real events carry in resourceUrl
 
 # Events queued within this many sandbox seconds join the same, not yet tried, delivery.
@@ -123,9 +128,16 @@ def _connected_client_ids(tenant_id: str) -> set[str]:
 
 
 def emit_xero_event(
-    tenant_id: str, category: str, event_type: str, resource_id: str, event_date: dt.datetime | None = None
+    tenant_id: str,
+    category: str,
+    event_type: str,
+    resource_id: str,
+    event_date: dt.datetime | None = None,
+    data: dict | None = None,
 ) -> None:
-    """Queue one Xero event for every active webhook of an app connected to the tenant."""
+    """Queue one Xero event for every active webhook of an app connected to the tenant.
+
+    ``data``: what CREDITNOTE events carry besides the ids (the credit note's Type and Status)."""
     category, event_type = category.upper(), event_type.upper()
     if category not in XERO_CATEGORIES:
         raise ValueError(f"Xero sends no webhooks for {category!r}")
@@ -146,6 +158,8 @@ def emit_xero_event(
         "tenantId": str(tenant_id),
         "tenantType": "ORGANISATION",
     }
+    if data is not None:
+        event["data"] = data
     queued = False
     for subscription in subscriptions:
         if category in subscription.category_list:

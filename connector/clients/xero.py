@@ -130,6 +130,12 @@ class XeroClient(ApiClient):
     def get_payment(self, payment_id):
         return self._get(f"Payments/{payment_id}")["Payments"][0]
 
+    def get_credit_notes(self, where=None, page=None, modified_since=None):
+        return self._get("CreditNotes", self._params(where=where, page=page), modified_since)["CreditNotes"]
+
+    def get_credit_note(self, credit_note_id):
+        return self._get(f"CreditNotes/{credit_note_id}")["CreditNotes"][0]
+
     def get_organisation(self):
         """Cheap call for "Test connection" (the sandbox has no /Organisation: a one-row contacts page)."""
         return self.get_contacts(page=1, page_size=1, summary_only=True)

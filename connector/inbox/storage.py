@@ -14,7 +14,8 @@ from connector.inbox.parsing import XeroEvent
 from connector.models import WebhookEvent
 from connector.pipedrive_events import ENTITIES_WITH_LINKS, PipedriveEvent
 
-XERO_SYNCED_CATEGORIES = ("CONTACT", "INVOICE", "PAYMENT")
+# In sync order; a credit note re-syncs the invoices and the contact it touches.
+XERO_SYNCED_CATEGORIES = ("CONTACT", "INVOICE", "PAYMENT", "CREDITNOTE")
 Source = WebhookEvent.Source
 Status = WebhookEvent.Status
 

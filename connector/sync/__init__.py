@@ -3,14 +3,14 @@
 ``sync_records`` is the one entry point the webhook drain, backfills and replays use.
 """
 
-from connector.sync import contacts, invoices, payments
+from connector.sync import contacts, credit_notes, invoices, payments
 from connector.sync.common import RecordOutcome
 
 __all__ = ["RecordOutcome", "sync_records"]
 
 
 def sync_records(pair, category: str, resource_ids: list[str], *, trigger: str = "webhook", on_outcome=None):
-    """Sync these Xero records (category CONTACT, INVOICE or PAYMENT) as Xero has them now.
+    """Sync these Xero records (category CONTACT, INVOICE, PAYMENT or CREDITNOTE) as Xero has them now.
 
     Returns ``{resource_id: RecordOutcome}``; one record's failure is that record's outcome, not
     an exception: status "retry" for a transient problem (5xx, timeout), "failed" for a permanent
@@ -21,6 +21,7 @@ def sync_records(pair, category: str, resource_ids: list[str], *, trigger: str =
         "CONTACT": contacts.sync_contacts,
         "INVOICE": invoices.sync_invoices,
         "PAYMENT": payments.sync_payments,
+        "CREDITNOTE": credit_notes.sync_credit_notes,
     }
     handler = handlers.get(category.upper())
     if handler is None:

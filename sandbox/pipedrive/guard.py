@@ -119,7 +119,11 @@ def _guarded(request, caller, name, version, method, spec_path, handler, search,
     tokens = costs.cost(version, method, spec_path)
     daily = [
         ratelimit.Limit(
-            "daily-tokens", f"company:{caller.company.id}", DAY_SECONDS, caller.company.daily_budget
+            "daily-tokens",
+            f"company:{caller.company.id}",
+            DAY_SECONDS,
+            caller.company.daily_budget,
+            rolling=False,
         )
     ]
     budget = ratelimit.spend(SERVICE, daily, tokens)
@@ -129,7 +133,9 @@ def _guarded(request, caller, name, version, method, spec_path, handler, search,
     writes_left = None
     if not caller.oauth and method in ("POST", "PUT"):
         writes = [
-            ratelimit.Limit("daily-writes", f"user:{caller.user.id}", DAY_SECONDS, DAILY_WRITES_PER_USER)
+            ratelimit.Limit(
+                "daily-writes", f"user:{caller.user.id}", DAY_SECONDS, DAILY_WRITES_PER_USER, rolling=False
+            )
         ]
         written = ratelimit.spend(SERVICE, writes, 1)
         if not written.allowed:
@@ -157,5 +163,9 @@ def _rejected(caller, name, burst, burst_outcome, message, tripped_outcome) -> J
 
 def spent_today(company: Company) -> ratelimit.Outcome:
     """The company's daily token window, spending nothing (for admin pages and tests)."""
-    daily = [ratelimit.Limit("daily-tokens", f"company:{company.id}", DAY_SECONDS, company.daily_budget)]
+    daily = [
+        ratelimit.Limit(
+            "daily-tokens", f"company:{company.id}", DAY_SECONDS, company.daily_budget, rolling=False
+        )
+    ]
     return ratelimit.remaining(SERVICE, daily)

@@ -4,7 +4,9 @@ Every API view is built with ``guard.endpoint`` (auth, faults, limits, counters,
 """
 
 import json
+import logging
 
+from django.db import transaction
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template import engines
 from django.utils.http import urlencode
@@ -12,9 +14,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from sandbox import clock
-from sandbox.pipedrive import guard, oauth, services
+from sandbox.pipedrive import guard, oauth, services, spec
 from sandbox.pipedrive.models import Entity, Pipeline, Stage, User, Webhook
 from sandbox.pipedrive.services import ApiError
+
+log = logging.getLogger(__name__)
 
 
 def ok(data, additional_data=None, http_status=200, **extra) -> JsonResponse:
@@ -33,19 +37,37 @@ def body_of(request, form_allowed: bool = False) -> dict:
         raise ApiError(400, "The body must be valid JSON") from None
 
 
-def handles_errors(fn):
+def handles_errors(fn, version: str, spec_path: str, method: str):
+    """The request checked against the spec, the handler run atomically, errors in Pipedrive's envelope."""
+
     def run(request, caller, **kwargs):
         try:
-            return fn(request, caller, **kwargs)
+            spec.check_query(version, spec_path, method, request.GET)
+            if version == "v2" and method in ("POST", "PATCH") and request.content_type == "application/json":
+                spec.check_body(version, spec_path, method, body_of(request))
+            with transaction.atomic():  # nothing is saved when the answer is an error
+                response = fn(request, caller, **kwargs)
+                if response.status_code >= 400:
+                    transaction.set_rollback(True)
+                return response
+        except spec.SpecError as exc:
+            return guard.error(400, str(exc))
         except ApiError as exc:
             return guard.error(exc.status, exc.message)
+        except Exception:
+            # A defect of the emulator, never the caller's: still Pipedrive's JSON envelope.
+            log.exception("sandbox Pipedrive failed on %s %s", request.method, request.path)
+            return guard.error(500, "Internal server error")
 
     return run
 
 
 def api(version, spec_path, search=False, **handlers):
     return guard.endpoint(
-        version, spec_path, {m: handles_errors(f) for m, f in handlers.items()}, search=search
+        version,
+        spec_path,
+        {m: handles_errors(f, version, spec_path, m) for m, f in handlers.items()},
+        search=search,
     )
 
 
@@ -98,6 +120,15 @@ def search_views(entity: str, plural: str):
 
 organization_search = search_views(Entity.ORGANIZATION, "organizations")
 person_search = search_views(Entity.PERSON, "persons")
+deal_search = search_views(Entity.DEAL, "deals")
+
+
+def _item_search(request, caller):
+    items, next_cursor = services.search_items(caller.company, request.GET)
+    return ok({"items": items, "related_items": []}, {"next_cursor": next_cursor})
+
+
+item_search = api("v2", "/itemSearch", search=True, GET=_item_search)
 
 
 def _item_search_field(request, caller):
@@ -167,41 +198,11 @@ def _stage(request, caller, record_id):
 
 
 def _pipeline_create(request, caller):
-    body = body_of(request)
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ApiError(400, "name is required")
-    now = clock.now()
-    order = Pipeline.objects.filter(company=caller.company).count() + 1
-    pipeline = Pipeline.objects.create(
-        company=caller.company, name=name.strip(), order_nr=order, add_time=now, update_time=now
-    )
-    return ok(services.serialize_pipeline(pipeline))
+    return ok(services.serialize_pipeline(services.create_pipeline(caller.company, body_of(request))))
 
 
 def _stage_create(request, caller):
-    body = body_of(request)
-    name, pipeline_id = body.get("name"), body.get("pipeline_id")
-    if not isinstance(name, str) or not name.strip():
-        raise ApiError(400, "name is required")
-    if isinstance(pipeline_id, bool) or not isinstance(pipeline_id, int):
-        raise ApiError(400, "pipeline_id must be an integer")
-    pipeline = Pipeline.objects.filter(company=caller.company, id=pipeline_id).first()
-    if pipeline is None:
-        raise ApiError(404, "Pipeline not found")
-    now = clock.now()
-    probability = body.get("deal_probability")
-    stage = Stage.objects.create(
-        pipeline=pipeline,
-        name=name.strip(),
-        order_nr=pipeline.stages.count() + 1,
-        deal_probability=probability
-        if isinstance(probability, int) and not isinstance(probability, bool)
-        else 100,
-        add_time=now,
-        update_time=now,
-    )
-    return ok(services.serialize_stage(stage))
+    return ok(services.serialize_stage(services.create_stage(caller.company, body_of(request))))
 
 
 pipelines = api("v2", "/pipelines", GET=_pipelines, POST=_pipeline_create)

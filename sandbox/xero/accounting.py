@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from django.db import transaction
 
 from sandbox import clock, webhooks
-from sandbox.xero.models import Contact, Invoice, Organisation, Payment
+from sandbox.xero.models import Contact, CreditNote, CreditNoteAllocation, Invoice, Organisation, Payment
 
 CENT = Decimal("0.01")
 # NZ GST, the demo organisations' tax; zero-rated types carry no tax.
@@ -38,7 +38,10 @@ def parse_date(value, field: str) -> dt.date:
     """Xero accepts ``2024-05-01``, ``2024-05-01T00:00:00`` and ``/Date(ms+0000)/``."""
     if isinstance(value, str):
         if match := _MS_DATE.match(value):
-            return dt.datetime.fromtimestamp(int(match.group(1)) / 1000, tz=dt.UTC).date()
+            try:
+                return dt.datetime.fromtimestamp(int(match.group(1)) / 1000, tz=dt.UTC).date()
+            except (OverflowError, OSError, ValueError):
+                raise ValidationError(f"{field} is not a valid date") from None
         try:
             return dt.date.fromisoformat(value[:10])
         except ValueError:
@@ -46,11 +49,93 @@ def parse_date(value, field: str) -> dt.date:
     raise ValidationError(f"{field} is not a valid date")
 
 
+# The largest amount the sandbox stores (14 digits, 2 decimals), as Xero's own limits are near it.
+MAX_AMOUNT = Decimal("999999999999")
+
+
 def _decimal(value, field: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValidationError(f"{field} must be a number")
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except (InvalidOperation, ValueError):
         raise ValidationError(f"{field} must be a number") from None
+    if not number.is_finite() or abs(number) > MAX_AMOUNT:
+        raise ValidationError(f"{field} must be a number between -{MAX_AMOUNT} and {MAX_AMOUNT}")
+    return number
+
+
+def _text(data: dict, key: str, max_length: int) -> str:
+    """A string field of a request element ("" when null); Xero refuses other types and long values."""
+    value = data.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError(f"{key} must be a string")
+    if len(value) > max_length:
+        raise ValidationError(f"{key} must be {max_length} characters or less")
+    return value
+
+
+def _object(data: dict, key: str) -> dict:
+    """A nested object of a request element ({} when absent or null)."""
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError(f"{key} must be an object")
+    return value
+
+
+# Nested records as the accounting spec defines them (Address, Phone, ContactPerson, LineItemTracking):
+# each key with its type; keys outside the spec are dropped (Xero ignores what it does not know).
+NESTED_FIELDS = {
+    "Addresses": {
+        "AddressType": str,
+        "AddressLine1": str,
+        "AddressLine2": str,
+        "AddressLine3": str,
+        "AddressLine4": str,
+        "City": str,
+        "Region": str,
+        "PostalCode": str,
+        "Country": str,
+        "AttentionTo": str,
+    },
+    "Phones": {"PhoneType": str, "PhoneNumber": str, "PhoneAreaCode": str, "PhoneCountryCode": str},
+    "ContactPersons": {"FirstName": str, "LastName": str, "EmailAddress": str, "IncludeInEmails": bool},
+    "Tracking": {"TrackingCategoryID": str, "TrackingOptionID": str, "Name": str, "Option": str},
+}
+NESTED_ENUMS = {
+    ("Addresses", "AddressType"): {"POBOX", "STREET", "DELIVERY"},
+    ("Phones", "PhoneType"): {"DEFAULT", "DDI", "MOBILE", "FAX", "OFFICE"},
+}
+
+
+def _nested_list(value, key: str) -> list[dict]:
+    """A list of nested records, type-checked against the spec, unknown keys dropped."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValidationError(f"{key} must be a list")
+    fields, cleaned = NESTED_FIELDS[key], []
+    for item in value:
+        if not isinstance(item, dict):
+            raise ValidationError(f"Each of {key} must be an object")
+        entry = {}
+        for name, kind in fields.items():
+            if item.get(name) is None:
+                continue
+            if not isinstance(item[name], kind) or (kind is not bool and isinstance(item[name], bool)):
+                raise ValidationError(f"{key}.{name} must be a {'boolean' if kind is bool else 'string'}")
+            if kind is str and len(item[name]) > 500:
+                raise ValidationError(f"{key}.{name} must be 500 characters or less")
+            allowed = NESTED_ENUMS.get((key, name))
+            if allowed and item[name] not in allowed:
+                raise ValidationError(f"{key}.{name} must be one of {', '.join(sorted(allowed))}")
+            entry[name] = item[name]
+        cleaned.append(entry)
+    return cleaned
 
 
 # --- contacts -------------------------------------------------------------------------------
@@ -72,12 +157,11 @@ CONTACT_LISTS = {"Phones": "phones", "Addresses": "addresses", "ContactPersons":
 def _apply_contact(contact: Contact, data: dict) -> None:
     for key, attribute in CONTACT_FIELDS.items():
         if key in data:
-            setattr(contact, attribute, (data[key] or "").strip() if isinstance(data[key], str) else "")
+            max_length = Contact._meta.get_field(attribute).max_length
+            setattr(contact, attribute, _text(data, key, max_length + 100).strip()[:max_length])
     for key, attribute in CONTACT_LISTS.items():
         if key in data:
-            if not isinstance(data[key], list):
-                raise ValidationError(f"{key} must be a list")
-            setattr(contact, attribute, data[key])
+            setattr(contact, attribute, _nested_list(data[key], key))
     if "ContactStatus" in data:
         if data["ContactStatus"] not in Contact.Status.values:
             raise ValidationError(f"ContactStatus {data['ContactStatus']!r} is not valid")
@@ -127,7 +211,12 @@ def add_to_contact_group(contact: Contact, group_name: str) -> Contact:
 
 def find_contact(organisation: Organisation, data: dict, required: bool = True) -> Contact | None:
     """The contact a request element names by ContactID, ContactNumber or Name."""
+    if not isinstance(data, dict):
+        raise ValidationError("Contact must be an object")
     rows = Contact.objects.filter(organisation=organisation)
+    for key in ("ContactNumber", "Name"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise ValidationError(f"Contact {key} must be a string")
     if data.get("ContactID"):
         contact = rows.filter(contact_id=_uuid(data["ContactID"], "ContactID")).first()
         if not contact:
@@ -168,6 +257,10 @@ def _line_items(items, line_amount_types: str) -> tuple[list[dict], Decimal, Dec
         raise ValidationError("LineItems must be a list")
     normalised, sub_total, total_tax = [], Decimal("0"), Decimal("0")
     for item in items:
+        if not isinstance(item, dict):
+            raise ValidationError("Each line item must be an object")
+        for key in ("Description", "ItemCode", "AccountCode", "TaxType", "LineItemID"):
+            _text(item, key, 4000 if key == "Description" else 100)
         quantity = _decimal(item.get("Quantity", 1), "Quantity")
         unit = _decimal(item.get("UnitAmount", 0), "UnitAmount")
         if "LineAmount" in item and "UnitAmount" not in item:
@@ -194,7 +287,7 @@ def _line_items(items, line_amount_types: str) -> tuple[list[dict], Decimal, Dec
                 "TaxType": tax_type,
                 "TaxAmount": float(tax),
                 "LineAmount": float(amount),
-                "Tracking": item.get("Tracking", []),
+                "Tracking": _nested_list(item.get("Tracking"), "Tracking"),
             }
         )
     return normalised, sub_total, total_tax
@@ -218,7 +311,7 @@ def _apply_invoice(invoice: Invoice, data: dict, creating: bool) -> None:
         else:
             invoice.type = data["Type"]
     if creating or "Contact" in data:
-        invoice.contact = find_contact(invoice.organisation, data.get("Contact") or {})
+        invoice.contact = find_contact(invoice.organisation, _object(data, "Contact"))
     for key, attribute in (("Date", "date"), ("DueDate", "due_date")):
         if data.get(key):
             setattr(invoice, attribute, parse_date(data[key], key))
@@ -226,7 +319,9 @@ def _apply_invoice(invoice: Invoice, data: dict, creating: bool) -> None:
         invoice.date = clock.now().date()
     for key, attribute in (("Reference", "reference"), ("CurrencyCode", "currency_code")):
         if key in data:
-            setattr(invoice, attribute, data[key] or "")
+            setattr(invoice, attribute, _text(data, key, Invoice._meta.get_field(attribute).max_length))
+    if invoice.currency_code == "":
+        invoice.currency_code = invoice.organisation.base_currency
     if "LineAmountTypes" in data:
         if data["LineAmountTypes"] not in ("Exclusive", "Inclusive", "NoTax"):
             errors.append("LineAmountTypes must be Exclusive, Inclusive or NoTax")
@@ -254,9 +349,8 @@ def _apply_invoice(invoice: Invoice, data: dict, creating: bool) -> None:
             errors.append("At least one line item must be specified")
         if not invoice.due_date:
             errors.append("Due Date is required for an approved invoice")
-    number = data.get("InvoiceNumber")
-    if number is not None:
-        invoice.invoice_number = number
+    if data.get("InvoiceNumber") is not None:
+        invoice.invoice_number = _text(data, "InvoiceNumber", 255)
     if invoice.type == "ACCREC" and invoice.invoice_number:
         clash = Invoice.objects.filter(
             organisation=invoice.organisation, type="ACCREC", invoice_number=invoice.invoice_number
@@ -302,7 +396,7 @@ def upsert_invoice(organisation: Organisation, data: dict, invoice_id=None) -> t
         if not invoice:
             raise ValidationError(f"Invoice with ID {invoice_id} could not be found")
         return update_invoice(invoice, data), False
-    number = data.get("InvoiceNumber") if data.get("Type", "ACCREC") == "ACCREC" else None
+    number = _text(data, "InvoiceNumber", 255) if data.get("Type", "ACCREC") == "ACCREC" else None
     if number and (invoice := rows.filter(type="ACCREC", invoice_number=number).first()):
         return update_invoice(invoice, data), False
     return create_invoice(organisation, data), True
@@ -315,9 +409,11 @@ def _recompute_paid(invoice: Invoice) -> None:
     """Amount paid and status from the invoice's live payments; the invoice changes too."""
     live = invoice.payments.filter(status=Payment.Status.AUTHORISED)
     invoice.amount_paid = sum((p.amount for p in live), Decimal("0"))
-    if invoice.amount_paid >= invoice.total and invoice.total > 0:
+    invoice.amount_credited = sum((a.amount for a in invoice.credit_allocations.all()), Decimal("0"))
+    if invoice.amount_due <= 0 and invoice.total > 0:
         invoice.status = Invoice.Status.PAID
-        invoice.fully_paid_on = max(p.date for p in live)
+        dates = [p.date for p in live] + [a.date for a in invoice.credit_allocations.all()]
+        invoice.fully_paid_on = max(dates)
     elif invoice.status == Invoice.Status.PAID:
         invoice.status, invoice.fully_paid_on = Invoice.Status.AUTHORISED, None
     invoice.updated_at = clock.now()
@@ -327,17 +423,18 @@ def _recompute_paid(invoice: Invoice) -> None:
 
 @transaction.atomic  # the invoice row is locked while its payments change
 def create_payment(organisation: Organisation, data: dict) -> Payment:
-    reference = data.get("Invoice") or {}
+    reference = _object(data, "Invoice")
     rows = Invoice.objects.select_for_update().filter(organisation=organisation)
     invoice = None
     if reference.get("InvoiceID"):
         invoice = rows.filter(invoice_id=_uuid(reference["InvoiceID"], "InvoiceID")).first()
     elif reference.get("InvoiceNumber"):
-        invoice = rows.filter(invoice_number=reference["InvoiceNumber"]).first()
+        invoice = rows.filter(invoice_number=_text(reference, "InvoiceNumber", 255)).first()
     errors = []
     if not invoice:
         errors.append("You must specify either an Invoice, Credit Note, Prepayment or Overpayment")
-    account = data.get("Account") or {}
+    account = _object(data, "Account")
+    _text(account, "Code", 20)
     if not (account.get("Code") or account.get("AccountID")):
         errors.append("You must specify an Account for the payment")
     if "Amount" not in data:
@@ -357,7 +454,7 @@ def create_payment(organisation: Organisation, data: dict) -> Payment:
         account_code=account.get("Code") or "090",
         date=parse_date(data["Date"], "Date") if data.get("Date") else clock.now().date(),
         amount=amount,
-        reference=data.get("Reference") or "",
+        reference=_text(data, "Reference", 255),
         updated_at=clock.now(),
     )
     _emit(organisation, "PAYMENT", "CREATE", payment.payment_id)
@@ -378,3 +475,113 @@ def delete_payment(payment: Payment, data: dict) -> Payment:
     _emit(payment.organisation, "PAYMENT", "UPDATE", payment.payment_id)
     _recompute_paid(Invoice.objects.select_for_update().get(pk=payment.invoice_id))
     return payment
+
+
+# --- credit notes ---------------------------------------------------------------------------
+
+CREDIT_NOTE_STATUSES = {"DRAFT", "SUBMITTED", "AUTHORISED", "DELETED", "VOIDED"}
+
+
+def _emit_credit_note(credit_note: CreditNote, event_type: str) -> None:
+    # CREDITNOTE events carry the credit note's type and status (webhooks spec CreditNoteWebhookEvent).
+    tenant, resource = str(credit_note.organisation.tenant_id), str(credit_note.credit_note_id)
+    data = {"Type": credit_note.type, "Status": credit_note.status}
+    transaction.on_commit(
+        lambda: webhooks.emit_xero_event(tenant, "CREDITNOTE", event_type, resource, data=data)
+    )
+
+
+def _next_credit_note_number(organisation: Organisation) -> str:
+    numbers = CreditNote.objects.filter(organisation=organisation, credit_note_number__startswith="CN-")
+    highest = max(
+        (int(n[3:]) for n in numbers.values_list("credit_note_number", flat=True) if n[3:].isdigit()),
+        default=0,
+    )
+    return f"CN-{highest + 1:04d}"
+
+
+def create_credit_note(organisation: Organisation, data: dict) -> CreditNote:
+    """PUT /CreditNotes: a credit note for a contact, totalled from its line items like an invoice."""
+    errors = []
+    kind = data.get("Type")
+    if kind not in ("ACCRECCREDIT", "ACCPAYCREDIT"):
+        errors.append("Credit note Type must be ACCRECCREDIT or ACCPAYCREDIT")
+    status = data.get("Status", "DRAFT")
+    if status not in CREDIT_NOTE_STATUSES - {"VOIDED"}:
+        errors.append(f"Credit note Status {status!r} cannot be set")
+    contact = find_contact(organisation, _object(data, "Contact"))
+    line_amount_types = data.get("LineAmountTypes", "Exclusive")
+    if line_amount_types not in ("Exclusive", "Inclusive", "NoTax"):
+        errors.append("LineAmountTypes must be Exclusive, Inclusive or NoTax")
+        line_amount_types = "Exclusive"
+    items, sub_total, total_tax = _line_items(data.get("LineItems", []), line_amount_types)
+    if status == "AUTHORISED" and not items:
+        errors.append("At least one line item must be specified")
+    if errors:
+        raise ValidationError(*errors)
+    credit_note = CreditNote.objects.create(
+        organisation=organisation,
+        contact=contact,
+        type=kind,
+        status=status,
+        credit_note_number=_text(data, "CreditNoteNumber", 255) or _next_credit_note_number(organisation),
+        reference=_text(data, "Reference", 255),
+        line_amount_types=line_amount_types,
+        date=parse_date(data["Date"], "Date") if data.get("Date") else clock.now().date(),
+        currency_code=_text(data, "CurrencyCode", 3) or organisation.base_currency,
+        line_items=items,
+        sub_total=sub_total,
+        total_tax=total_tax,
+        total=sub_total + total_tax,
+        updated_at=clock.now(),
+    )
+    _emit_credit_note(credit_note, "CREATE")
+    return credit_note
+
+
+@transaction.atomic  # the invoice row is locked while its credit changes
+def allocate_credit_note(credit_note: CreditNote, data: dict) -> CreditNoteAllocation:
+    """PUT /CreditNotes/{id}/Allocations: apply part of the credit to an invoice of the same contact."""
+    invoice_ref = _object(data, "Invoice")
+    if not invoice_ref.get("InvoiceID"):
+        raise ValidationError("You must specify an Invoice to allocate the credit note to")
+    invoice = (
+        Invoice.objects.select_for_update()
+        .filter(
+            organisation=credit_note.organisation, invoice_id=_uuid(invoice_ref["InvoiceID"], "InvoiceID")
+        )
+        .first()
+    )
+    if invoice is None:
+        raise ValidationError(f"Invoice with ID {invoice_ref['InvoiceID']} could not be found")
+    if "Amount" not in data:
+        raise ValidationError("You must specify an Amount to allocate")
+    amount = _decimal(data["Amount"], "Amount").quantize(CENT, ROUND_HALF_UP)
+    errors = []
+    if credit_note.status != CreditNote.Status.AUTHORISED:
+        errors.append("Only an AUTHORISED credit note can be allocated")
+    if invoice.status != Invoice.Status.AUTHORISED:
+        errors.append("A credit note can only be allocated to an AUTHORISED invoice")
+    if invoice.contact_id != credit_note.contact_id:
+        errors.append("The invoice and the credit note must be for the same contact")
+    if amount <= 0:
+        errors.append("Amount must be greater than zero")
+    elif amount > credit_note.remaining_credit:
+        errors.append("Amount exceeds the remaining credit on the credit note")
+    elif amount > invoice.amount_due:
+        errors.append("Amount exceeds the amount due on the invoice")
+    if errors:
+        raise ValidationError(*errors)
+    allocation = CreditNoteAllocation.objects.create(
+        credit_note=credit_note,
+        invoice=invoice,
+        amount=amount,
+        date=parse_date(data["Date"], "Date") if data.get("Date") else clock.now().date(),
+    )
+    if credit_note.remaining_credit <= 0:
+        credit_note.status = CreditNote.Status.PAID
+    credit_note.updated_at = clock.now()
+    credit_note.save()
+    _emit_credit_note(credit_note, "UPDATE")
+    _recompute_paid(invoice)
+    return allocation

@@ -5,6 +5,7 @@ and app-minute windows → the handler → call counters, with Xero's rate-limit
 every response and 429 + Retry-After + X-Rate-Limit-Problem when a limit trips.
 """
 
+import datetime as dt
 import functools
 import json
 import uuid
@@ -27,6 +28,7 @@ RESOURCE_SCOPES = {
     "Contacts": ("accounting.contacts",),
     "Invoices": ("accounting.transactions", "accounting.invoices"),
     "Payments": ("accounting.transactions", "accounting.payments"),
+    "CreditNotes": ("accounting.transactions", "accounting.invoices"),
 }
 
 
@@ -116,7 +118,7 @@ def xero_call(endpoint: str, needs_tenant: bool = True):
             switch = faults.get(SERVICE)  # read once per call
             if not grant or switch.revoke_tokens:
                 counters.count_call(SERVICE, tenant_header[:64], endpoint, 401)
-                return problem(401, "Unauthorized", "AuthenticationUnsuccessful")
+                return _unauthorized(_bearer(request))
             if not scope_allows(grant.scope, endpoint):
                 # Xero's answer to a token lacking the scope (Xero-NetStandard #298).
                 counters.count_call(SERVICE, tenant_header[:64], endpoint, 401)
@@ -136,6 +138,19 @@ def xero_call(endpoint: str, needs_tenant: bool = True):
         return wrapper
 
     return decorate
+
+
+def _unauthorized(token: str) -> HttpResponse:
+    """401: TokenExpired for an access token past its 30 minutes, as Xero says it; else unsuccessful."""
+    expired = identity.expired_access_token(token)
+    if expired is None:
+        return problem(401, "Unauthorized", "AuthenticationUnsuccessful")
+    at = expired.expires_at.astimezone(dt.UTC).strftime("%m/%d/%Y %H:%M:%S")
+    response = problem(401, "Unauthorized", f"TokenExpired: token expired at {at}")
+    response["WWW-Authenticate"] = (
+        'Bearer error="invalid_token", error_description="The access token has expired"'
+    )
+    return response
 
 
 def _connected_organisation(grant: Grant, tenant_id: str) -> Organisation | None:

@@ -241,3 +241,11 @@ def grant_for_access_token(token: str) -> Grant | None:
     if not row or row.expires_at <= clock.now():
         return None
     return row.grant
+
+
+def expired_access_token(token: str) -> Token | None:
+    """The access token, when it exists and was valid but has expired (Xero answers TokenExpired)."""
+    if not token:
+        return None
+    row = Token.objects.filter(kind=Token.Kind.ACCESS, token=token, revoked_at__isnull=True).first()
+    return row if row and row.expires_at <= clock.now() else None

@@ -180,6 +180,9 @@ class Invoice(models.Model):
     total_tax = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
     total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
     amount_paid = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    amount_credited = models.DecimalField(
+        max_digits=14, decimal_places=2, default=Decimal("0"), help_text="Credit notes allocated to it."
+    )
     fully_paid_on = models.DateField(null=True, blank=True)
     updated_at = models.DateTimeField(db_index=True)
 
@@ -191,7 +194,61 @@ class Invoice(models.Model):
 
     @property
     def amount_due(self) -> Decimal:
-        return self.total - self.amount_paid
+        return self.total - self.amount_paid - self.amount_credited
+
+
+class CreditNote(models.Model):
+    """A Xero credit note (ACCRECCREDIT to a customer); its credit is allocated to invoices."""
+
+    class Status(models.TextChoices):
+        DRAFT = "DRAFT"
+        SUBMITTED = "SUBMITTED"
+        DELETED = "DELETED"
+        AUTHORISED = "AUTHORISED"
+        PAID = "PAID"
+        VOIDED = "VOIDED"
+
+    credit_note_id = models.UUIDField(default=uuid.uuid4, unique=True)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="credit_notes")
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="credit_notes")
+    type = models.CharField(max_length=20, default="ACCRECCREDIT")
+    credit_note_number = models.CharField(max_length=255, blank=True)
+    reference = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
+    line_amount_types = models.CharField(max_length=10, default="Exclusive")
+    date = models.DateField()
+    currency_code = models.CharField(max_length=3, default="NZD")
+    line_items = models.JSONField(default=list, blank=True)
+    sub_total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    total_tax = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    updated_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["date", "credit_note_number"]
+
+    def __str__(self):
+        return self.credit_note_number or str(self.credit_note_id)
+
+    @property
+    def remaining_credit(self) -> Decimal:
+        return self.total - sum((a.amount for a in self.allocations.all()), Decimal("0"))
+
+
+class CreditNoteAllocation(models.Model):
+    """Part of a credit note's total applied to an invoice: reduces that invoice's amount due."""
+
+    allocation_id = models.UUIDField(default=uuid.uuid4, unique=True)
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.CASCADE, related_name="allocations")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_allocations")
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    date = models.DateField()
+
+    class Meta:
+        ordering = ["date", "id"]
+
+    def __str__(self):
+        return f"{self.amount} of {self.credit_note} to {self.invoice}"
 
 
 class Payment(models.Model):

@@ -17,7 +17,7 @@ from email.utils import parsedate_to_datetime
 from django.core.exceptions import ValidationError
 from django.db.models import F, Q, QuerySet
 
-from sandbox.xero.models import Contact, Invoice, Payment
+from sandbox.xero.models import Contact, CreditNote, Invoice, Payment
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
@@ -89,6 +89,24 @@ PAYMENT = Resource(
     },
     ("updated_at", "pk"),
     "payment_id",
+)
+
+CREDIT_NOTE = Resource(
+    CreditNote,
+    {
+        "creditnoteid": "credit_note_id",
+        "creditnotenumber": "credit_note_number",
+        "reference": "reference",
+        "status": "status",
+        "type": "type",
+        "date": "date",
+        "contact.contactid": "contact__contact_id",
+        "contact.name": "contact__name",
+        "total": "total",
+        "updateddateutc": "updated_at",
+    },
+    ("updated_at", "pk"),
+    "credit_note_id",
 )
 
 _TOKEN = re.compile(
@@ -230,6 +248,8 @@ class _Parser:
 
 
 def where(resource: Resource, text: str) -> Q:
+    if "\x00" in text:  # no value can hold it (PostgreSQL refuses NUL in text)
+        raise QueryError("The where clause contains a NUL character")
     return _Parser(resource, tokenize(text)).parse()
 
 
@@ -274,7 +294,9 @@ def base_queryset(resource: Resource, organisation) -> QuerySet:
     rows = resource.model.objects.filter(organisation=organisation)
     if resource is INVOICE:
         rows = rows.select_related("contact").prefetch_related("payments")
-        rows = rows.annotate(amount_due_value=F("total") - F("amount_paid"))
+        rows = rows.annotate(amount_due_value=F("total") - F("amount_paid") - F("amount_credited"))
+    elif resource is CREDIT_NOTE:
+        rows = rows.select_related("contact").prefetch_related("allocations__invoice")
     elif resource is PAYMENT:
         rows = rows.select_related("invoice__contact").annotate(
             payment_type=F("invoice__type")  # compared with ACCRECPAYMENT below

@@ -51,7 +51,7 @@ def _money(value) -> float:
 def balances(contacts: list[Contact]) -> dict[int, tuple[Decimal, Decimal]]:
     """Receivables per contact (outstanding, overdue) from its AUTHORISED ACCREC invoices and payments."""
     today = clock.now().date()
-    due = F("total") - F("amount_paid")
+    due = F("total") - F("amount_paid") - F("amount_credited")
     rows = (
         Invoice.objects.filter(
             contact__in=[c.pk for c in contacts], type="ACCREC", status=Invoice.Status.AUTHORISED
@@ -159,7 +159,7 @@ def _invoice_payment(payment: Payment) -> dict:
     }
 
 
-def invoice(row: Invoice, summary=False) -> dict:
+def invoice(row: Invoice, summary=False, customers: set[int] | None = None) -> dict:
     body = {
         "Type": row.type,
         "InvoiceID": str(row.invoice_id),
@@ -167,7 +167,7 @@ def invoice(row: Invoice, summary=False) -> dict:
         "Reference": row.reference,
         "AmountDue": _money(row.amount_due),
         "AmountPaid": _money(row.amount_paid),
-        "AmountCredited": 0.0,
+        "AmountCredited": _money(row.amount_credited),
         "CurrencyRate": 1.0,
         "IsDiscounted": False,
         "HasAttachments": False,
@@ -191,12 +191,66 @@ def invoice(row: Invoice, summary=False) -> dict:
         body["FullyPaidOnDate"] = ms_date(row.fully_paid_on)
     if summary:
         return body
-    body["Contact"] = contact(row.contact, summary=True)
+    if customers is None:
+        customers = customer_ids([row.contact])
+    body["Contact"] = contact(row.contact, summary=True, is_customer=row.contact_id in customers)
     body["LineItems"] = row.line_items
     body["Payments"] = [
         _invoice_payment(p) for p in row.payments.all() if p.status == Payment.Status.AUTHORISED
     ]
-    body["CreditNotes"], body["Prepayments"], body["Overpayments"] = [], [], []
+    body["CreditNotes"] = [
+        {
+            "CreditNoteID": str(a.credit_note.credit_note_id),
+            "CreditNoteNumber": a.credit_note.credit_note_number,
+            "AppliedAmount": _money(a.amount),
+            "Total": _money(a.credit_note.total),
+            "Date": ms_date(a.date),
+        }
+        for a in row.credit_allocations.select_related("credit_note")
+    ]
+    body["Prepayments"], body["Overpayments"] = [], []
+    return body
+
+
+def credit_note(row, summary=False) -> dict:
+    """A credit note as GET /CreditNotes shows it, with its allocations to invoices."""
+    allocations = list(row.allocations.all())
+    applied = sum((a.amount for a in allocations), ZERO)
+    body = {
+        "Type": row.type,
+        "CreditNoteID": str(row.credit_note_id),
+        "CreditNoteNumber": row.credit_note_number,
+        "Reference": row.reference,
+        "Contact": {"ContactID": str(row.contact.contact_id), "Name": row.contact.name},
+        "DateString": date_string(row.date),
+        "Date": ms_date(row.date),
+        "Status": row.status,
+        "LineAmountTypes": row.line_amount_types,
+        "SubTotal": _money(row.sub_total),
+        "TotalTax": _money(row.total_tax),
+        "Total": _money(row.total),
+        "RemainingCredit": _money(row.total - applied),
+        "CurrencyCode": row.currency_code,
+        "CurrencyRate": 1.0,
+        "UpdatedDateUTC": ms_date(row.updated_at),
+        "UpdatedDateUTCString": utc_string(row.updated_at),
+        "HasAttachments": False,
+        "HasErrors": False,
+    }
+    if summary:
+        return body
+    body["LineItems"] = row.line_items
+    body["Allocations"] = [
+        {
+            "AllocationID": str(a.allocation_id),
+            "Amount": _money(a.amount),
+            "Date": ms_date(a.date),
+            "Invoice": {"InvoiceID": str(a.invoice.invoice_id), "InvoiceNumber": a.invoice.invoice_number},
+            "IsDeleted": False,
+        }
+        for a in allocations
+    ]
+    body["Payments"] = []
     return body
 
 

@@ -3,9 +3,16 @@ api.xero.com become path prefixes. Resource names answer in both the documented 
 lower-case spelling (the SDK calls ``/Connections``, the docs ``/connections``), as Xero does.
 """
 
-from django.urls import path
+from django.urls import path, re_path
 
 from sandbox.xero import views
+from sandbox.xero.guard import problem
+
+
+def not_found(request, rest=""):
+    """Any other path under the emulator: Xero's JSON problem, never Django's HTML page."""
+    return problem(404, "Not Found", "The resource you're looking for cannot be found")
+
 
 API = "api/api.xro/2.0/"
 
@@ -31,4 +38,12 @@ urlpatterns = [
     *both_cases(API + "Invoices/<uuid:record_id>", views.invoice, "sandbox-xero-invoice"),
     *both_cases(API + "Payments", views.payments, "sandbox-xero-payments"),
     *both_cases(API + "Payments/<uuid:record_id>", views.payment, "sandbox-xero-payment"),
+    *both_cases(API + "CreditNotes", views.credit_notes, "sandbox-xero-credit-notes"),
+    *both_cases(API + "CreditNotes/<uuid:record_id>", views.credit_note, "sandbox-xero-credit-note"),
+    *both_cases(
+        API + "CreditNotes/<uuid:record_id>/Allocations",
+        views.credit_note_allocations,
+        "sandbox-xero-credit-note-allocations",
+    ),
+    re_path(r"^(?P<rest>(?!_).*)$", not_found),  # _faults, _counters: sandbox/urls.py
 ]

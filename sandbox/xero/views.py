@@ -6,6 +6,7 @@ shapes in ``representation`` and list filters in ``queries``.
 
 import base64
 import binascii
+import logging
 import uuid
 from urllib.parse import urlencode
 
@@ -19,7 +20,9 @@ from sandbox import clock, counters
 from sandbox.xero import accounting, identity, queries, services
 from sandbox.xero import representation as shape
 from sandbox.xero.guard import SERVICE, json_body, problem, xero_call
-from sandbox.xero.models import Connection, Contact, Invoice, Organisation, Payment, XeroApp
+from sandbox.xero.models import Connection, CreditNote, Organisation, Payment, XeroApp
+
+log = logging.getLogger(__name__)
 
 # --- identity --------------------------------------------------------------------------------
 
@@ -148,7 +151,6 @@ def _connection(row: Connection) -> dict:
     }
 
 
-@xero_call("GET /connections", needs_tenant=False)
 def _list_connections(request, ctx):
     rows = Connection.objects.filter(grant=ctx.grant, deleted_at__isnull=True).select_related(
         "grant", "organisation"
@@ -158,23 +160,11 @@ def _list_connections(request, ctx):
     return JsonResponse([_connection(row) for row in rows.order_by("created_at")], safe=False)
 
 
-@xero_call("DELETE /connections/{id}", needs_tenant=False)
 def _delete_connection(request, ctx, connection_id):
     updated = Connection.objects.filter(grant=ctx.grant, id=connection_id, deleted_at__isnull=True).update(
         deleted_at=clock.now()
     )
     return HttpResponse(status=204) if updated else problem(404, "Not Found", "Connection not found")
-
-
-@require_http_methods(["GET"])
-def connections(request):
-    return _list_connections(request)
-
-
-@csrf_exempt  # an API endpoint called with a Bearer token, like Xero's own
-@require_http_methods(["DELETE"])
-def connection(request, connection_id):
-    return _delete_connection(request, connection_id=connection_id)
 
 
 def _is_uuid(value: str) -> bool:
@@ -191,6 +181,7 @@ RESOURCES = {
     "Contacts": (queries.CONTACT, "contact_id"),
     "Invoices": (queries.INVOICE, "invoice_id"),
     "Payments": (queries.PAYMENT, "payment_id"),
+    "CreditNotes": (queries.CREDIT_NOTE, "credit_note_id"),
 }
 
 
@@ -213,7 +204,10 @@ def _render(key: str, rows: list, summary: bool = False) -> list[dict]:
     if key == "Contacts":
         return shape.contacts(rows, summary=summary)
     if key == "Invoices":
-        return [shape.invoice(row, summary=summary) for row in rows]
+        customers = shape.customer_ids([row.contact for row in rows])
+        return [shape.invoice(row, summary=summary, customers=customers) for row in rows]
+    if key == "CreditNotes":
+        return [shape.credit_note(row, summary=summary) for row in rows]
     return [shape.payment(row) for row in rows]
 
 
@@ -261,18 +255,19 @@ def _write(request, ctx, key: str, record_id=None, create_only=False):
         )
     if request.GET.get("summarizeErrors", "true").lower() == "false":
         return _write_each(ctx, key, elements, record_id, create_only)
-    written = []
     try:
+        # The answer is rendered inside the transaction: a write and its answer stand or fall together.
         with transaction.atomic():
+            written = []
             for element in elements:
                 current = element
                 if not isinstance(element, dict):
                     raise accounting.ValidationError("Each element must be an object")
                 written.append(_write_one(ctx.organisation, key, element, record_id, create_only))
+            rows = _refetch(ctx.organisation, key, written)
+            return JsonResponse(shape.envelope(ctx.app.name, key, _render(key, rows)))
     except accounting.ValidationError as error:
         return validation_error(current, error.messages)
-    rows = _refetch(ctx.organisation, key, written)
-    return JsonResponse(shape.envelope(ctx.app.name, key, _render(key, rows)))
 
 
 def _write_each(ctx, key, elements, record_id, create_only):
@@ -284,9 +279,8 @@ def _write_each(ctx, key, elements, record_id, create_only):
                 if not isinstance(element, dict):
                     raise accounting.ValidationError("Each element must be an object")
                 row = _write_one(ctx.organisation, key, element, record_id, create_only)
-            results.append(
-                {**_render(key, _refetch(ctx.organisation, key, [row]))[0], "StatusAttributeString": "OK"}
-            )
+                rendered = _render(key, _refetch(ctx.organisation, key, [row]))[0]
+            results.append({**rendered, "StatusAttributeString": "OK"})
         except accounting.ValidationError as error:
             refused = element if isinstance(element, dict) else {}
             results.append(
@@ -311,6 +305,10 @@ def _write_one(organisation, key, element, record_id, create_only):
         if create_only and not record_id:
             return accounting.create_invoice(organisation, element)
         return accounting.upsert_invoice(organisation, element, record_id)[0]
+    if key == "CreditNotes":
+        if record_id or element.get("CreditNoteID"):
+            raise accounting.ValidationError("Changing a credit note is not emulated: create a new one")
+        return accounting.create_credit_note(organisation, element)
     return accounting.create_payment(organisation, element)
 
 
@@ -323,82 +321,8 @@ def _refetch(organisation, key, written):
     return [rows[w.pk] for w in written]
 
 
-@xero_call("GET /Contacts")
-def _get_contacts(request, ctx):
-    return _list(request, ctx, "Contacts")
-
-
-@xero_call("PUT /Contacts")
-def _put_contacts(request, ctx):
-    return _write(request, ctx, "Contacts", create_only=True)
-
-
-@xero_call("POST /Contacts")
-def _post_contacts(request, ctx):
-    return _write(request, ctx, "Contacts")
-
-
-@xero_call("GET /Contacts/{id}")
-def _get_contact(request, ctx, record_id):
-    return _one(ctx, "Contacts", record_id)
-
-
-@xero_call("POST /Contacts/{id}")
-def _post_contact(request, ctx, record_id):
-    if not Contact.objects.filter(organisation=ctx.organisation, contact_id=record_id).exists():
-        return problem(404, "Not Found", "The resource you're looking for cannot be found")
-    return _write(request, ctx, "Contacts", record_id=record_id)
-
-
-@xero_call("GET /Invoices")
-def _get_invoices(request, ctx):
-    return _list(request, ctx, "Invoices")
-
-
-@xero_call("PUT /Invoices")
-def _put_invoices(request, ctx):
-    return _write(request, ctx, "Invoices", create_only=True)
-
-
-@xero_call("POST /Invoices")
-def _post_invoices(request, ctx):
-    return _write(request, ctx, "Invoices")
-
-
-@xero_call("GET /Invoices/{id}")
-def _get_invoice(request, ctx, record_id):
-    return _one(ctx, "Invoices", record_id)
-
-
-@xero_call("POST /Invoices/{id}")
-def _post_invoice(request, ctx, record_id):
-    if not Invoice.objects.filter(organisation=ctx.organisation, invoice_id=record_id).exists():
-        return problem(404, "Not Found", "The resource you're looking for cannot be found")
-    return _write(request, ctx, "Invoices", record_id=record_id)
-
-
-@xero_call("GET /Payments")
-def _get_payments(request, ctx):
-    return _list(request, ctx, "Payments")
-
-
-@xero_call("PUT /Payments")
-def _put_payments(request, ctx):
-    return _write(request, ctx, "Payments", create_only=True)
-
-
-@xero_call("POST /Payments")
-def _post_payments(request, ctx):
-    return _write(request, ctx, "Payments")
-
-
-@xero_call("GET /Payments/{id}")
-def _get_payment(request, ctx, record_id):
-    return _one(ctx, "Payments", record_id)
-
-
-@xero_call("POST /Payments/{id}")
-def _post_payment(request, ctx, record_id):
+def _delete_payment(request, ctx, record_id):
+    """POST /Payments/{id}: the only change Xero allows to a payment is deleting it."""
     payment = Payment.objects.filter(organisation=ctx.organisation, payment_id=record_id).first()
     if not payment:
         return problem(404, "Not Found", "The resource you're looking for cannot be found")
@@ -426,14 +350,89 @@ def _dispatch(handlers: dict):
             response = HttpResponse(status=405)
             response["Allow"] = ", ".join(handlers)
             return response
-        return handler(request, **kwargs)
+        try:
+            return handler(request, **kwargs)
+        except Exception:
+            # A defect of the emulator, never the caller's: answer in Xero's shape (writes rolled back).
+            log.exception("sandbox Xero failed on %s %s", request.method, request.path)
+            return problem(500, "Internal Server Error", "An error occurred in the sandbox")
 
     return view
 
 
-contacts = _dispatch({"GET": _get_contacts, "PUT": _put_contacts, "POST": _post_contacts})
-contact = _dispatch({"GET": _get_contact, "POST": _post_contact})
-invoices = _dispatch({"GET": _get_invoices, "PUT": _put_invoices, "POST": _post_invoices})
-invoice = _dispatch({"GET": _get_invoice, "POST": _post_invoice})
-payments = _dispatch({"GET": _get_payments, "PUT": _put_payments, "POST": _post_payments})
-payment = _dispatch({"GET": _get_payment, "POST": _post_payment})
+def _allocate(request, ctx, record_id):
+    """PUT /CreditNotes/{id}/Allocations: apply the credit to invoices (each reduces AmountDue)."""
+    credit_note = CreditNote.objects.filter(organisation=ctx.organisation, credit_note_id=record_id).first()
+    if not credit_note:
+        return problem(404, "Not Found", "The resource you're looking for cannot be found")
+    elements = _elements(json_body(request), "Allocations")
+    if not elements:
+        return validation_error({}, ["The request body must contain Allocations"])
+    try:
+        with transaction.atomic():
+            allocations = []
+            for element in elements:
+                current = element
+                if not isinstance(element, dict):
+                    raise accounting.ValidationError("Each allocation must be an object")
+                allocations.append(accounting.allocate_credit_note(credit_note, element))
+                credit_note.refresh_from_db()
+    except accounting.ValidationError as error:
+        return validation_error(current, error.messages)
+    items = [
+        {
+            "AllocationID": str(a.allocation_id),
+            "Amount": float(a.amount),
+            "Date": shape.ms_date(a.date),
+            "Invoice": {"InvoiceID": str(a.invoice.invoice_id), "InvoiceNumber": a.invoice.invoice_number},
+            "CreditNote": {"CreditNoteID": str(credit_note.credit_note_id)},
+        }
+        for a in allocations
+    ]
+    return JsonResponse(shape.envelope(ctx.app.name, "Allocations", items))
+
+
+def endpoint(route: str, needs_tenant: bool = True, **handlers):
+    """One URL: each method's handler behind the Xero call pipeline (counted as "<METHOD> <route>")."""
+    return _dispatch(
+        {
+            method: xero_call(f"{method} {route}", needs_tenant=needs_tenant)(handler)
+            for method, handler in handlers.items()
+        }
+    )
+
+
+def resource_views(key: str, update_one=None):
+    """The collection (GET list, PUT create, POST create-or-update) and item (GET, POST) views of a
+    resource; ``update_one`` replaces the item POST where Xero allows less (payments: delete only)."""
+    resource, lookup = RESOURCES[key]
+
+    def list_(request, ctx):
+        return _list(request, ctx, key)
+
+    def create(request, ctx):
+        return _write(request, ctx, key, create_only=True)
+
+    def create_or_update(request, ctx):
+        return _write(request, ctx, key)
+
+    def get(request, ctx, record_id):
+        return _one(ctx, key, record_id)
+
+    def update(request, ctx, record_id):
+        if not queries.base_queryset(resource, ctx.organisation).filter(**{lookup: record_id}).exists():
+            return problem(404, "Not Found", "The resource you're looking for cannot be found")
+        return _write(request, ctx, key, record_id=record_id)
+
+    collection = endpoint(f"/{key}", GET=list_, PUT=create, POST=create_or_update)
+    item = endpoint(f"/{key}/{{id}}", GET=get, POST=update_one or update)
+    return collection, item
+
+
+connections = endpoint("/connections", needs_tenant=False, GET=_list_connections)
+connection = endpoint("/connections/{id}", needs_tenant=False, DELETE=_delete_connection)
+contacts, contact = resource_views("Contacts")
+invoices, invoice = resource_views("Invoices")
+payments, payment = resource_views("Payments", update_one=_delete_payment)
+credit_notes, credit_note = resource_views("CreditNotes")
+credit_note_allocations = endpoint("/CreditNotes/{id}/Allocations", PUT=_allocate)

@@ -8,7 +8,7 @@ from django.http import JsonResponse
 from django.urls import include, path
 
 from sandbox import clock, counters, faults, ratelimit
-from sandbox.models import CallCount, ConcurrencyGauge, FaultSwitch, RateWindow
+from sandbox.models import CallCount, ConcurrencyGauge, FaultSwitch, RateEvent, RateWindow
 
 # This module is its own URLconf: the sandbox is mounted only when SANDBOX_ENABLED is on.
 urlpatterns = [path("sandbox/", include("sandbox.urls"))]
@@ -41,7 +41,7 @@ def test_spend_counts_down_the_window_and_trips_at_the_limit():
     assert refused.remaining == {"minute": 0}
     assert 1 <= refused.retry_after <= 60
     # A refused call spends nothing.
-    assert RateWindow.objects.get(kind="minute").used == 3
+    assert RateEvent.objects.filter(kind="minute").count() == 3
 
 
 @pytest.mark.django_db
@@ -61,6 +61,9 @@ def test_spend_is_all_or_nothing_across_windows():
 def test_units_larger_than_the_limit_trip_even_in_a_fresh_window():
     outcome = ratelimit.spend("pipedrive", [minute(5, scope="token")], units=6)
     assert not outcome.allowed
+    assert not RateEvent.objects.exists()
+    daily = ratelimit.Limit(kind="daily-tokens", scope="co", seconds=86400, limit=5, rolling=False)
+    assert not ratelimit.spend("pipedrive", [daily], units=6).allowed
     assert not RateWindow.objects.exists()
 
 
@@ -109,7 +112,7 @@ def test_remaining_spends_nothing():
 @pytest.mark.django_db(transaction=True)
 def test_callers_racing_to_open_a_window_are_all_counted_and_none_refused():
     """Regression: a caller that missed the row another caller was just creating was refused."""
-    limits = [minute(1000, scope="race")]
+    limits = [ratelimit.Limit(kind="daily-tokens", scope="race", seconds=60, limit=1000, rolling=False)]
     rounds, callers = 30, 8
     # Every round starts a new window, so every round races to create its row.
     barrier, outcomes = threading.Barrier(callers, action=lambda: clock.advance(60)), []
@@ -133,6 +136,88 @@ def test_callers_racing_to_open_a_window_are_all_counted_and_none_refused():
     assert (
         sorted(RateWindow.objects.filter(scope="race").values_list("used", flat=True)) == [callers] * rounds
     )
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch):
+    """Real time stands still: only ``clock.advance`` moves the sandbox clock (a loaded machine
+    must not roll a 2-second window between two calls of a test)."""
+    base = clock.timezone.now()
+    monkeypatch.setattr(clock, "now", lambda: base + clock._offset)
+
+
+def _step_to_just_before_a_boundary(seconds: float) -> None:
+    """Move the clock to 0.1 s before the next multiple of ``seconds`` (where a fixed window resets)."""
+    clock.advance(seconds - (clock.timestamp() % seconds) - 0.1)
+
+
+@pytest.mark.django_db
+def test_a_burst_window_rolls_it_does_not_reset_on_the_clock(frozen_clock):
+    """80 calls in 1.1 s against 40 per rolling 2 s: 40 pass, even across a 2-second boundary."""
+    burst = ratelimit.Limit(kind="burst", scope="token-1", seconds=2, limit=40)
+    _step_to_just_before_a_boundary(2)
+    allowed = 0
+    for n in range(80):
+        if n == 40:
+            clock.advance(0.2)  # past the boundary a fixed window would reset at
+        allowed += ratelimit.spend("pipedrive", [burst]).allowed
+        clock.advance(0.01)
+    assert allowed == 40
+    refused = ratelimit.spend("pipedrive", [burst])
+    assert not refused.allowed and refused.retry_after == 1  # the oldest call leaves within a second
+    clock.advance(1.2)
+    assert ratelimit.spend("pipedrive", [burst]).allowed
+
+
+@pytest.mark.django_db
+def test_a_xero_minute_rolls_and_frees_room_as_calls_age(frozen_clock):
+    limits = [minute(2)]
+    assert ratelimit.spend("xero", limits).allowed
+    clock.advance(30)
+    assert ratelimit.spend("xero", limits).allowed
+    clock.advance(29)
+    refused = ratelimit.spend("xero", limits)
+    assert not refused.allowed and refused.retry_after == 1
+    clock.advance(2)  # the first call is now older than a minute; the second is not
+    assert ratelimit.spend("xero", limits).allowed
+    assert not ratelimit.spend("xero", limits).allowed
+
+
+@pytest.mark.django_db
+def test_the_xero_day_limit_is_a_rolling_24_hours_not_a_utc_day(frozen_clock):
+    day = ratelimit.Limit(kind="day", scope="tenant-1", seconds=86400, limit=3)
+    _step_to_just_before_a_boundary(86400)  # 23:59:59.9 UTC
+    for _ in range(3):
+        assert ratelimit.spend("xero", [day]).allowed
+    clock.advance(60)  # past UTC midnight
+    refused = ratelimit.spend("xero", [day])
+    assert not refused.allowed
+    assert 86400 - 120 <= refused.retry_after <= 86400  # room again 24 hours after those calls
+    clock.advance(86400 - 60)
+    assert ratelimit.spend("xero", [day]).allowed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_processes_racing_for_the_last_units_of_a_rolling_window_never_overspend():
+    limits = [minute(50, scope="rolling-race")]
+    callers, attempts, outcomes = 8, 10, []
+
+    def spend():
+        from django.db import connection
+
+        try:
+            for _ in range(attempts):
+                outcomes.append(ratelimit.spend("xero", limits).allowed)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=spend) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count(True) == 50
+    assert RateEvent.objects.filter(scope="rolling-race").count() == 50
 
 
 @pytest.mark.django_db
@@ -321,7 +406,7 @@ def test_reset_endpoint_forgets_one_services_state(client):
     assert client.post("/sandbox/xero/_reset").json() == {"reset": "xero"}
     assert not CallCount.objects.filter(service="xero").exists()
     assert CallCount.objects.filter(service="pipedrive").exists()
-    assert not RateWindow.objects.exists()
+    assert not RateWindow.objects.exists() and not RateEvent.objects.exists()
     assert faults.get("xero").error_rate == 0
     assert abs(clock.now() - clock.timezone.now()).total_seconds() < 60
     assert client.get("/sandbox/xero/_reset").status_code == 405

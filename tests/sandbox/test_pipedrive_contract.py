@@ -6,7 +6,6 @@ is validated: the request when the test says it is a valid one, the response whe
 documents its status.
 """
 
-import copy
 import functools
 import json
 from urllib.parse import urlencode
@@ -19,7 +18,7 @@ from django.urls import path as route
 from sandbox import clock
 from sandbox.pipedrive import costs, services
 from sandbox.pipedrive.models import Company, User
-from specs import load_spec
+from sandbox.spec_differences import served_spec
 
 openapi_core = pytest.importorskip("openapi_core")
 from openapi_core import OpenAPI  # noqa: E402
@@ -35,7 +34,7 @@ MOUNT = "/sandbox/pipedrive"
 
 @functools.cache
 def spec(version: str) -> tuple[OpenAPI, dict]:
-    document = copy.deepcopy(load_spec("pipedrive", version))
+    document = served_spec("pipedrive", version)
     # Map the spec's servers (api.pipedrive.com/api/v2, /v1) onto the sandbox mount.
     document["servers"] = [{"url": f"{HOST}{MOUNT}/api/{version}"}]
     for spec_path, operations in document["paths"].items():
@@ -45,26 +44,7 @@ def spec(version: str) -> tuple[OpenAPI, dict]:
             for operation in operations.values():
                 if isinstance(operation, dict) and "servers" in operation:
                     operation["servers"] = [{"url": f"{HOST}{MOUNT}"}]
-    _allow_null_next_cursor(document)
     return OpenAPI.from_dict(document), document
-
-
-def _allow_null_next_cursor(node) -> None:
-    """One relaxation: the spec's own descriptions say next_cursor "will be null" on the last page,
-    and the real API sends null, but most schemas forgot ``nullable``."""
-    if isinstance(node, dict):
-        cursor = (
-            node.get("properties", {}).get("next_cursor")
-            if isinstance(node.get("properties"), dict)
-            else None
-        )
-        if isinstance(cursor, dict):
-            cursor["nullable"] = True
-        for value in node.values():
-            _allow_null_next_cursor(value)
-    elif isinstance(node, list):
-        for value in node:
-            _allow_null_next_cursor(value)
 
 
 def _spec_path(version: str, path: str) -> str | None:

@@ -166,9 +166,12 @@ def test_access_token_expires_after_30_minutes(xero):
     clock.advance(2)
     expired = xero.get("/Contacts")
     assert expired.status_code == 401
-    assert (
-        expired.json()["Title"] == "Unauthorized" and expired.json()["Detail"] == "AuthenticationUnsuccessful"
-    )
+    # Xero names the cause, so a client knows to refresh rather than reconnect.
+    assert expired.json()["Title"] == "Unauthorized"
+    assert expired.json()["Detail"].startswith("TokenExpired: token expired at ")
+    assert 'error="invalid_token"' in expired["WWW-Authenticate"]
+    unknown = xero.get("/Contacts", HTTP_AUTHORIZATION="Bearer not-a-token")
+    assert unknown.json()["Detail"] == "AuthenticationUnsuccessful"
 
 
 def _refresh(xero, token):

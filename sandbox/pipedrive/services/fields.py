@@ -1,0 +1,120 @@
+"""The *Fields endpoints (v2): standard fields listed next to the company's custom ones."""
+
+import secrets
+
+from django.db import transaction
+
+from sandbox import clock
+from sandbox.pipedrive.models import Company, CustomField, Entity
+from sandbox.pipedrive.services.common import ApiError
+
+# Standard fields listed by the *Fields endpoints next to the custom ones: (code, name, type).
+STANDARD_FIELDS = {
+    Entity.ORGANIZATION: [
+        ("name", "Name", "varchar"),
+        ("owner_id", "Owner", "user"),
+        ("address", "Address", "address"),
+        ("website", "Website", "varchar"),
+        ("visible_to", "Visible to", "visible_to"),
+    ],
+    Entity.PERSON: [
+        ("name", "Name", "varchar"),
+        ("owner_id", "Owner", "user"),
+        ("org_id", "Organization", "org"),
+        ("emails", "Email", "varchar"),
+        ("phones", "Phone", "phone"),
+        ("visible_to", "Visible to", "visible_to"),
+    ],
+    Entity.DEAL: [
+        ("title", "Title", "varchar"),
+        ("value", "Value", "monetary"),
+        ("owner_id", "Owner", "user"),
+        ("person_id", "Contact person", "people"),
+        ("org_id", "Organization", "org"),
+        ("stage_id", "Stage", "stage"),
+        ("status", "Status", "status"),
+        ("expected_close_date", "Expected close date", "date"),
+    ],
+}
+FIELD_TYPES_CREATABLE = {
+    "varchar",
+    "text",
+    "double",
+    "phone",
+    "date",
+    "daterange",
+    "time",
+    "timerange",
+    "set",
+    "enum",
+    "varchar_auto",
+    "address",
+    "monetary",
+    "org",
+    "people",
+    "user",
+}
+
+
+def serialize_field(field) -> dict:
+    if isinstance(field, CustomField):
+        return {
+            "field_name": field.field_name,
+            "field_code": field.field_code,
+            "field_type": field.field_type,
+            "options": field.options,
+            "subfields": None,
+            "is_custom_field": True,
+            "is_optional_response_field": False,
+        }
+    code, name, kind = field
+    return {
+        "field_name": name,
+        "field_code": code,
+        "field_type": kind,
+        "options": None,
+        "subfields": None,
+        "is_custom_field": False,
+        "is_optional_response_field": False,
+    }
+
+
+def list_fields(company: Company, entity: str) -> list[dict]:
+    custom = CustomField.objects.filter(company=company, entity=entity).order_by("id")
+    return [serialize_field(f) for f in STANDARD_FIELDS[entity]] + [serialize_field(f) for f in custom]
+
+
+def get_field(company: Company, entity: str, code: str) -> dict:
+    for field in list_fields(company, entity):
+        if field["field_code"] == code:
+            return field
+    raise ApiError(404, "Field not found")
+
+
+@transaction.atomic
+def create_field(company: Company, entity: str, body: dict) -> CustomField:
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("field_name"), str)
+        or not body["field_name"].strip()
+    ):
+        raise ApiError(400, "field_name is required")
+    if len(body["field_name"].strip()) > CustomField._meta.get_field("field_name").max_length:
+        raise ApiError(400, "field_name must be 200 characters or less")
+    if body.get("field_type") not in FIELD_TYPES_CREATABLE:
+        raise ApiError(400, f"field_type must be one of {', '.join(sorted(FIELD_TYPES_CREATABLE))}")
+    options = None
+    if body["field_type"] in ("enum", "set"):
+        labels = [o.get("label") for o in body.get("options") or [] if isinstance(o, dict)]
+        if not labels or not all(isinstance(label, str) for label in labels):
+            raise ApiError(400, "enum and set fields need options with labels")
+        options = [{"id": i, "label": label} for i, label in enumerate(labels, start=1)]
+    return CustomField.objects.create(
+        company=company,
+        entity=entity,
+        field_code=secrets.token_hex(20),  # Pipedrive's 40-character hash keys
+        field_name=body["field_name"].strip(),
+        field_type=body["field_type"],
+        options=options,
+        add_time=clock.now(),
+    )
