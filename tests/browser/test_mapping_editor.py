@@ -16,6 +16,7 @@ world = mapping_fixtures.world
 mapping_defaults = mapping_fixtures.mapping_defaults
 
 urlpatterns = [
+    path("admin/", include("audit.urls")),  # the health page and the home's summary
     path("admin/", admin.site.urls),
     path("connect/", include("connector.urls")),
     path("webhooks/", include("connector.webhook_urls")),

@@ -12,6 +12,7 @@ from connector.options import PairOptions, option_names, pair_options
 from connector.pair_settings import title_template_problem
 
 urlpatterns = [
+    path("admin/", include("audit.urls")),  # the health page and the home's summary
     path("admin/", admin.site.urls),
     path("webhooks/", include("connector.webhook_urls")),
     path("sandbox/", include("sandbox.urls")),

@@ -17,6 +17,7 @@ from tests.conftest import SANDBOX_PUBLIC_BASE
 from tests.connector.test_connections_sandbox import consent_xero
 
 urlpatterns = [
+    path("admin/", include("audit.urls")),  # the health page and the home's summary
     path("admin/", __import__("django.contrib.admin", fromlist=["site"]).site.urls),
     path("connect/", include("connector.urls")),
     path("webhooks/", include("connector.webhook_urls")),

@@ -22,7 +22,11 @@ from sandbox import clock, faults, webhooks
 from sandbox.models import WebhookDelivery, WebhookSubscription
 from specs import spec_path
 
-urlpatterns = [path("admin/", django_admin.site.urls), path("sandbox/", include("sandbox.urls"))]
+urlpatterns = [
+    path("admin/", include("audit.urls")),  # the health page and the home's summary
+    path("admin/", django_admin.site.urls),
+    path("sandbox/", include("sandbox.urls")),
+]
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db]
 
 SPEC = spec_path("xero", "webhooks")
