@@ -13,6 +13,7 @@ from connector.pair_settings import title_template_problem
 
 urlpatterns = [
     path("admin/", include("audit.urls")),  # the health page and the home's summary
+    path("connect/", include("connector.urls")),  # the home's set-up call-out links there
     path("admin/", admin.site.urls),
     path("webhooks/", include("connector.webhook_urls")),
     path("sandbox/", include("sandbox.urls")),

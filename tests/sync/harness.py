@@ -30,6 +30,7 @@ from sandbox.xero.models import Contact, Invoice, Organisation, Payment
 SYNC_URLS = [
     path("sandbox/", include("sandbox.urls")),
     path("webhooks/", include("connector.webhook_urls")),
+    path("connect/", include("connector.urls")),  # the admin home's set-up call-out links there
     path("admin/", include("audit.urls")),
     path("admin/", admin.site.urls),
 ]
