@@ -344,19 +344,7 @@ class StageMappingAdmin(admin.ModelAdmin):
         "enabled",
     ]
     list_filter = ["kind", "pair", "enabled"]
-    fields = [
-        "pair",
-        "kind",
-        "xero_value",
-        "live_stage",
-        "pipeline_id",
-        "pipeline_name",
-        "stage_id",
-        "stage_name",
-        "deal_status",
-        "lost_reason",
-        "enabled",
-    ]
+    # The fields and their order are the form's (StageMappingForm.Meta.fields).
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         obj = (
