@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 
 import requests
@@ -18,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from connector import oauth
+from connector.clients.http import retry_after_seconds
 from connector.clients.pipedrive import PipedriveClient
 from connector.clients.xero import XeroClient
 from connector.errors import AuthExpired, ConnectionBroken, ConnectorError
@@ -149,10 +151,26 @@ def connect_pipedrive_api_token(api_token: str, api_domain: str = "") -> Pipedri
     return _activate(conn)
 
 
+ME_429_TRIES = 4  # a rate-limited "who am I" is asked again after Retry-After, this many times at most
+ME_429_MAX_WAIT = 10.0  # seconds; a longer Retry-After is not waited for in a connect request
+
+
 def _pipedrive_me(base: str, headers: dict) -> dict:
-    response = requests.get(f"{base}/api/v1/users/me", headers=headers, timeout=oauth.timeout())
+    for _ in range(ME_429_TRIES):
+        response = requests.get(f"{base}/api/v1/users/me", headers=headers, timeout=oauth.timeout())
+        if response.status_code != 429:
+            break
+        wait = retry_after_seconds(response.headers.get("Retry-After")) or 1.0
+        if wait > ME_429_MAX_WAIT:
+            break
+        time.sleep(wait)
     if response.status_code == 401:
         raise ConnectorError("Pipedrive refused the token (401): check it and try again.")
+    if response.status_code == 429:
+        raise ConnectorError(
+            "Pipedrive is limiting this company's API calls right now (429): try connecting again in a "
+            "minute."
+        )
     response.raise_for_status()
     return response.json()["data"]
 

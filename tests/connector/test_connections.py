@@ -62,3 +62,41 @@ def test_redaction_of_tokens_in_messages_and_exceptions():
     record = logging.LogRecord("x", logging.ERROR, __file__, 1, "call failed: %s", (text,), None)
     assert RedactSecretsFilter().filter(record)
     assert XERO_REFRESH not in record.getMessage() and "call failed" in record.getMessage()
+
+
+PD_API = "https://pd.example.test"
+ME = {"success": True, "data": {"id": 7, "company_id": 70, "company_name": "Acme", "company_domain": "acme"}}
+
+
+@responses.activate
+def test_connecting_a_pipedrive_token_waits_out_a_rate_limit(db):
+    from unittest import mock
+
+    from connector import connections
+
+    responses.get(f"{PD_API}/api/v1/users/me", status=429, headers={"Retry-After": "2"})
+    responses.get(f"{PD_API}/api/v1/users/me", json=ME)
+    with mock.patch.object(connections.time, "sleep") as slept:
+        conn = connections.connect_pipedrive_api_token("a" * 40, PD_API)
+    assert slept.call_args_list == [mock.call(2.0)]
+    assert conn.company_name == "Acme" and len(responses.calls) == 2
+
+
+@responses.activate
+def test_a_lasting_pipedrive_rate_limit_says_to_try_again(db):
+    from unittest import mock
+
+    import pytest
+
+    from connector import connections
+    from connector.errors import ConnectorError
+    from connector.models import PipedriveConnection
+
+    responses.get(f"{PD_API}/api/v1/users/me", status=429, headers={"Retry-After": "1"})
+    with (
+        mock.patch.object(connections.time, "sleep"),
+        pytest.raises(ConnectorError, match="try connecting again"),
+    ):
+        connections.connect_pipedrive_api_token("a" * 40, PD_API)
+    assert len(responses.calls) == connections.ME_429_TRIES
+    assert not PipedriveConnection.objects.exists()

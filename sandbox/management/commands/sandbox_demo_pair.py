@@ -9,6 +9,7 @@ an initial load of the demo organisation's records. Needs the web server up (``-
 it). Idempotent: nothing is done when the demo pair exists.
 """
 
+import signal
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -42,6 +43,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, wait: float = 0, **options):
+        # Started in the background by scripts/run.sh, where a shell without job control makes a
+        # background job ignore SIGINT: Ctrl-C on the run command must stop this too.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         if not settings.SANDBOX_ENABLED:
             raise CommandError("The sandbox is off (SANDBOX_ENABLED): there is nothing to join.")
         pair = SyncPair.objects.filter(name=DEMO_PAIR).first()
@@ -49,7 +53,10 @@ class Command(BaseCommand):
             self.stdout.write(f"Sync pair '{pair}' already joins the sandbox's demo accounts.")
             return
         if wait:
-            self._wait_for_server(wait)
+            try:
+                self._wait_for_server(wait)
+            except KeyboardInterrupt:  # the run command was stopped before its web server answered
+                raise CommandError("Stopped before the web server answered: no demo pair made.") from None
         try:
             pair = self._set_up()
             loaded = pairs.queue_initial_load(pair)
