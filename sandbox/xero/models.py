@@ -200,13 +200,7 @@ class Invoice(models.Model):
 class CreditNote(models.Model):
     """A Xero credit note (ACCRECCREDIT to a customer); its credit is allocated to invoices."""
 
-    class Status(models.TextChoices):
-        DRAFT = "DRAFT"
-        SUBMITTED = "SUBMITTED"
-        DELETED = "DELETED"
-        AUTHORISED = "AUTHORISED"
-        PAID = "PAID"
-        VOIDED = "VOIDED"
+    Status = Invoice.Status  # Xero's credit notes go through the same statuses as invoices
 
     credit_note_id = models.UUIDField(default=uuid.uuid4, unique=True)
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="credit_notes")
