@@ -109,8 +109,16 @@ def test_remaining_spends_nothing():
 # ---------------------------------------------------------------- counters and gauges
 
 
+@pytest.fixture
+def frozen_clock(monkeypatch):
+    """Real time stands still: only ``clock.advance`` moves the sandbox clock (a loaded machine
+    must not roll a 2-second window between two calls of a test)."""
+    base = clock.timezone.now()
+    monkeypatch.setattr(clock, "now", lambda: base + clock._offset)
+
+
 @pytest.mark.django_db(transaction=True)
-def test_callers_racing_to_open_a_window_are_all_counted_and_none_refused():
+def test_callers_racing_to_open_a_window_are_all_counted_and_none_refused(frozen_clock):
     """Regression: a caller that missed the row another caller was just creating was refused."""
     limits = [ratelimit.Limit(kind="daily-tokens", scope="race", seconds=60, limit=1000, rolling=False)]
     rounds, callers = 30, 8
@@ -136,14 +144,6 @@ def test_callers_racing_to_open_a_window_are_all_counted_and_none_refused():
     assert (
         sorted(RateWindow.objects.filter(scope="race").values_list("used", flat=True)) == [callers] * rounds
     )
-
-
-@pytest.fixture
-def frozen_clock(monkeypatch):
-    """Real time stands still: only ``clock.advance`` moves the sandbox clock (a loaded machine
-    must not roll a 2-second window between two calls of a test)."""
-    base = clock.timezone.now()
-    monkeypatch.setattr(clock, "now", lambda: base + clock._offset)
 
 
 def _step_to_just_before_a_boundary(seconds: float) -> None:
