@@ -7,6 +7,7 @@ from django.core.management import call_command
 from connector.drain import drain_pair
 from connector.inbox import drain_requests
 from connector.models import SyncPair, WebhookEvent
+from connector.setup_status import setup_status
 from sandbox import webhooks
 from sandbox.pipedrive.models import Deal, Organization
 from sandbox.xero import accounting
@@ -33,6 +34,9 @@ def test_the_demo_pair_syncs_the_demo_data_and_later_changes(demo_settings):
     call_command("sandbox_demo_pair")
     call_command("sandbox_demo_pair")  # idempotent
     pair = SyncPair.objects.get()
+    # The guided setup shows the demo pair as set up, with nothing left for the user to do.
+    status = setup_status(pair)
+    assert status.complete, [(step.key, step.state, step.problem) for step in status.steps]
     queued = WebhookEvent.objects.filter(pair=pair, status="pending").count()
     assert queued > 0
 

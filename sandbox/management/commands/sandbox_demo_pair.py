@@ -4,8 +4,10 @@ For the demo run (`make run`) only. It does what an admin does by hand with real
 the connector's own setup services and over HTTP against the running emulators: connect Xero
 (OAuth2 with PKCE; the emulator's consent is given as its consent page would give it), connect
 Pipedrive with an API token, add the pair, register its Xero webhook in the emulated developer
-portal and store the key, create the invoice pipeline, register the Pipedrive webhooks, and queue
-an initial load of the demo organisation's records. Needs the web server up (``--wait`` waits for
+portal and store the key, create the recommended fields and the invoice pipeline, register the
+Pipedrive webhooks, pass Xero's intent to receive, and queue an initial load of the demo organisation's
+records. The steps go through the guided setup's actions (``connector.setup_status``), so its page
+shows the demo pair set up, as it would after an admin's clicks. Needs the web server up (``--wait`` waits for
 it). Idempotent: nothing is done when the demo pair exists.
 """
 
@@ -18,7 +20,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from connector import connections, pairs, pipedrive_setup, pipedrive_webhooks
+from connector import connections, pairs, setup_status
 from connector.errors import ConnectorError
 from connector.models import SyncPair
 from sandbox import webhooks
@@ -94,9 +96,11 @@ class Command(BaseCommand):
         subscription = webhooks.register_xero_webhook(  # the developer portal's "add a webhook"
             app.client_id, pairs.xero_webhook_url(pair), categories="CONTACT,INVOICE,PAYMENT"
         )
-        pairs.set_xero_webhook_key(pair, subscription.signing_key)
-        pipedrive_setup.create_invoice_pipeline(pair)
-        pipedrive_webhooks.register_pipedrive_webhooks(pair)
+        setup_status.save_xero_webhook_key(pair, subscription.signing_key)
+        setup_status.run_pipedrive_setup(pair)
+        setup_status.register_webhooks(pair)
+        # Xero's portal button; the connector answers it over HTTP, so the web server must be up.
+        setup_status.sandbox_intent_to_receive(pair)
         return pair
 
     @staticmethod
