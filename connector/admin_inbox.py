@@ -59,6 +59,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
         "status",
         "reason",
         "attempts",
+        "lost_claims",
         "received_at",
         "claimed_at",
         "processed_at",
@@ -92,6 +93,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
                 claimed_at=None,
                 claim_token="",
                 processed_at=None,
+                lost_claims=0,
             )
             for pair_id in pair_ids:
                 transaction.on_commit(lambda pair_id=pair_id: request_drain(pair_id, force=True))

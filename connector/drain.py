@@ -100,6 +100,11 @@ def claim_pending(pair_id: int, limit: int) -> list[WebhookEvent]:
         pending = WebhookEvent.objects.filter(pair_id=pair_id, status=Status.PENDING).order_by(
             "event_time", "id"
         )
+        suspect = pending.filter(lost_claims__gt=0).values("source", "category", "resource_id").first()
+        if suspect is not None:
+            # A record whose worker was lost is tried alone (its events only): if it is the one that
+            # stops workers, it no longer takes the rest of a batch down with it.
+            pending = pending.filter(**suspect)
         if connection.features.has_select_for_update_skip_locked:
             pending = pending.select_for_update(skip_locked=True)
         ids = list(pending.values_list("id", flat=True)[:limit])
@@ -374,6 +379,27 @@ def schedule_drain(pair_id: int, when) -> None:
 # ---------------------------------------------------------------- sweeping
 
 
+LOST_WORKER = "claim expired (the worker was lost)"
+
+
+def _give_up_on_records_that_stop_workers(now) -> int:
+    """Events whose worker was lost INBOX_MAX_LOST_CLAIMS times are failed, with what to do next: such
+    a record would otherwise be claimed, stop its worker and come back, for ever."""
+    limit = settings.INBOX_MAX_LOST_CLAIMS
+    given_up = WebhookEvent.objects.filter(status=Status.PENDING, lost_claims__gte=limit).update(
+        status=Status.FAILED,
+        processed_at=now,
+        reason=(
+            f"gave up: the worker syncing this record was lost {limit} times (it crashed, was killed or "
+            "ran out of time), each time on this record alone. Other records were not held up. Check the "
+            "workers' log for this record, then reprocess it."
+        )[:MAX_REASON],
+    )
+    if given_up:
+        logger.warning("Gave up on %d inbox event(s) whose worker was lost %d times", given_up, limit)
+    return given_up
+
+
 def sweep_inbox() -> dict:
     """Re-enqueue drains for rows a lost message or a dead worker left behind.
 
@@ -384,8 +410,13 @@ def sweep_inbox() -> dict:
     now = timezone.now()
     lease_cutoff = now - timedelta(seconds=settings.INBOX_CLAIM_LEASE_SECONDS)
     expired = WebhookEvent.objects.filter(status=Status.PROCESSING, claimed_at__lt=lease_cutoff).update(
-        status=Status.PENDING, claimed_at=None, claim_token="", reason="claim expired (the worker was lost)"
+        status=Status.PENDING,
+        claimed_at=None,
+        claim_token="",
+        reason=LOST_WORKER,
+        lost_claims=F("lost_claims") + 1,
     )
+    _give_up_on_records_that_stop_workers(now)
     pending_cutoff = now - timedelta(seconds=settings.INBOX_SWEEP_AFTER_SECONDS)
     pair_ids = set(
         WebhookEvent.objects.filter(status=Status.PENDING, received_at__lt=pending_cutoff)
@@ -394,7 +425,7 @@ def sweep_inbox() -> dict:
     )
     if expired:
         pair_ids |= set(
-            WebhookEvent.objects.filter(status=Status.PENDING, reason="claim expired (the worker was lost)")
+            WebhookEvent.objects.filter(status=Status.PENDING, reason=LOST_WORKER)
             .values_list("pair_id", flat=True)
             .distinct()
         )

@@ -287,6 +287,13 @@ class WebhookEvent(models.Model):
     reason = models.TextField(blank=True, help_text="Why the event failed or was ignored.")
     payload = models.JSONField(default=dict, blank=True, help_text="The event as received.")
     attempts = models.PositiveIntegerField(default=0)
+    lost_claims = models.PositiveIntegerField(
+        default=0,
+        help_text=(
+            "How often the worker holding this event was lost (crashed, killed or timed out) before it "
+            "finished; past INBOX_MAX_LOST_CLAIMS the event is given up so it cannot stop workers forever."
+        ),
+    )
     received_at = models.DateTimeField(auto_now_add=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     claim_token = models.CharField(

@@ -68,6 +68,52 @@ def test_a_worker_killed_mid_batch_leaves_only_the_unfinished_records_to_redo(
     assert list(WebhookEvent.objects.values_list("attempts", flat=True)) == [0, 0, 0]
 
 
+def test_a_record_that_stops_its_worker_every_time_is_given_up_and_holds_up_no_other(
+    sync_pair, sandbox, monkeypatch, settings
+):
+    settings.INBOX_MAX_LOST_CLAIMS = 3
+    names = ["Fine One Ltd", "Poison Pill Ltd", "Fine Two Ltd", "Fine Three Ltd"]
+    ids = contact_events(sandbox, sync_pair, names)
+    original = PipedriveClient.create
+    kills = []
+
+    def create(self, entity, data):
+        if data.get("name") == "Poison Pill Ltd":
+            kills.append(data["name"])
+            raise WorkerKilled()
+        return original(self, entity, data)
+
+    monkeypatch.setattr(PipedriveClient, "create", create)
+    with pytest.raises(WorkerKilled):
+        drain.drain_pair(sync_pair.pk)  # the batch: one done, the poison kills, two left behind
+    settings.INBOX_CLAIM_LEASE_SECONDS = 0
+    for _ in range(6):  # the sweep every minute; its drain runs inline here, and may be killed
+        try:
+            drain.sweep_inbox()
+        except WorkerKilled:
+            pass
+
+    events = {e.resource_id: e for e in WebhookEvent.objects.all()}
+    poison = events[ids[1]]
+    assert poison.status == "failed" and poison.lost_claims == 3
+    assert "lost 3 times" in poison.reason and "reprocess" in poison.reason
+    assert len(kills) == 3  # tried alone after the first loss, then given up: not for ever
+    assert [events[i].status for i in (ids[0], ids[2], ids[3])] == ["done", "done", "done"]
+    assert syncs_per_contact(sync_pair) == {ids[0]: 1, ids[2]: 1, ids[3]: 1}
+    assert sorted(o["name"] for o in sandbox.organizations()) == [
+        "Fine One Ltd",
+        "Fine Three Ltd",
+        "Fine Two Ltd",
+    ]
+
+    # Once what stopped the workers is fixed, reprocessing the event syncs it.
+    monkeypatch.setattr(PipedriveClient, "create", original)
+    WebhookEvent.objects.filter(pk=poison.pk).update(status="pending", lost_claims=0, reason="")
+    drain.drain_pair(sync_pair.pk)
+    assert WebhookEvent.objects.get(pk=poison.pk).status == "done"
+    assert len(sandbox.organizations()) == 4
+
+
 def test_a_drain_out_of_time_hands_the_rest_to_the_next_drain(sync_pair, sandbox, monkeypatch, settings):
     settings.INBOX_DRAIN_SECONDS = 1
     ids = contact_events(sandbox, sync_pair, [f"Slow Trading {n} Ltd" for n in range(4)])
