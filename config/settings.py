@@ -164,8 +164,9 @@ INBOX_DRAIN_SECONDS = envparse.inbox_drain_seconds(ENV, Q_CLUSTER["timeout"])
 # Failed tries of an event whose sync fails transiently (5xx, time-outs) before it is marked failed.
 INBOX_MAX_ATTEMPTS = envparse.env_int(ENV, "INBOX_MAX_ATTEMPTS", 5)
 # An event whose worker was lost this many times (a record that crashes or hangs its worker) is
-# given up (failed, with why) instead of being claimed again forever; until then it is retried alone.
-INBOX_MAX_LOST_CLAIMS = envparse.env_int(ENV, "INBOX_MAX_LOST_CLAIMS", 3)
+# given up (failed, with why) instead of being claimed again forever; before that, it is tried after the
+# other work, with fewer and fewer others (connector/drain.py: SUSPECT_AFTER_LOST).
+INBOX_MAX_LOST_CLAIMS = envparse.env_int(ENV, "INBOX_MAX_LOST_CLAIMS", 5)
 # The wait before the first retry of such an event; it doubles at each further try (30 minutes at most).
 INBOX_RETRY_DELAY_SECONDS = envparse.env_int(ENV, "INBOX_RETRY_DELAY_SECONDS", 60)
 

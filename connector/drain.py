@@ -24,7 +24,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.services import sync_cause
@@ -100,11 +100,9 @@ def claim_pending(pair_id: int, limit: int) -> list[WebhookEvent]:
         pending = WebhookEvent.objects.filter(pair_id=pair_id, status=Status.PENDING).order_by(
             "event_time", "id"
         )
-        suspect = pending.filter(lost_claims__gt=0).values("source", "category", "resource_id").first()
-        if suspect is not None:
-            # A record whose worker was lost is tried alone (its events only): if it is the one that
-            # stops workers, it no longer takes the rest of a batch down with it.
-            pending = pending.filter(**suspect)
+        pending = _fresh_or_suspects(pending)
+        if pending is None:
+            return []
         if connection.features.has_select_for_update_skip_locked:
             pending = pending.select_for_update(skip_locked=True)
         ids = list(pending.values_list("id", flat=True)[:limit])
@@ -116,6 +114,38 @@ def claim_pending(pair_id: int, limit: int) -> list[WebhookEvent]:
         )
     claimed = WebhookEvent.objects.filter(id__in=ids, claim_token=token, status=Status.PROCESSING)
     return list(claimed.order_by("event_time", "id"))
+
+
+# Events whose worker was lost twice may hold the record that stops workers: they wait until the other
+# pending work is claimed, then go in a small batch, then (lost once more) one record at a time, so such
+# a record takes ever fewer others down with it and is given up at INBOX_MAX_LOST_CLAIMS.
+SUSPECT_AFTER_LOST = 2
+SUSPECT_BATCH = 10
+
+
+def _fresh_or_suspects(pending):
+    """The pending rows to claim from: those not suspected first (in their usual batches); when only
+    suspects are left, those of up to SUSPECT_BATCH records lost SUSPECT_AFTER_LOST times, or else of the
+    least-lost record alone. None when nothing is pending."""
+    fresh = pending.filter(lost_claims__lt=SUSPECT_AFTER_LOST)
+    if fresh.exists():
+        return fresh
+    suspects = pending.order_by("lost_claims", "event_time", "id")
+    lost = suspects.values_list("lost_claims", flat=True).first()
+    if lost is None:
+        return None
+    wanted = 1 if lost > SUSPECT_AFTER_LOST else SUSPECT_BATCH
+    records: list[tuple] = []
+    keys = suspects.filter(lost_claims=lost).values_list("source", "category", "resource_id")
+    for key in keys[: wanted * 20]:  # a record has a few events at most; bounded either way
+        if key not in records:
+            records.append(key)
+            if len(records) == wanted:
+                break
+    match = Q(pk__in=[])
+    for source, category, resource_id in records:
+        match |= Q(source=source, category=category, resource_id=resource_id)
+    return suspects.filter(match)
 
 
 def _still_ours(rows: list[WebhookEvent]):
@@ -391,8 +421,8 @@ def _give_up_on_records_that_stop_workers(now) -> int:
         processed_at=now,
         reason=(
             f"gave up: the worker syncing this record was lost {limit} times (it crashed, was killed or "
-            "ran out of time), each time on this record alone. Other records were not held up. Check the "
-            "workers' log for this record, then reprocess it."
+            "ran out of time), the last times with this record alone. Other records were not held up. "
+            "Check the workers' log for this record, then reprocess it."
         )[:MAX_REASON],
     )
     if given_up:
