@@ -178,3 +178,25 @@ def test_incremental_listing_by_update_time_pages_without_gaps(api, company):
     )
     assert newest.json()["data"][0]["name"] == "Org 0"
     assert api.get("/api/v2/organizations", {"sort_by": "name"}, valid_request=False).status_code == 400
+
+
+def test_deal_fields_carry_their_description(api):
+    """Found by Pipedrive's Node client: dealFields answers lacked the spec's ``description``."""
+    invoice = add_field(api, "dealFields", "Xero invoice", description="The Xero invoice number")
+    assert invoice["description"] == "The Xero invoice number"
+    plain = add_field(api, "dealFields", "Reference")
+    assert plain["description"] is None
+    read = api.get(f"/api/v2/dealFields/{invoice['field_code']}").json()["data"]
+    assert read["description"] == "The Xero invoice number"
+    listed = api.get("/api/v2/dealFields").json()["data"]
+    assert all("description" in f for f in listed)
+    assert (
+        next(f for f in listed if f["field_code"] == "value")["description"]
+        == "The monetary value of the deal"
+    )
+    refused = api.post(
+        "/api/v2/dealFields",
+        {"field_name": "X", "field_type": "varchar", "description": 5},
+        valid_request=False,
+    )
+    assert refused.status_code == 400

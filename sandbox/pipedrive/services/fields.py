@@ -36,6 +36,18 @@ STANDARD_FIELDS = {
         ("expected_close_date", "Expected close date", "date"),
     ],
 }
+# Deal fields carry a description in the spec (person and organization fields do not): the standard
+# ones as the spec's examples word them, custom ones as sent when added (null when none).
+STANDARD_DESCRIPTIONS = {
+    "title": "The title or name of the deal",
+    "value": "The monetary value of the deal",
+    "owner_id": "The user who owns the record",
+    "person_id": "The person linked to the deal",
+    "org_id": "The organization linked to the record",
+    "stage_id": "The pipeline stage of the deal",
+    "status": "Whether the deal is open, won or lost",
+    "expected_close_date": "The date the deal is expected to close",
+}
 FIELD_TYPES_CREATABLE = {
     "varchar",
     "text",
@@ -56,32 +68,37 @@ FIELD_TYPES_CREATABLE = {
 }
 
 
-def serialize_field(field) -> dict:
+def serialize_field(field, entity: str | None = None) -> dict:
+    """A custom field, or a standard one (a (code, name, type) of ``entity`` in STANDARD_FIELDS)."""
     if isinstance(field, CustomField):
-        return {
+        entity, description = field.entity, field.description or None
+        data = {
             "field_name": field.field_name,
             "field_code": field.field_code,
             "field_type": field.field_type,
             "options": field.options,
-            "subfields": None,
             "is_custom_field": True,
-            "is_optional_response_field": False,
         }
-    code, name, kind = field
-    return {
-        "field_name": name,
-        "field_code": code,
-        "field_type": kind,
-        "options": None,
-        "subfields": None,
-        "is_custom_field": False,
-        "is_optional_response_field": False,
-    }
+    else:
+        code, name, kind = field
+        description = STANDARD_DESCRIPTIONS.get(code)
+        data = {
+            "field_name": name,
+            "field_code": code,
+            "field_type": kind,
+            "options": None,
+            "is_custom_field": False,
+        }
+    if entity == Entity.DEAL:
+        data["description"] = description
+    return data | {"subfields": None, "is_optional_response_field": False}
 
 
 def list_fields(company: Company, entity: str) -> list[dict]:
     custom = CustomField.objects.filter(company=company, entity=entity).order_by("id")
-    return [serialize_field(f) for f in STANDARD_FIELDS[entity]] + [serialize_field(f) for f in custom]
+    return [serialize_field(f, entity) for f in STANDARD_FIELDS[entity]] + [
+        serialize_field(f) for f in custom
+    ]
 
 
 def get_field(company: Company, entity: str, code: str) -> dict:
@@ -103,6 +120,9 @@ def create_field(company: Company, entity: str, body: dict) -> CustomField:
         raise ApiError(400, "field_name must be 200 characters or less")
     if body.get("field_type") not in FIELD_TYPES_CREATABLE:
         raise ApiError(400, f"field_type must be one of {', '.join(sorted(FIELD_TYPES_CREATABLE))}")
+    description = body.get("description")
+    if description is not None and not isinstance(description, str):
+        raise ApiError(400, "description must be a string")
     options = None
     if body["field_type"] in ("enum", "set"):
         labels = [o.get("label") for o in body.get("options") or [] if isinstance(o, dict)]
@@ -115,6 +135,7 @@ def create_field(company: Company, entity: str, body: dict) -> CustomField:
         field_code=secrets.token_hex(20),  # Pipedrive's 40-character hash keys
         field_name=body["field_name"].strip(),
         field_type=body["field_type"],
+        description=description or "",
         options=options,
         add_time=clock.now(),
     )
