@@ -165,6 +165,11 @@ class CustomField(models.Model):
     field_type = models.CharField(max_length=30)
     description = models.TextField(blank=True, help_text="Deal fields only; empty reads back as null.")
     options = models.JSONField(null=True, blank=True, help_text="[{id, label}] for enum and set fields.")
+    namespaces = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="ui_visibility, important_fields, required_fields as added (answered on include_fields).",
+    )
     add_time = models.DateTimeField()
 
     class Meta:
