@@ -38,6 +38,7 @@ PIPEDRIVE_NULL_IN_RESPONSES = {
     "days_to_rotten",
     "subfields",
     "options",
+    "description",  # a custom field added without one: the request schema itself allows null
     "next_cursor",  # the spec's own descriptions say it "will be null" on the last page
 }
 

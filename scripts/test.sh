@@ -14,6 +14,24 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "No chromium (install it: sudo apt-get install chromium): the browser tests will be skipped." >&2
   fi
 fi
+# Pipedrive's official Node client (tests/sandbox/test_pipedrive_sdk.py): Debian's node and npm, then the
+# pinned package from tests/sdk/pipedrive_node/package-lock.json (npm ci, the test does the same if missing).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing Debian's nodejs and npm for the Pipedrive client test..."
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; } >"$ROOT/var/apt-nodejs.log" 2>&1 ||
+      { tail -20 "$ROOT/var/apt-nodejs.log" >&2; echo "Installing nodejs failed (see var/apt-nodejs.log)." >&2; }
+  fi
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    [ -n "${CI:-}" ] && { echo "CI needs node and npm for the Pipedrive client test and they could not be installed." >&2; exit 1; }
+    echo "No node/npm (install them: sudo apt-get install nodejs npm): the Pipedrive client test will be skipped." >&2
+  fi
+fi
+SDK_DIR="$ROOT/tests/sdk/pipedrive_node"
+if command -v npm >/dev/null 2>&1 && ! node -e 'process.exit(require(process.argv[1] + "/node_modules/pipedrive/package.json").version === require(process.argv[1] + "/package.json").dependencies.pipedrive ? 0 : 1)' "$SDK_DIR" 2>/dev/null; then
+  (cd "$SDK_DIR" && npm ci --prefer-offline --no-audit --no-fund --ignore-scripts) >"$ROOT/var/npm-pipedrive-sdk.log" 2>&1 ||
+    echo "npm ci in tests/sdk/pipedrive_node failed (see var/npm-pipedrive-sdk.log): the Pipedrive client test will try again." >&2
+fi
 mkdir -p "$ROOT/test-artifacts/screenshots"
 echo "Database: ${DATABASE_URL:-embedded SQLite}; broker: ${REDIS_URL:+Redis $REDIS_URL}${REDIS_URL:-django-q2 ORM broker}"
 ruff check .

@@ -135,6 +135,10 @@ class Stage(models.Model):
     name = models.CharField(max_length=200)
     order_nr = models.PositiveIntegerField(default=1)
     deal_probability = models.PositiveIntegerField(default=100)
+    is_deal_rot_enabled = models.BooleanField(default=False)
+    days_to_rotten = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Days without an update after which a deal in this stage rots."
+    )
     add_time = models.DateTimeField()
     update_time = models.DateTimeField()
 
@@ -159,7 +163,13 @@ class CustomField(models.Model):
     field_code = models.CharField(max_length=40)
     field_name = models.CharField(max_length=200)
     field_type = models.CharField(max_length=30)
+    description = models.TextField(blank=True, help_text="Deal fields only; empty reads back as null.")
     options = models.JSONField(null=True, blank=True, help_text="[{id, label}] for enum and set fields.")
+    namespaces = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="ui_visibility, important_fields, required_fields as added (answered on include_fields).",
+    )
     add_time = models.DateTimeField()
 
     class Meta:

@@ -144,7 +144,8 @@ item_search_field = api("v2", "/itemSearch/field", search=True, GET=_item_search
 
 def field_views(entity: str, name: str):
     def list_(request, caller):
-        fields = services.list_fields(caller.company, entity)
+        include = services.namespaces_asked(request.GET.get("include_fields"))
+        fields = services.list_fields(caller.company, entity, include)
         limit = services.page_limit(request.GET.get("limit"))
         start = services.decode_cursor(request.GET["cursor"]) if request.GET.get("cursor") else 0
         page = fields[start : start + limit]
@@ -155,7 +156,8 @@ def field_views(entity: str, name: str):
         return ok(services.serialize_field(services.create_field(caller.company, entity, body_of(request))))
 
     def get(request, caller, field_code):
-        return ok(services.get_field(caller.company, entity, field_code))
+        include = services.namespaces_asked(request.GET.get("include_fields"))
+        return ok(services.get_field(caller.company, entity, field_code, include))
 
     return api("v2", f"/{name}", GET=list_, POST=create), api("v2", f"/{name}/{{field_code}}", GET=get)
 

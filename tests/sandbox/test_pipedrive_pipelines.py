@@ -28,3 +28,37 @@ def test_bad_pipeline_and_stage_bodies_are_refused(api):
     )
     missing = api.post("/api/v2/stages", {"name": "X", "pipeline_id": 999999})
     assert missing.status_code == 404 and missing.json()["error"] == "Pipeline not found"
+
+
+def test_pipeline_and_stage_settings_sent_when_added_are_kept(api):
+    """Found by Pipedrive's Node client: the settings were accepted, then read back as the defaults."""
+    pipeline = api.post("/api/v2/pipelines", {"name": "Renewals", "is_deal_probability_enabled": True})
+    pipeline = pipeline.json()["data"]
+    assert pipeline["is_deal_probability_enabled"] is True
+    assert (
+        api.get(f"/api/v2/pipelines/{pipeline['id']}").json()["data"]["is_deal_probability_enabled"] is True
+    )
+    rotting = api.post(
+        "/api/v2/stages",
+        {"name": "Quoted", "pipeline_id": pipeline["id"], "is_deal_rot_enabled": True, "days_to_rotten": 12},
+    ).json()["data"]
+    assert (rotting["is_deal_rot_enabled"], rotting["days_to_rotten"]) == (True, 12)
+    read = api.get(f"/api/v2/stages/{rotting['id']}").json()["data"]
+    assert (read["is_deal_rot_enabled"], read["days_to_rotten"]) == (True, 12)
+    plain = api.post("/api/v2/stages", {"name": "Won", "pipeline_id": pipeline["id"]}).json()["data"]
+    assert (plain["is_deal_rot_enabled"], plain["days_to_rotten"]) == (False, None)
+    listed = api.get("/api/v2/stages", {"pipeline_id": pipeline["id"]}).json()["data"]
+    assert [(s["is_deal_rot_enabled"], s["days_to_rotten"]) for s in listed] == [(True, 12), (False, None)]
+
+
+def test_bad_stage_rot_settings_are_refused_and_nothing_is_saved(api):
+    pipeline_id = api.get("/api/v2/pipelines").json()["data"][0]["id"]
+    before = len(api.get("/api/v2/stages", {"pipeline_id": pipeline_id}).json()["data"])
+    for bad in ({"days_to_rotten": -1}, {"days_to_rotten": 2**40}):
+        refused = api.post(
+            "/api/v2/stages",
+            {"name": "Stale", "pipeline_id": pipeline_id, "is_deal_rot_enabled": True, **bad},
+            valid_request=False,
+        )
+        assert refused.status_code == 400 and "days_to_rotten" in refused.json()["error"]
+    assert len(api.get("/api/v2/stages", {"pipeline_id": pipeline_id}).json()["data"]) == before

@@ -178,3 +178,69 @@ def test_incremental_listing_by_update_time_pages_without_gaps(api, company):
     )
     assert newest.json()["data"][0]["name"] == "Org 0"
     assert api.get("/api/v2/organizations", {"sort_by": "name"}, valid_request=False).status_code == 400
+
+
+def test_deal_fields_carry_their_description(api):
+    """Found by Pipedrive's Node client: dealFields answers lacked the spec's ``description``."""
+    invoice = add_field(api, "dealFields", "Xero invoice", description="The Xero invoice number")
+    assert invoice["description"] == "The Xero invoice number"
+    plain = add_field(api, "dealFields", "Reference")
+    assert plain["description"] is None
+    read = api.get(f"/api/v2/dealFields/{invoice['field_code']}").json()["data"]
+    assert read["description"] == "The Xero invoice number"
+    listed = api.get("/api/v2/dealFields").json()["data"]
+    assert all("description" in f for f in listed)
+    assert (
+        next(f for f in listed if f["field_code"] == "value")["description"]
+        == "The monetary value of the deal"
+    )
+    refused = api.post(
+        "/api/v2/dealFields",
+        {"field_name": "X", "field_type": "varchar", "description": 5},
+        valid_request=False,
+    )
+    assert refused.status_code == 400
+
+
+ALL_NAMESPACES = "ui_visibility,important_fields,required_fields"
+
+
+def test_fields_answer_the_include_fields_namespaces_they_were_added_with(api):
+    """Pipedrive's Node client asks for ``include_fields``; the sandbox ignored it and what was sent."""
+    stage_id = api.get("/api/v2/stages").json()["data"][0]["id"]
+    invoice = add_field(
+        api,
+        "dealFields",
+        "Xero invoice",
+        important_fields={"enabled": True, "stage_ids": [stage_id]},
+        ui_visibility={"add_visible_flag": False},
+    )
+    assert not {"ui_visibility", "important_fields", "required_fields"} & set(invoice)
+    read = api.get(f"/api/v2/dealFields/{invoice['field_code']}", {"include_fields": ALL_NAMESPACES})
+    read = read.json()["data"]
+    assert read["important_fields"] == {"enabled": True, "stage_ids": [stage_id]}
+    assert read["required_fields"] == {"enabled": False, "stage_ids": [], "statuses": {}}
+    assert read["ui_visibility"] == {
+        "add_visible_flag": False,
+        "details_visible_flag": True,
+        "projects_detail_visible_flag": True,
+        "show_in_pipelines": {"show_in_all": True, "pipeline_ids": []},
+    }
+    only_ui = api.get("/api/v2/dealFields", {"include_fields": "ui_visibility"}).json()["data"]
+    assert all("ui_visibility" in f and "important_fields" not in f for f in only_ui)
+    for kind in ("personFields", "organizationFields"):
+        listed = api.get(f"/api/v2/{kind}", {"include_fields": ALL_NAMESPACES}).json()["data"]
+        assert all(f["required_fields"] == {"enabled": False} for f in listed)
+        hidden = {"show": False, "order": 0}
+        assert all(f["ui_visibility"]["show_in_add_deal_dialog"] == hidden for f in listed)
+    assert api.validated >= 6  # every answer valid against the spec
+
+
+def test_a_namespace_of_the_wrong_type_is_refused(api):
+    refused = api.post(
+        "/api/v2/personFields",
+        {"field_name": "Tier", "field_type": "varchar", "required_fields": {"enabled": "yes"}},
+        valid_request=False,
+    )
+    assert refused.status_code == 400
+    assert "Tier" not in [f["field_name"] for f in api.get("/api/v2/personFields").json()["data"]]

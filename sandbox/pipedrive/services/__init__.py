@@ -13,7 +13,13 @@ from sandbox.pipedrive.services.demo import (
     DEMO_DOMAIN,
     ensure_demo_company,
 )
-from sandbox.pipedrive.services.fields import create_field, get_field, list_fields, serialize_field
+from sandbox.pipedrive.services.fields import (
+    create_field,
+    get_field,
+    list_fields,
+    namespaces_asked,
+    serialize_field,
+)
 from sandbox.pipedrive.services.notes import create_note, list_notes, serialize_note
 from sandbox.pipedrive.services.paging import (
     DEFAULT_PAGE,
@@ -67,6 +73,7 @@ __all__ = [
     "list_notes",
     "list_records",
     "merge_records",
+    "namespaces_asked",
     "page_limit",
     "record_page",
     "rfc3339",

@@ -4,6 +4,8 @@ from sandbox import clock
 from sandbox.pipedrive.models import Company, Pipeline, Stage
 from sandbox.pipedrive.services.common import ApiError, rfc3339
 
+MAX_DAYS_TO_ROTTEN = 2**31 - 1  # the column's range; Pipedrive documents no bound
+
 
 def serialize_pipeline(pipeline: Pipeline) -> dict:
     return {
@@ -25,8 +27,8 @@ def serialize_stage(stage: Stage) -> dict:
         "is_deleted": False,
         "deal_probability": stage.deal_probability,
         "pipeline_id": stage.pipeline_id,
-        "is_deal_rot_enabled": False,
-        "days_to_rotten": None,
+        "is_deal_rot_enabled": stage.is_deal_rot_enabled,
+        "days_to_rotten": stage.days_to_rotten,
         "add_time": rfc3339(stage.add_time),
         "update_time": rfc3339(stage.update_time),
     }
@@ -37,11 +39,33 @@ def create_pipeline(company: Company, body) -> Pipeline:
     name = body.get("name") if isinstance(body, dict) else None
     if not isinstance(name, str) or not name.strip():
         raise ApiError(400, "name is required")
+    probability_enabled = _boolean(body, "is_deal_probability_enabled")
     now = clock.now()
     order = Pipeline.objects.filter(company=company).count() + 1
     return Pipeline.objects.create(
-        company=company, name=name.strip(), order_nr=order, add_time=now, update_time=now
+        company=company,
+        name=name.strip(),
+        order_nr=order,
+        is_deal_probability_enabled=probability_enabled,
+        add_time=now,
+        update_time=now,
     )
+
+
+def _boolean(body: dict, name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise ApiError(400, f"{name} must be a boolean")
+    return value
+
+
+def _days_to_rotten(body: dict) -> int | None:
+    days = body.get("days_to_rotten")
+    if days is None:
+        return None
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_DAYS_TO_ROTTEN:
+        raise ApiError(400, "days_to_rotten must be a whole number of days, 0 or more")
+    return days
 
 
 def create_stage(company: Company, body) -> Stage:
@@ -61,12 +85,15 @@ def create_stage(company: Company, body) -> Stage:
         probability = 100
     elif isinstance(probability, bool) or not isinstance(probability, int) or not 0 <= probability <= 100:
         raise ApiError(400, "deal_probability must be an integer from 0 to 100")
+    rot_enabled, days_to_rotten = _boolean(body, "is_deal_rot_enabled"), _days_to_rotten(body)
     now = clock.now()
     return Stage.objects.create(
         pipeline=pipeline,
         name=name.strip(),
         order_nr=pipeline.stages.count() + 1,
         deal_probability=probability,
+        is_deal_rot_enabled=rot_enabled,
+        days_to_rotten=days_to_rotten,
         add_time=now,
         update_time=now,
     )
