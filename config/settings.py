@@ -170,6 +170,20 @@ INBOX_MAX_LOST_CLAIMS = envparse.env_int(ENV, "INBOX_MAX_LOST_CLAIMS", 5)
 # The wait before the first retry of such an event; it doubles at each further try (30 minutes at most).
 INBOX_RETRY_DELAY_SECONDS = envparse.env_int(ENV, "INBOX_RETRY_DELAY_SECONDS", 60)
 
+# Backfill (connector/backfill.py): Xero records per page; records between saves of the position;
+# how long one task carries a run before queueing its continuation (below the task timeout, which
+# would kill it and leave the run to wait out its lease); the silence after which a run's worker
+# counts as dead and the upkeep schedule hands the run on; Xero calls a day kept for live changes;
+# how long a chunk waits for the pair's inbox to empty.
+BACKFILL_PAGE_SIZE = envparse.env_int(ENV, "BACKFILL_PAGE_SIZE", 1000)
+BACKFILL_CHUNK = envparse.env_int(ENV, "BACKFILL_CHUNK", 25)
+BACKFILL_SLICE_SECONDS = envparse.env_int(
+    ENV, "BACKFILL_SLICE_SECONDS", min(240, Q_CLUSTER["timeout"] * 4 // 5)
+)
+BACKFILL_LEASE_SECONDS = envparse.env_int(ENV, "BACKFILL_LEASE_SECONDS", 120)
+BACKFILL_XERO_DAY_RESERVE = envparse.env_int(ENV, "BACKFILL_XERO_DAY_RESERVE", 100)
+BACKFILL_MAX_YIELD_SECONDS = envparse.env_int(ENV, "BACKFILL_MAX_YIELD_SECONDS", 30)
+
 # Audit (audit/): field values of sync records are kept "full", "masked" (names, e-mails and other
 # text shown as "A••• L••"; amounts, dates and ids kept) or "none" (field names only).
 AUDIT_PERSONAL_DATA = ENV.get("AUDIT_PERSONAL_DATA", "masked").strip().lower()

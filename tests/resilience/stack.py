@@ -4,7 +4,8 @@ One ``Stack`` is a temporary data folder (its own SQLite file, or its own Postgr
 web server under gunicorn (the connector's webhook receivers and the embedded sandbox, which the
 connector reaches over HTTP as it would reach Xero and Pipedrive), one or more django-q2 clusters
 (``manage.py qcluster``, each in its own session so the test can kill it with -9), and the inbox
-sweep in a loop (the every-minute schedule, run every second: tests cannot wait minutes). Timings
+sweep in a loop (the every-minute schedule, run every second: tests cannot wait minutes), and, when
+asked, the backfill upkeep likewise. Timings
 are scaled down (task timeout 30 s, claim lease 8 s, first retry after 2 s) so lost work comes back
 within a scenario.
 
@@ -253,6 +254,7 @@ class Stack:
         self.web: subprocess.Popen | None = None
         self.clusters: list[subprocess.Popen] = []
         self.sweeper: subprocess.Popen | None = None
+        self.upkeep: subprocess.Popen | None = None
         self.pair_keys: list[str] = []
         self.tenant_id = ""
         self._log = open(folder / "stack.log", "ab")  # noqa: SIM115 (the processes write to it until stop)
@@ -294,7 +296,7 @@ class Stack:
             command, cwd=ROOT, env=self.env, stdout=self._log, stderr=self._log, start_new_session=True
         )
 
-    def start(self, clusters: int = 1) -> Stack:
+    def start(self, clusters: int = 1, backfill_upkeep: bool = False) -> Stack:
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         self.web = self._spawn(
             [gunicorn, "config.wsgi", "-b", f"127.0.0.1:{self.port}", "-w", "2", "--threads", "4",
@@ -304,6 +306,8 @@ class Stack:
         for _ in range(clusters):
             self.start_cluster()
         self.sweeper = self._spawn([sys.executable, str(ADMIN), "sweeper", "1"])
+        if backfill_upkeep:  # the every-minute schedule that resumes a dead worker's backfill, every second
+            self.upkeep = self._spawn([sys.executable, str(ADMIN), "upkeep", "1"])
         return self
 
     def _web_answers(self) -> bool:
@@ -343,7 +347,7 @@ class Stack:
         return pids
 
     def stop(self) -> None:
-        for process in [*self.clusters, self.sweeper, self.web]:
+        for process in [*self.clusters, self.sweeper, self.upkeep, self.web]:
             if process is not None:
                 _stop_group(process)
         self._log.close()

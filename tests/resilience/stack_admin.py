@@ -3,11 +3,13 @@ up, changes Xero records, flips fault switches and reads back what the stack did
 
     python tests/resilience/stack_admin.py COMMAND '{"json": "arguments"}'   -> JSON on stdout
     python tests/resilience/stack_admin.py sweeper SECONDS                   -> the inbox sweep, in a loop
+    python tests/resilience/stack_admin.py upkeep SECONDS                    -> the backfill upkeep, in a loop
 
 Not a test module: the resilience tests start it as a subprocess (the stack's database is not the
 test database).
 """
 
+import importlib
 import json
 import os
 import sys
@@ -213,17 +215,174 @@ def sweeper(interval: str) -> None:
         time.sleep(float(interval))
 
 
+def upkeep(interval: str) -> None:
+    """The every-minute backfill upkeep schedule (connector.tasks.backfill_upkeep: resume runs a dead
+    worker left), run every ``interval`` seconds."""
+    from connector.tasks import backfill_upkeep
+
+    while True:
+        try:
+            resumed = backfill_upkeep()["resumed"]
+            if resumed:
+                print(f"upkeep resumed backfill runs {resumed}", file=sys.stderr, flush=True)
+        except Exception as exc:  # a restarted database: try again at the next turn
+            print(f"upkeep failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            connection.close()
+        time.sleep(float(interval))
+
+
+# --------------------------------------------------------------------------- backfill
+
+
+def seed_backfill(contacts: int, invoices: int, same: int, person_every: int) -> dict:
+    """Xero holds ``contacts`` contacts and ``invoices`` sales invoices (none paid); Pipedrive holds the
+    "Xero invoices" pipeline the default stage rules name and ``same`` organizations that are the first
+    customers under another spelling of their legal suffix (matched by normalized name)."""
+    from sandbox.pipedrive.models import Pipeline, Stage
+    from tests.sync.backfill_seed import contact_name, seed_contacts, seed_invoices, seed_organizations
+
+    default_rules = importlib.import_module("mapping.migrations.0002_default_rules")
+    organisation = Organisation.objects.get(name="Resilience Test Ltd")
+    company = Company.objects.get(pk=PipedriveConnection.objects.first().company_id)
+    owner = User.objects.get(api_token=pd_services.DEMO_API_TOKEN)
+    with transaction.atomic():
+        made = seed_contacts(organisation, contacts, person_every=person_every)
+        seed_invoices(organisation, made, invoices)
+        same_names = [contact_name(n).replace("Limited", "LTD").upper() for n in range(same)]
+        seed_organizations(company, owner, same_names)
+        existing = list(Organization.objects.filter(company=company).values_list("id", flat=True))
+        now = timezone.now()
+        pipeline = Pipeline.objects.create(
+            company=company, name=default_rules.PIPELINE, order_nr=2, add_time=now, update_time=now
+        )
+        stages = dict.fromkeys(row[2] for row in default_rules.STAGE_DEFAULTS)
+        for number, stage in enumerate(stages, start=1):
+            Stage.objects.create(
+                pipeline=pipeline, name=stage, order_nr=number, add_time=now, update_time=now
+            )
+    return {"existing_organizations": existing}
+
+
+def backfill_start() -> dict:
+    """What the admin's "Preview" button does: a run in preview, prepared by a worker."""
+    from connector import backfill
+
+    run = backfill.start_preview(SyncPair.objects.get(), requested_by="resilience test")
+    backfill.enqueue(run.pk)
+    return {"run_id": run.pk}
+
+
+def backfill_confirm(run_id: int) -> dict:
+    """What the admin's "Confirm" button does: the previewed run queued for a worker."""
+    from connector import backfill
+    from connector.models import BackfillRun
+
+    return {"status": backfill.confirm(BackfillRun.objects.get(pk=run_id)).status}
+
+
+def backfill_state(run_id: int, existing: list | None = None) -> dict:
+    """The run as stored, and what Pipedrive and the record links hold: counts, duplicates, spend
+    (``matched_existing``: links to the organizations ``existing`` before the run)."""
+    from connector.models import BackfillRun
+    from sandbox import counters
+    from sandbox.pipedrive.models import Deal, Person
+
+    run = BackfillRun.objects.get(pk=run_id)
+    company = Company.objects.get(pk=PipedriveConnection.objects.first().company_id)
+
+    def duplicated(model, field):
+        names = Counter(model.objects.filter(company=company, is_deleted=False).values_list(field, flat=True))
+        return sum(names.values()), sorted(str(name) for name, n in names.items() if n > 1)[:20]
+
+    links = {}
+    for pipedrive_type in ("organization", "person", "deal"):
+        rows = RecordLink.objects.filter(pipedrive_type=pipedrive_type)
+        linked = rows.filter(state=RecordLink.State.LINKED)
+        links[pipedrive_type] = {
+            "linked": linked.count(),
+            "distinct_records": linked.values("pipedrive_id").distinct().count(),
+            "other_states": dict(
+                Counter(rows.exclude(state=RecordLink.State.LINKED).values_list("state", flat=True))
+            ),
+        }
+    organizations, duplicated_organizations = duplicated(Organization, "name")
+    persons, duplicated_persons = duplicated(Person, "name")
+    deals, duplicated_deals = duplicated(Deal, "title")
+    xero = counters.snapshot("xero", xero_tenant())["by_endpoint"]
+    pipedrive = counters.snapshot("pipedrive")["by_endpoint"]
+    return {
+        "status": run.status,
+        "phase": run.phase,
+        "page": run.page,
+        "position": run.position,
+        "counts": run.counts,
+        "created_records": run.created_records,
+        "plan": run.plan,
+        "errors": run.errors,
+        "last_error": run.last_error,
+        "state_message": run.state_message,
+        "organizations": organizations,
+        "duplicated_organizations": duplicated_organizations,
+        "persons": persons,
+        "duplicated_persons": duplicated_persons,
+        "deals": deals,
+        "duplicated_deals": duplicated_deals,
+        "links": links,
+        "matched_existing": RecordLink.objects.filter(
+            pipedrive_type="organization", state=RecordLink.State.LINKED, pipedrive_id__in=existing or []
+        ).count(),
+        "xero_calls": xero,
+        "xero_429s": sum(by_status.get("429", 0) for by_status in xero.values()),
+        "pipedrive_created": {
+            endpoint: sum(n for status, n in by_status.items() if status < "300")
+            for endpoint, by_status in pipedrive.items()
+            if endpoint.startswith("POST")
+        },
+    }
+
+
+def xero_tenant() -> str:
+    return XeroConnection.objects.get().tenant_id
+
+
+def kill_backfill_midway(run_id: int, cluster_pid: int, phase: str, deals_at_least: int) -> dict:
+    """Watch the run; once it is in ``phase`` with ``deals_at_least`` deals in Pipedrive, more than its
+    saved position accounts for (a chunk half written), kill -9 the cluster's session (its main process
+    and workers); then report the run and Pipedrive as the dead worker left them."""
+    import signal
+
+    from connector.models import BackfillRun
+    from sandbox.pipedrive.models import Deal
+
+    page_size = settings.BACKFILL_PAGE_SIZE
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        run = BackfillRun.objects.get(pk=run_id)
+        if run.phase == phase:
+            saved = (run.page - 1) * page_size + run.position
+            in_pipedrive = Deal.objects.filter(is_deleted=False).count()
+            if in_pipedrive >= deals_at_least and in_pipedrive > saved:
+                os.killpg(cluster_pid, signal.SIGKILL)
+                time.sleep(1)  # a call under way when the worker died is answered to no one
+                return {"saved_at_kill": saved, "deals_at_kill": in_pipedrive, **backfill_state(run_id)}
+        if run.status not in ("queued", "running"):
+            break
+        time.sleep(0.05)
+    raise SystemExit(f"the run never had {deals_at_least} deals mid-chunk: {backfill_state(run_id)}")
+
+
 COMMANDS = {
     name: globals()[name]
     for name in (
         "setup", "add_contacts", "rename_contacts", "state", "set_faults", "revoke_pipedrive_token",
         "reconnect_pipedrive", "replay_failed", "expire_xero_token", "queue_contact_events",
+        "seed_backfill", "backfill_start", "backfill_confirm", "backfill_state", "kill_backfill_midway",
     )
 }  # fmt: skip
 
 if __name__ == "__main__":
-    if sys.argv[1] == "sweeper":
-        sweeper(sys.argv[2])
+    if sys.argv[1] in ("sweeper", "upkeep"):
+        {"sweeper": sweeper, "upkeep": upkeep}[sys.argv[1]](sys.argv[2])
     else:
         arguments = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
         print(json.dumps(COMMANDS[sys.argv[1]](**arguments)))
