@@ -65,13 +65,19 @@ def _stop_group(process: subprocess.Popen, sig=signal.SIGTERM, grace: float = 10
             os.killpg(process.pid, signal.SIGKILL)  # leftovers of a group whose leader died
         return
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, sig)
+        if sig == signal.SIGKILL:
+            os.killpg(process.pid, sig)
+        else:
+            # The leader only: it stops its own children (a django-q2 cluster whose children are
+            # signalled as well hangs until the grace runs out); leftovers are killed below.
+            os.kill(process.pid, sig)
     try:
         process.wait(timeout=grace)
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        pass
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 # --------------------------------------------------------------------------- private servers
