@@ -195,14 +195,18 @@ def _mapped_sources(pair, target: str) -> dict:
 
 
 def fields_written(
-    pair, pipedrive_type: str, payload: dict | None, previous: SyncRecord | None
+    pair, pipedrive_type: str, payload: dict | None, previous: SyncRecord | None, mapped_sources=None
 ) -> list[dict]:
     """Field by field what was sent: the Pipedrive field, its Xero source, the value before (from the
-    last record that wrote this field, when there is one) and the value sent."""
+    last record that wrote this field, when there is one) and the value sent. ``mapped_sources``
+    ({Pipedrive field: Xero source path}): the rules the sync mapped with, when it has them (a run
+    reads them once, not once per record)."""
     if not isinstance(payload, dict):
         return []
     mode = personal_data_mode()
-    sources = {**BUILT_IN_SOURCES.get(pipedrive_type, {}), **_mapped_sources(pair, pipedrive_type)}
+    if mapped_sources is None:
+        mapped_sources = _mapped_sources(pair, pipedrive_type)
+    sources = {**BUILT_IN_SOURCES.get(pipedrive_type, {}), **mapped_sources}
     before = {}
     if previous is not None:
         before = {row.get("field"): row.get("new") for row in previous.fields_written or []}
@@ -234,27 +238,39 @@ def error_details(error: BaseException | None) -> dict:
     }
 
 
-def previous_record(pair, xero_type: str, xero_id, pipedrive_type: str = "") -> SyncRecord | None:
-    """The last record of this Xero record that wrote fields (for the "old" values and the label)."""
+def previous_record(
+    pair, xero_type: str, xero_id, pipedrive_type: str = "", *, any_record: bool = True
+) -> SyncRecord | None:
+    """The last record of this Xero record that wrote fields (for the "old" values and the label);
+    when none did, the last record of it at all (``any_record``; only its label can serve then)."""
     rows = SyncRecord.objects.filter(pair=pair, xero_type=xero_type, xero_id=str(xero_id))
     if pipedrive_type:
         rows = rows.filter(pipedrive_type=pipedrive_type)
-    return rows.exclude(fields_written=[]).order_by("-id").first() or rows.order_by("-id").first()
+    found = rows.exclude(fields_written=[]).order_by("-id").first()
+    if found is None and any_record:
+        found = rows.order_by("-id").first()
+    return found
 
 
 def record_sync(*, pair, xero_type, xero_id, outcome, started_at=None, payload=None, source=None,
-                error=None, trigger=None, **fields) -> SyncRecord:  # fmt: skip
+                error=None, trigger=None, mapped_sources=None, **fields) -> SyncRecord:  # fmt: skip
     """Store one record sync. ``payload`` (what was sent) is kept field by field under
     ``AUDIT_PERSONAL_DATA``, never whole; ``source`` (the Xero record) gives the label; ``error``
-    (or the exception being handled) the failure details."""
+    (or the exception being handled) the failure details; ``mapped_sources`` see ``fields_written``."""
     xero_id = str(xero_id)
     pipedrive_type = fields.get("pipedrive_type", "")
     cause = _cause.get()
     key = _key(xero_type, xero_id)
     if error is None and outcome in ("failed", "deferred"):
         error = sys.exc_info()[1]
-    previous = previous_record(pair, xero_type, xero_id, pipedrive_type) if pair is not None else None
     label = fields.pop("label", "")
+    # A record that never wrote fields gives only its label: not looked up when the source names it.
+    any_record = not label and not source
+    previous = (
+        previous_record(pair, xero_type, xero_id, pipedrive_type, any_record=any_record)
+        if pair is not None
+        else None
+    )
     if not label:  # from the Xero record; without it (not fetched), the last label known
         label = record_label(xero_type, source) if source else (previous.label if previous else "")
     extra = {}
@@ -280,7 +296,7 @@ def record_sync(*, pair, xero_type, xero_id, outcome, started_at=None, payload=N
         trigger=trigger or SyncRecord.Trigger.WEBHOOK,
         started_at=started_at or timezone.now(),
         payload_size=payload_size(payload),
-        fields_written=fields_written(pair, pipedrive_type, payload, previous),
+        fields_written=fields_written(pair, pipedrive_type, payload, previous, mapped_sources),
         **error_details(error if outcome in ("failed", "deferred") else None),
         **{**extra, **fields},
     )

@@ -805,6 +805,7 @@ class BackfillWorker:
         if getattr(self, "_invoices", None) is None:
             self._invoices = InvoiceRun(self.pair, "backfill")
             self._invoices._xero, self._invoices._pipedrive = self.xero, self.pipedrive
+            self._invoices.prefetch_contact_links = True  # chunks are synced under the drain lock
         return self._invoices
 
     def catch_up(self) -> None:

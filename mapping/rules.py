@@ -167,10 +167,12 @@ def stage_rules(pair) -> list[StageMapping]:
     return result
 
 
-def credit_limit_for(pair, contact: dict) -> Decimal | None:
+def credit_limit_for(pair, contact: dict, limits: list[CreditLimit] | None = None) -> Decimal | None:
     """The contact's own limit, else its contact group's (first group of the contact with a limit),
-    else the pair's default; None when none is set."""
-    limits = list(CreditLimit.objects.filter(pair=pair))
+    else the pair's default; None when none is set. ``limits``: the pair's rows, when the caller has
+    read them already (a sync run reads them once)."""
+    if limits is None:
+        limits = list(CreditLimit.objects.filter(pair=pair))
     contact_id = str(contact.get("ContactID") or "")
     if contact_id:
         for row in limits:

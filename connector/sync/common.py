@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import redis.exceptions as redis_errors
 from django import db as django_db
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import record_sync
@@ -105,9 +106,20 @@ def live_link(pair, xero_type: str, xero_id: str, pipedrive_type: str) -> Record
     return None
 
 
-def mark_creating(pair, xero_type, xero_id, pipedrive_type) -> RecordLink:
+def mark_creating(pair, xero_type, xero_id, pipedrive_type, *, absent: bool = False) -> RecordLink:
     """Record that a create is about to be sent. Should its answer be lost (timeout, worker killed),
-    the next sync finds the link in state "creating" and looks for the record before creating one."""
+    the next sync finds the link in state "creating" and looks for the record before creating one.
+    ``absent``: the caller read no link under the record's lock, so one INSERT does (should a row
+    have appeared all the same, it is updated as without the hint)."""
+    if absent:
+        try:
+            with transaction.atomic():
+                return RecordLink.objects.create(
+                    pair=pair, xero_type=xero_type, xero_id=str(xero_id), pipedrive_type=pipedrive_type,
+                    pipedrive_id=None, payload_hash="", state=RecordLink.State.CREATING,
+                )  # fmt: skip
+        except IntegrityError:
+            pass
     link, _ = RecordLink.objects.update_or_create(
         pair=pair,
         xero_type=xero_type,
@@ -124,7 +136,30 @@ def was_creating(pair, xero_type, xero_id, pipedrive_type) -> bool:
     return link is not None and link.state == RecordLink.State.CREATING
 
 
-def save_link(pair, xero_type, xero_id, pipedrive_type, pipedrive_id, payload_hash="") -> RecordLink:
+def save_link(pair, xero_type, xero_id, pipedrive_type, pipedrive_id, payload_hash="", *,
+              link: RecordLink | None = None) -> RecordLink:  # fmt: skip
+    """The link now points at ``pipedrive_id`` with the payload last written. ``link``: this link's
+    row as the caller read or made it under the record's lock (one UPDATE by its id; should it have
+    gone meanwhile, the row is made as without it)."""
+    if link is not None and link.pk:
+        now = timezone.now()
+        values = {
+            "pipedrive_id": pipedrive_id,
+            "payload_hash": payload_hash,
+            "state": RecordLink.State.LINKED,
+            "last_synced_at": now,
+        }
+        same = (link.pair_id, link.xero_type, link.xero_id, link.pipedrive_type) == (
+            pair.pk,
+            xero_type,
+            str(xero_id),
+            pipedrive_type,
+        )
+        if same and RecordLink.objects.filter(pk=link.pk).update(**values, updated_at=now):
+            for name, value in values.items():
+                setattr(link, name, value)
+            link.updated_at = now
+            return link
     link, _ = RecordLink.objects.update_or_create(
         pair=pair,
         xero_type=xero_type,
@@ -170,9 +205,12 @@ AUDIT_OUTCOMES = {"created", "updated", "unchanged", "skipped", "deferred", "fai
 
 
 def audit(pair, xero_type, xero_id, *, action, started_at, trigger="webhook", pipedrive_type="",
-          pipedrive_id=None, reason="", payload=None, fields_mapped=(), source=None, error=None):  # fmt: skip
+          pipedrive_id=None, reason="", payload=None, fields_mapped=(), source=None, error=None,
+          rules=None):  # fmt: skip
     """One audit row per record sync (audit.services keeps the payload field by field, never whole).
-    ``source`` is the Xero record (for its label); ``error`` the exception of a failure."""
+    ``source`` is the Xero record (for its label); ``error`` the exception of a failure; ``rules`` the
+    run's field rules for ``pipedrive_type`` (each field's Xero source, read once per run)."""
+    mapped_sources = None if rules is None else {rule.pipedrive_field: rule.source_path for rule in rules}
     return record_sync(
         pair=pair,
         xero_type=xero_type,
@@ -187,4 +225,5 @@ def audit(pair, xero_type, xero_id, *, action, started_at, trigger="webhook", pi
         fields_mapped=list(fields_mapped),
         source=source,
         error=error,
+        mapped_sources=mapped_sources,
     )

@@ -32,17 +32,16 @@ from connector.sync.common import (
     Outcomes,
     RecordOutcome,
     audit,
-    live_link,
+    get_link,
     mark_creating,
     record_lock,
     retry_outcome,
     save_link,
-    was_creating,
     write_record,
 )
 from mapping.engine import map_organization, map_persons, normalize_email, normalize_org_name, payload_hash
-from mapping.models import RecordLink
-from mapping.rules import contact_context, field_rules
+from mapping.models import CreditLimit, RecordLink
+from mapping.rules import contact_context, credit_limit_for, field_rules
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +115,7 @@ class ContactSync:
         self.contact_id_field = mapped[0] if mapped else None
         self._index = None
         self._index_checked = False
+        self._credit_limits: list[CreditLimit] | None = None
 
     # --- the index ------------------------------------------------------------------------
     @property
@@ -169,18 +169,21 @@ class ContactSync:
         audit(self.pair, "contact", contact_id, action=outcome.action, started_at=started,
               trigger=self.trigger, pipedrive_type="organization", pipedrive_id=outcome.pipedrive_id,
               reason="; ".join(notes), payload=self._last_payload,
-              fields_mapped=self._last_fields, source=contact, error=error)  # fmt: skip
+              fields_mapped=self._last_fields, source=contact, error=error,
+              rules=self.org_rules)  # fmt: skip
         return outcome
 
     def _sync_locked(self, contact: dict, notes: list[str]) -> RecordOutcome:
         contact_id = str(contact["ContactID"])
         status = str(contact.get("ContactStatus") or "ACTIVE").upper()
         flagged = status in ARCHIVED_STATUSES and self.archived_rule != "leave"
-        link = live_link(self.pair, "contact", contact_id, "organization")
+        # One read of the link (under the record's lock) answers both: linked, or a create in flight.
+        found = get_link(self.pair, "contact", contact_id, "organization")
+        link = found if found and found.state == RecordLink.State.LINKED and found.pipedrive_id else None
 
         if link:
             existing_id, last_hash = link.pipedrive_id, link.payload_hash
-        elif was_creating(self.pair, "contact", contact_id, "organization"):
+        elif found is not None and found.state == RecordLink.State.CREATING:
             # An earlier create's answer was lost: the index has not seen what it made; search for
             # the name that create sent (and the Xero name, should a rule have changed it since).
             sent = self._name_to_send(contact, status, flagged)
@@ -188,7 +191,7 @@ class ContactSync:
             existing_id, last_hash = self._search_organization(contact, sent, notes, names=names), ""
         else:
             existing_id, last_hash = self._match_organization(contact, contact.get("Name") or "", notes), ""
-        context = contact_context(self.pair, contact, self._pipedrive_credit_limit(existing_id))
+        context = contact_context(self.pair, contact, self._credit_limit(contact, existing_id))
 
         mapped = map_organization(contact, self.org_rules, context)
         payload = dict(mapped.payload)
@@ -198,12 +201,13 @@ class ContactSync:
             notes.append(f"{status.lower()} in Xero: organization marked")
         self._last_payload, self._last_fields = payload, mapped.fields_mapped
         digest = payload_hash(payload)
+        row = found  # this link's row, read or made under the record's lock
         if existing_id is None:
-            mark_creating(self.pair, "contact", contact_id, "organization")
+            row = mark_creating(self.pair, "contact", contact_id, "organization", absent=found is None)
         write = write_record(self.pipedrive, "organization", payload, digest,
                              existing_id=existing_id, last_hash=last_hash)  # fmt: skip
         if write.action != "unchanged" or link is None:
-            save_link(self.pair, "contact", contact_id, "organization", write.pipedrive_id, digest)
+            save_link(self.pair, "contact", contact_id, "organization", write.pipedrive_id, digest, link=row)
         if write.record:
             pipedrive_index.record_entry(self.connection, ORGANIZATION, write.record, self._index_field())
         notes.insert(0, f"organization {write.pipedrive_id} {write.action}")
@@ -229,6 +233,16 @@ class ContactSync:
             marker = ARCHIVED_STATUSES[status]
             name = name[: NAME_LIMIT - len(marker)] + marker
         return name
+
+    def _credit_limit(self, contact: dict, org_id):
+        """The contact's limit: the Pipedrive organization's field (when the pair keeps limits there and
+        it holds one), else the connector's own rows, read once per run."""
+        limit = self._pipedrive_credit_limit(org_id)
+        if limit is None:
+            if self._credit_limits is None:
+                self._credit_limits = list(CreditLimit.objects.filter(pair=self.pair))
+            limit = credit_limit_for(self.pair, contact, limits=self._credit_limits)
+        return limit
 
     def _pipedrive_credit_limit(self, org_id):
         """The limit sales keep in the organization field named by option ``credit_limit_field`` (1 token)."""
@@ -343,22 +357,27 @@ class ContactSync:
             xero_id = f"{contact_id}:{key}"[:200]
             payload = {**mapped.payload, "org_id": org_id}
             digest = payload_hash(payload)
-            link = live_link(self.pair, "contact_person", xero_id, "person")
+            found = get_link(self.pair, "contact_person", xero_id, "person")
+            link = found if found and found.state == RecordLink.State.LINKED and found.pipedrive_id else None
             moved = None  # the old e-mail's link, dropped only once the write under the new key succeeded
             if link:
                 existing_id, last_hash = link.pipedrive_id, link.payload_hash
             else:
-                search = was_creating(self.pair, "contact_person", xero_id, "person")
+                search = found is not None and found.state == RecordLink.State.CREATING
                 existing_id, last_hash = self._match_person(xero_id, key, payload, org_id, search=search), ""
                 if existing_id is None and stale:
                     moved = self._same_person_new_key(payload["name"], org_id, stale)
                     existing_id = moved.pipedrive_id if moved else None
                 if existing_id is None:
-                    mark_creating(self.pair, "contact_person", xero_id, "person")
+                    found = mark_creating(
+                        self.pair, "contact_person", xero_id, "person", absent=found is None
+                    )
             write = write_record(self.pipedrive, "person", payload, digest,
                                  existing_id=existing_id, last_hash=last_hash)  # fmt: skip
             if write.action != "unchanged" or link is None:
-                save_link(self.pair, "contact_person", xero_id, "person", write.pipedrive_id, digest)
+                save_link(
+                    self.pair, "contact_person", xero_id, "person", write.pipedrive_id, digest, link=found
+                )
             if moved is not None:
                 moved.delete()
             if write.record:

@@ -15,6 +15,7 @@ import logging
 import re
 from decimal import Decimal, InvalidOperation
 
+from django.db.models import Q
 from django.utils import timezone
 
 from connector.connections import pipedrive_client, xero_client
@@ -81,6 +82,12 @@ class InvoiceRun:
         self.credit = credit.ContactCredit(pair, lambda: self.xero, lambda: self.pipedrive)
         self.contact_failures: dict[str, str] = {}
         self.contact_retries: dict[str, str] = {}  # contacts that failed transiently
+        # A backfill sets this: the contacts' links of a batch are read in two queries once its contacts
+        # are synced (it holds the pair's drain lock meanwhile), not twice per invoice.
+        self.prefetch_contact_links = False
+        self._org_links: dict[str, RecordLink] = {}  # ContactID -> its live organization link
+        self._primary_persons: dict[str, int] = {}  # ContactID -> its primary person's id
+        self._prefetched: set[str] = set()  # the ContactIDs whose primary person the batch read
 
     # --- what is fetched or read once per run -------------------------------------------
     @property
@@ -128,16 +135,68 @@ class InvoiceRun:
         """Sync fetched invoices; returns an outcome per InvoiceID."""
         sales = [inv for inv in invoices if inv.get("Type") == SALES]
         contact_ids = _contact_ids(sales)  # a malformed invoice (no contact) fails alone in sync_one
-        missing = [cid for cid in contact_ids if not live_link(self.pair, "contact", cid, "organization")]
+        if self.prefetch_contact_links:
+            linked = self._live_org_links(contact_ids)
+            missing = [cid for cid in contact_ids if cid not in linked]
+        else:
+            missing = [cid for cid in contact_ids if not live_link(self.pair, "contact", cid, "organization")]
         # Missing contacts are created first; with ``refresh_contacts`` the others' balances are
         # refreshed in the same call (invoice and payment changes do not bump a Xero contact).
-        self.refresh_contacts(contact_ids if refresh_contacts else missing)
+        synced = contact_ids if refresh_contacts else missing
+        self.refresh_contacts(synced)
+        if self.prefetch_contact_links:
+            self._prefetch_contact_links(contact_ids, linked, synced)
         if self.credit_applies:
             self.credit.load(contact_ids)
         outcomes = {}
         for invoice in invoices:
             outcomes[str(invoice.get("InvoiceID") or "")] = self.sync_one(invoice)
         return outcomes
+
+    def _live_org_links(self, contact_ids: list[str]) -> dict[str, RecordLink]:
+        """The live organization links of these contacts, by ContactID, in one query."""
+        if not contact_ids:
+            return {}
+        rows = RecordLink.objects.filter(
+            pair=self.pair, xero_type="contact", xero_id__in=contact_ids, pipedrive_type="organization",
+            state=RecordLink.State.LINKED, pipedrive_id__isnull=False,
+        )  # fmt: skip
+        return {link.xero_id: link for link in rows}
+
+    def _prefetch_contact_links(self, contact_ids: list[str], linked: dict, synced: list[str]) -> None:
+        """The live organization links and primary persons of the batch's contacts once they are synced,
+        in three queries (what ``live_link`` and ``primary_person_id`` read one invoice at a time):
+        ``linked`` (read before the contacts' sync), read again for the contacts it ``synced``."""
+        again = self._live_org_links(synced)
+        self._org_links = {cid: link for cid, link in linked.items() if cid not in synced} | again
+        self._prefetched = set(contact_ids)
+        persons: dict[str, int] = {}
+        prefixes = Q()
+        for contact_id in contact_ids:
+            prefixes |= Q(xero_id__startswith=f"{contact_id}:")
+        if contact_ids:
+            rows = RecordLink.objects.filter(
+                prefixes, pair=self.pair, xero_type="contact_person", pipedrive_type="person",
+                state=RecordLink.State.LINKED, pipedrive_id__isnull=False,
+            ).order_by("id")  # fmt: skip
+            for xero_id, pipedrive_id in rows.values_list("xero_id", "pipedrive_id"):
+                persons.setdefault(xero_id.split(":", 1)[0], int(pipedrive_id))
+        direct = RecordLink.objects.filter(
+            pair=self.pair, xero_type="contact", xero_id__in=contact_ids, pipedrive_type="person"
+        )
+        if direct.exists():  # ``primary_person_id`` prefers such a link: leave these to it
+            self._prefetched = set()
+        self._primary_persons = persons
+
+    def _org_link(self, contact_id: str) -> RecordLink | None:
+        if self.prefetch_contact_links and contact_id in self._org_links:
+            return self._org_links[contact_id]
+        return live_link(self.pair, "contact", contact_id, "organization")
+
+    def _primary_person(self, contact_id: str) -> int | None:
+        if self.prefetch_contact_links and contact_id in self._prefetched:
+            return self._primary_persons.get(contact_id)
+        return primary_person_id(self.pair, contact_id)
 
     def _audit(self, invoice_id: str, **fields):
         """The audit row of one invoice sync."""
@@ -203,7 +262,7 @@ class InvoiceRun:
                 invoice_id, action="skipped", started_at=started, pipedrive_type="deal", reason=reason
             )
             return RecordOutcome("ignored", reason, action="skipped")
-        org_link = live_link(self.pair, "contact", contact_id, "organization")
+        org_link = self._org_link(contact_id)
         if org_link is None and contact_id in self.contact_retries:
             why = self.contact_retries[contact_id]
             raise ServerError(f"The invoice's contact {contact_id} could not be synced yet: {why}")
@@ -217,7 +276,7 @@ class InvoiceRun:
             invoice, self.deal_rules, context, value_from=self.value_from, title_template=self.title_template
         )
         payload = {**mapped.payload, "org_id": int(org_link.pipedrive_id), "stage_id": stage.stage_id}
-        person_id = primary_person_id(self.pair, contact_id)
+        person_id = self._primary_person(contact_id)
         if person_id:
             payload["person_id"] = person_id
         if stage.status:
@@ -228,8 +287,9 @@ class InvoiceRun:
         existing_id = existing.pipedrive_id if existing else None
         if existing is None and link is not None and link.state == RecordLink.State.CREATING:
             existing_id = self.find_created_deal(invoice_id, int(org_link.pipedrive_id), payload)
+        row = link  # this link's row, read or made under the record's lock
         if existing_id is None:
-            mark_creating(self.pair, "invoice", invoice_id, "deal")
+            row = mark_creating(self.pair, "invoice", invoice_id, "deal", absent=link is None)
         write = write_record(
             self.pipedrive,
             "deal",
@@ -239,7 +299,7 @@ class InvoiceRun:
             last_hash=existing.payload_hash if existing else "",
         )
         if write.action != "unchanged":
-            save_link(self.pair, "invoice", invoice_id, "deal", write.pipedrive_id, digest)
+            save_link(self.pair, "invoice", invoice_id, "deal", write.pipedrive_id, digest, link=row)
         self._audit(
             invoice_id,
             action=write.action,
@@ -248,6 +308,7 @@ class InvoiceRun:
             pipedrive_id=write.pipedrive_id,
             payload=write.sent,
             fields_mapped=mapped.fields_mapped,
+            rules=self.deal_rules,
         )
         return RecordOutcome("done", pipedrive_id=write.pipedrive_id, action=write.action)
 
