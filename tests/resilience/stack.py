@@ -71,10 +71,8 @@ def _stop_group(process: subprocess.Popen, sig=signal.SIGTERM, grace: float = 10
             # The leader only: it stops its own children (a django-q2 cluster whose children are
             # signalled as well hangs until the grace runs out); leftovers are killed below.
             os.kill(process.pid, sig)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
