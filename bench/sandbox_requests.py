@@ -272,7 +272,7 @@ def scenarios(world: World, writes: int, passes: int) -> dict:
     }
 
 
-def measure(name: str, run, profile: bool) -> dict:
+def measure(name: str, run, profile: bool, show_queries: bool = False) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -302,6 +302,10 @@ def measure(name: str, run, profile: bool) -> dict:
         print(out.getvalue())
     with CaptureQueriesContext(connection) as captured:
         counted = sum(1 for _ in run())
+    if show_queries:
+        per_request = len(captured.captured_queries) // max(1, counted)
+        for query in captured.captured_queries[:per_request]:
+            print("   ", query["sql"][:300])
     return {
         "kind": name,
         "requests": len(durations),
@@ -327,6 +331,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--debug", action="store_true", help="DJANGO_DEBUG on (as bench/backfill.py runs it)")
     parser.add_argument("--only", help="Comma-separated kinds to run (default: all)")
     parser.add_argument("--profile", action="store_true", help="cProfile each kind's timed batch")
+    parser.add_argument("--show-queries", action="store_true", help="Print one request's SQL per kind")
     parser.add_argument("--json", help="Write the figures to this file.")
     args = parser.parse_args(argv)
     _configure(args)
@@ -345,7 +350,7 @@ def main(argv=None) -> list[dict]:
     logging.getLogger("django.request").setLevel(logging.ERROR)  # no line per refused call
     for name in wanted:
         world.fresh_xero_token()
-        result = measure(name, kinds[name], args.profile)
+        result = measure(name, kinds[name], args.profile, args.show_queries)
         results.append(result)
         print(
             f"{name:24s} {result['requests']:5d} req  {result['requests_per_s']:8.1f} req/s  "
