@@ -47,8 +47,9 @@ def in_flight(service: str, tenant: str, limit: int | None = None, counts: list 
     # One conditional UPDATE: atomic on SQLite and PostgreSQL alike.
     take = {"current": F("current") + 1, "peak": Greatest(F("peak"), F("current") + 1)}
     taken = rows.update(**take) == 1
-    if not taken and not ConcurrencyGauge.objects.filter(**keys).exists():
-        # The gauge's first call: make its row (made once, not looked up on every call), then take.
+    if not taken:
+        # No row yet (the gauge's first calls, racing to make it) or no free slot: make sure the row
+        # exists, then try once more (made once, not looked up on every call).
         ConcurrencyGauge.objects.get_or_create(**keys)
         taken = rows.update(**take) == 1
     try:
