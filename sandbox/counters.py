@@ -32,24 +32,35 @@ def count_call(service: str, tenant: str, endpoint: str, status: int, tokens: in
 
 
 @contextmanager
-def in_flight(service: str, tenant: str, limit: int | None = None):
+def in_flight(service: str, tenant: str, limit: int | None = None, counts: list | None = None):
     """Hold one of ``limit`` concurrent slots (any number when None); record the peak.
 
     Yields True when a slot was taken, False when the limit was reached (the caller
-    answers 429); the slot is released on exit either way.
+    answers 429); the slot is released on exit either way. ``counts``: calls the holder
+    appended as ``(endpoint, status, tokens)`` by then are counted (``count_call``) in the
+    release's transaction: one commit at the end of a call, not one per counter.
     """
     keys = {"service": service, "tenant": tenant or ""}
-    ConcurrencyGauge.objects.get_or_create(**keys)
     rows = ConcurrencyGauge.objects.filter(**keys)
     if limit is not None:
         rows = rows.filter(current__lt=limit)
     # One conditional UPDATE: atomic on SQLite and PostgreSQL alike.
-    taken = rows.update(current=F("current") + 1, peak=Greatest(F("peak"), F("current") + 1)) == 1
+    take = {"current": F("current") + 1, "peak": Greatest(F("peak"), F("current") + 1)}
+    taken = rows.update(**take) == 1
+    if not taken:
+        # No row yet (the gauge's first calls, racing to make it) or no free slot: make sure the row
+        # exists, then try once more (made once, not looked up on every call).
+        ConcurrencyGauge.objects.get_or_create(**keys)
+        taken = rows.update(**take) == 1
     try:
         yield taken
     finally:
-        if taken:
-            ConcurrencyGauge.objects.filter(**keys).update(current=F("current") - 1)
+        if counts or taken:
+            with transaction.atomic():
+                for endpoint, status, tokens in counts or ():
+                    count_call(service, tenant, endpoint, status, tokens=tokens)
+                if taken:
+                    ConcurrencyGauge.objects.filter(**keys).update(current=F("current") - 1)
 
 
 def snapshot(service: str, tenant: str | None = None) -> dict:

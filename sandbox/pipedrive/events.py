@@ -16,12 +16,14 @@ from sandbox import webhooks as outbox
 V1_ACTIONS = {"create": "added", "change": "updated", "delete": "deleted", "merge": "merged"}
 
 
-def _matching(company, entity: str, action: str):
+def _matching(company, entity: str, action: str) -> list:
     from sandbox.pipedrive.models import Webhook
 
-    for hook in Webhook.objects.filter(company=company).order_by("id"):
-        if hook.event_object in (entity, "*") and hook.event_action in (action, "*"):
-            yield hook
+    return [
+        hook
+        for hook in Webhook.objects.filter(company=company).order_by("id")
+        if hook.event_object in (entity, "*") and hook.event_action in (action, "*")
+    ]
 
 
 def _headers(hook) -> dict[str, str]:
@@ -96,17 +98,28 @@ def _queue(hook, body: dict) -> None:
 
 
 def record_changed(
-    caller, entity, action, record, previous=None, previous_full=None, merged_to_id=None, merged_from_id=None
+    caller,
+    entity,
+    action,
+    record,
+    previous=None,
+    previous_full=None,
+    merged_to_id=None,
+    merged_from_id=None,
+    codes=None,
 ):
     """Queue one delivery per matching webhook for a create, change or delete of ``record``.
 
     ``previous`` holds the old values of the changed fields (v2); ``previous_full`` the whole
-    former object, which v1 sends on change.
+    former object, which v1 sends on change; ``codes`` the custom field codes, when read already.
     """
     from sandbox.pipedrive.services import serialize
 
-    current = None if action == "delete" else serialize(record)
-    for hook in _matching(caller.company, entity, action):
+    hooks = _matching(caller.company, entity, action)
+    if not hooks:
+        return
+    current = None if action == "delete" else serialize(record, codes)
+    for hook in hooks:
         if hook.version == "2.0":
             previous_v2 = None if action == "create" else previous
             body = v2_body(

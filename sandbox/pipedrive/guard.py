@@ -8,6 +8,7 @@ view, holding a concurrency slot -> rate-limit headers and counters.
 
 from dataclasses import dataclass
 
+from django.db import transaction
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -95,69 +96,91 @@ def endpoint(version: str, spec_path: str, handlers: dict, search: bool = False)
             counters.count_call(SERVICE, "", name, 401)
             return error(401, "unauthorized access", errorCode=401)
 
-        # The call is in flight from here (injected latency included) until it is answered.
-        with counters.in_flight(SERVICE, caller.tenant):
-            return _guarded(request, caller, name, version, method, spec_path, handler, search, kwargs)
+        # The call is in flight from here (injected latency included) until it is answered; it is
+        # counted as its slot is released (one commit).
+        counts: list[tuple[str, int, int]] = []
+        with counters.in_flight(SERVICE, caller.tenant, counts=counts):
+            return _guarded(
+                request, caller, name, version, method, spec_path, handler, search, kwargs, counts
+            )
 
     view.spec = (version, spec_path)
     return view
 
 
-def _guarded(request, caller, name, version, method, spec_path, handler, search, kwargs):
-    """Faults, then the limits (nothing spent by a refused call beyond its burst slot), then the view."""
+def _guarded(request, caller, name, version, method, spec_path, handler, search, kwargs, counts):
+    """Faults, then the limits (nothing spent by a refused call beyond its burst slot), then the view.
+
+    What the call counts for is appended to ``counts`` (the slot's release records it)."""
     switch = faults.get(SERVICE)
     injected = faults.inject(switch, lambda status, message: error(status, message))
     if injected is not None:
-        counters.count_call(SERVICE, caller.tenant, name, injected.status_code)
+        counts.append((name, injected.status_code, 0))
         return injected
 
     burst = _burst_limits(caller, search)
-    outcome = ratelimit.spend(SERVICE, burst, 1)
-    if not outcome.allowed:
-        return _rejected(caller, name, burst, outcome, "Request over limit", outcome)
-
     tokens = costs.cost(version, method, spec_path)
-    daily = [
-        ratelimit.Limit(
-            "daily-tokens",
-            f"company:{caller.company.id}",
-            DAY_SECONDS,
-            caller.company.daily_budget,
-            rolling=False,
-        )
-    ]
-    budget = ratelimit.spend(SERVICE, daily, tokens)
-    if not budget.allowed:
-        return _rejected(caller, name, burst, outcome, "Daily API token budget exhausted", budget)
-
-    writes_left = None
-    if not caller.oauth and method in ("POST", "PUT"):
-        writes = [
-            ratelimit.Limit(
-                "daily-writes", f"user:{caller.user.id}", DAY_SECONDS, DAILY_WRITES_PER_USER, rolling=False
-            )
-        ]
-        written = ratelimit.spend(SERVICE, writes, 1)
-        if not written.allowed:
-            return _rejected(caller, name, burst, outcome, "Daily POST/PUT limit reached", written)
-        writes_left = written.remaining["daily-writes"]
+    outcome, refusal = _spend_limits(caller, method, burst, tokens)
+    if refusal is not None:
+        tripped, message = refusal
+        counts.append((name, 429, 0))
+        counts.append((f"LIMIT {tripped.tripped.kind}", 429, 0))
+        return _rejected(burst, outcome, message, tripped)
 
     response = handler(request, caller, **kwargs)
     _rate_headers(response, burst, outcome)
-    if writes_left is not None:
-        response["x-daily-requests-left"] = str(writes_left)
-    counters.count_call(SERVICE, caller.tenant, name, response.status_code, tokens=tokens)
+    if "daily-writes" in outcome.remaining:
+        response["x-daily-requests-left"] = str(outcome.remaining["daily-writes"])
+    counts.append((name, response.status_code, tokens))
     return response
 
 
-def _rejected(caller, name, burst, burst_outcome, message, tripped_outcome) -> JsonResponse:
+def _spend_limits(caller, method, burst, tokens):
+    """The burst slot, the daily token budget, the legacy daily writes: (burst outcome, None) when all
+    passed (the daily writes left added to its ``remaining``), else (burst outcome, (the refused
+    outcome, the 429's message)).
+
+    One transaction (one commit): each spend is all or nothing within it, and what passed before a
+    refusal stays spent, as when each was its own transaction (a refused call keeps its burst slot)."""
+    with transaction.atomic():
+        outcome = ratelimit.spend(SERVICE, burst, 1)
+        if not outcome.allowed:
+            return outcome, (outcome, "Request over limit")
+        daily = [
+            ratelimit.Limit(
+                "daily-tokens",
+                f"company:{caller.company.id}",
+                DAY_SECONDS,
+                caller.company.daily_budget,
+                rolling=False,
+            )
+        ]
+        budget = ratelimit.spend(SERVICE, daily, tokens)
+        if not budget.allowed:
+            return outcome, (budget, "Daily API token budget exhausted")
+        if not caller.oauth and method in ("POST", "PUT"):
+            writes = [
+                ratelimit.Limit(
+                    "daily-writes",
+                    f"user:{caller.user.id}",
+                    DAY_SECONDS,
+                    DAILY_WRITES_PER_USER,
+                    rolling=False,
+                )
+            ]
+            written = ratelimit.spend(SERVICE, writes, 1)
+            if not written.allowed:
+                return outcome, (written, "Daily POST/PUT limit reached")
+            outcome.remaining["daily-writes"] = written.remaining["daily-writes"]
+    return outcome, None
+
+
+def _rejected(burst, burst_outcome, message, tripped_outcome) -> JsonResponse:
     response = error(429, message)
     _rate_headers(response, burst, burst_outcome)
     if tripped_outcome is not burst_outcome:
         # Burst headers still show room: that is how clients tell a spent daily budget from a burst.
         response["x-ratelimit-reset"] = str(burst_outcome.resets_in.get("burst", 2))
-    counters.count_call(SERVICE, caller.tenant, name, 429)
-    counters.count_call(SERVICE, caller.tenant, f"LIMIT {tripped_outcome.tripped.kind}", 429)
     return response
 
 

@@ -77,7 +77,8 @@ def api(version, spec_path, search=False, **handlers):
 def record_views(entity: str, plural: str):
     def list_(request, caller):
         page, next_cursor = services.list_records(caller.company, entity, request.GET)
-        return ok([services.serialize(r) for r in page], {"next_cursor": next_cursor})
+        codes = services.custom_field_codes(caller.company.id, entity)
+        return ok([services.serialize(r, codes) for r in page], {"next_cursor": next_cursor})
 
     def create(request, caller):
         return ok(services.serialize(services.create_record(caller, entity, body_of(request))))

@@ -131,9 +131,7 @@ def xero_call(endpoint: str, needs_tenant: bool = True):
                     return problem(403, "Forbidden", "AuthenticationUnsuccessful")
             tenant = str(organisation.tenant_id) if organisation else ""
             ctx = CallContext(grant=grant, app=grant.app, organisation=organisation)
-            response = _limited(request, ctx, tenant, switch, view, kwargs)
-            counters.count_call(SERVICE, tenant, endpoint, response.status_code)
-            return response
+            return _limited(request, ctx, tenant, switch, view, kwargs, endpoint)
 
         return wrapper
 
@@ -166,31 +164,41 @@ def _connected_organisation(grant: Grant, tenant_id: str) -> Organisation | None
     return connection.organisation if connection else None
 
 
-def _limited(request, ctx: CallContext, tenant: str, switch, view, kwargs) -> HttpResponse:
+def _limited(request, ctx: CallContext, tenant: str, switch, view, kwargs, endpoint: str) -> HttpResponse:
     limits = (
         limits_for(ctx.app, tenant)
         if tenant
         else [ratelimit.Limit("app-minute", ctx.app.client_id, 60, ctx.app.app_minute_limit)]
     )
-    # Faults run inside the concurrency slot: a slow (latency, timeout) call is a call in flight.
-    with counters.in_flight(SERVICE, tenant, ctx.app.concurrent_limit if tenant else None) as taken:
-        if not taken:
-            response = error_response(429, "Too many concurrent requests")
-            response["Retry-After"] = "1"
-            response["X-Rate-Limit-Problem"] = "concurrent"
-            return _limit_headers(response, ratelimit.remaining(SERVICE, limits))
-        injected = faults.inject(switch, error_response)
-        if injected is not None:
-            if injected.status_code == 429:
-                injected["X-Rate-Limit-Problem"] = "minute"
-            return _limit_headers(injected, ratelimit.remaining(SERVICE, limits))
-        outcome = ratelimit.spend(SERVICE, limits)
-        if not outcome.allowed:
-            response = error_response(429, "Rate limit exceeded")
-            response["Retry-After"] = str(outcome.retry_after)
-            response["X-Rate-Limit-Problem"] = PROBLEMS[outcome.tripped.kind]
-            return _limit_headers(response, outcome)
-        return _limit_headers(_idempotent(request, ctx, view, kwargs), outcome)
+    # Faults run inside the concurrency slot: a slow (latency, timeout) call is a call in flight. The
+    # call is counted as its slot is released (one commit for both).
+    counts: list[tuple[str, int, int]] = []
+    limit = ctx.app.concurrent_limit if tenant else None
+    with counters.in_flight(SERVICE, tenant, limit, counts=counts) as taken:
+        response = _answer(request, ctx, switch, view, kwargs, limits, taken)
+        counts.append((endpoint, response.status_code, 0))
+    return response
+
+
+def _answer(request, ctx: CallContext, switch, view, kwargs, limits, taken: bool) -> HttpResponse:
+    """The answer to a call that holds (``taken``) or was refused a concurrency slot."""
+    if not taken:
+        response = error_response(429, "Too many concurrent requests")
+        response["Retry-After"] = "1"
+        response["X-Rate-Limit-Problem"] = "concurrent"
+        return _limit_headers(response, ratelimit.remaining(SERVICE, limits))
+    injected = faults.inject(switch, error_response)
+    if injected is not None:
+        if injected.status_code == 429:
+            injected["X-Rate-Limit-Problem"] = "minute"
+        return _limit_headers(injected, ratelimit.remaining(SERVICE, limits))
+    outcome = ratelimit.spend(SERVICE, limits)
+    if not outcome.allowed:
+        response = error_response(429, "Rate limit exceeded")
+        response["Retry-After"] = str(outcome.retry_after)
+        response["X-Rate-Limit-Problem"] = PROBLEMS[outcome.tripped.kind]
+        return _limit_headers(response, outcome)
+    return _limit_headers(_idempotent(request, ctx, view, kwargs), outcome)
 
 
 def _idempotent(request, ctx: CallContext, view, kwargs) -> HttpResponse:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.db.models import Case, DecimalField, F, Q, Sum, When
 
 from sandbox import clock
-from sandbox.xero.models import Contact, Invoice, Payment
+from sandbox.xero.models import Contact, CreditNoteAllocation, Invoice, Payment
 
 PHONE_TYPES = ["DDI", "DEFAULT", "FAX", "MOBILE"]
 ADDRESS_TYPES = ["STREET", "POBOX"]
@@ -141,9 +141,10 @@ def contact(row: Contact, balance=None, is_customer=False, summary=False) -> dic
 
 
 def contacts(rows: list[Contact], summary=False) -> list[dict]:
+    customers = customer_ids(rows)  # one query for the page, not one a row
     if summary:
-        return [contact(row, summary=True, is_customer=row.pk in customer_ids(rows)) for row in rows]
-    amounts, customers = balances(rows), customer_ids(rows)
+        return [contact(row, summary=True, is_customer=row.pk in customers) for row in rows]
+    amounts = balances(rows)
     return [contact(row, amounts.get(row.pk), row.pk in customers) for row in rows]
 
 
@@ -159,7 +160,26 @@ def _invoice_payment(payment: Payment) -> dict:
     }
 
 
-def invoice(row: Invoice, summary=False, customers: set[int] | None = None) -> dict:
+def invoice_links(rows: list[Invoice]) -> tuple[dict[int, list[Payment]], dict[int, list]]:
+    """The payments and credit allocations (with their credit notes) of a page of invoices, by invoice:
+    two queries for the page."""
+    ids = [row.pk for row in rows]
+    payments: dict[int, list[Payment]] = {}
+    for payment_row in Payment.objects.filter(invoice_id__in=ids):  # the model's order, as row.payments
+        payments.setdefault(payment_row.invoice_id, []).append(payment_row)
+    credits: dict[int, list] = {}
+    for allocation in CreditNoteAllocation.objects.filter(invoice_id__in=ids).select_related("credit_note"):
+        credits.setdefault(allocation.invoice_id, []).append(allocation)
+    return payments, credits
+
+
+def invoice(
+    row: Invoice,
+    summary=False,
+    customers: set[int] | None = None,
+    links: tuple[dict[int, list[Payment]], dict[int, list]] | None = None,
+) -> dict:
+    """An invoice as the API shows it; ``links``: ``invoice_links`` of its page (read here if None)."""
     body = {
         "Type": row.type,
         "InvoiceID": str(row.invoice_id),
@@ -194,9 +214,10 @@ def invoice(row: Invoice, summary=False, customers: set[int] | None = None) -> d
     if customers is None:
         customers = customer_ids([row.contact])
     body["Contact"] = contact(row.contact, summary=True, is_customer=row.contact_id in customers)
+    payments, credits = links or invoice_links([row])
     body["LineItems"] = row.line_items
     body["Payments"] = [
-        _invoice_payment(p) for p in row.payments.all() if p.status == Payment.Status.AUTHORISED
+        _invoice_payment(p) for p in payments.get(row.pk, ()) if p.status == Payment.Status.AUTHORISED
     ]
     body["CreditNotes"] = [
         {
@@ -206,7 +227,7 @@ def invoice(row: Invoice, summary=False, customers: set[int] | None = None) -> d
             "Total": _money(a.credit_note.total),
             "Date": ms_date(a.date),
         }
-        for a in row.credit_allocations.select_related("credit_note")
+        for a in credits.get(row.pk, ())
     ]
     body["Prepayments"], body["Overpayments"] = [], []
     return body

@@ -205,7 +205,8 @@ def _render(key: str, rows: list, summary: bool = False) -> list[dict]:
         return shape.contacts(rows, summary=summary)
     if key == "Invoices":
         customers = shape.customer_ids([row.contact for row in rows])
-        return [shape.invoice(row, summary=summary, customers=customers) for row in rows]
+        links = None if summary else shape.invoice_links(rows)
+        return [shape.invoice(row, summary=summary, customers=customers, links=links) for row in rows]
     if key == "CreditNotes":
         return [shape.credit_note(row, summary=summary) for row in rows]
     return [shape.payment(row) for row in rows]

@@ -38,6 +38,7 @@ from sandbox.pipedrive.services.pipelines import (
 )
 from sandbox.pipedrive.services.records import (
     create_record,
+    custom_field_codes,
     delete_record,
     get_record,
     list_records,
@@ -62,6 +63,7 @@ __all__ = [
     "create_record",
     "create_stage",
     "cursor_page",
+    "custom_field_codes",
     "decode_cursor",
     "delete_record",
     "encode_cursor",

@@ -92,12 +92,26 @@ COLUMNS = {
 }
 
 
-def serialize(record) -> dict:
-    """The v2 object, as GET /api/v2/<entity>/{id} returns it."""
-    entity = entity_of(record)
-    codes = CustomField.objects.filter(company_id=record.company_id, entity=entity).values_list(
-        "field_code", flat=True
+def custom_field_codes(company_id: int, entity: str) -> list[str]:
+    """The codes of the company's custom fields of ``entity``: every object lists each of them."""
+    return list(
+        CustomField.objects.filter(company_id=company_id, entity=entity).values_list("field_code", flat=True)
     )
+
+
+def custom_fields_of(company: Company, entity: str) -> dict[str, CustomField]:
+    """The company's custom fields of ``entity`` by code (a write checks its values against them)."""
+    return {f.field_code: f for f in CustomField.objects.filter(company=company, entity=entity)}
+
+
+def serialize(record, codes: list[str] | None = None) -> dict:
+    """The v2 object, as GET /api/v2/<entity>/{id} returns it.
+
+    ``codes``: the custom field codes of the record's company and entity, when the caller has read
+    them already (a page of records, a write that checked its custom fields)."""
+    entity = entity_of(record)
+    if codes is None:
+        codes = custom_field_codes(record.company_id, entity)
     data = {
         "id": record.id,
         "owner_id": record.owner_id,
@@ -144,15 +158,12 @@ def _int(value, name: str):
     return value
 
 
-def _custom_fields(company: Company, entity: str, values) -> dict:
+def _custom_fields(fields: dict[str, CustomField], values) -> dict:
     if values is None:
         return {}
     if not isinstance(values, dict):
         raise ApiError(400, "custom_fields must be an object")
-    known = {
-        f.field_code: f
-        for f in CustomField.objects.filter(company=company, entity=entity, field_code__in=values)
-    }
+    known = {code: fields[code] for code in values if code in fields}
     unknown = set(values) - set(known)
     if unknown:
         raise ApiError(400, f"Unknown custom field(s): {', '.join(sorted(unknown))}")
@@ -179,8 +190,19 @@ def _contact_list(values, name: str) -> list:
     return result
 
 
-def _apply(record, entity: str, body: dict, company: Company, creating: bool) -> dict:
-    """Write ``body`` onto ``record``; returns the previous values of what changed."""
+def _apply(
+    record,
+    entity: str,
+    body: dict,
+    company: Company,
+    creating: bool,
+    fields: dict[str, CustomField] | None = None,
+    before: dict | None = None,
+) -> dict:
+    """Write ``body`` onto ``record``; returns the previous values of what changed.
+
+    ``fields``: the company's custom fields of ``entity`` (read here when not given); ``before``: the
+    record's object before the write, when the caller has it."""
     if not isinstance(body, dict):
         raise ApiError(400, "The body must be a JSON object")
     unknown = set(body) - ATTRIBUTES[entity] - COLUMNS[entity]
@@ -188,7 +210,10 @@ def _apply(record, entity: str, body: dict, company: Company, creating: bool) ->
         raise ApiError(400, f"Unknown parameter(s): {', '.join(sorted(unknown))}")
     if "visible_to" in body and body["visible_to"] not in VISIBLE_TO:
         raise ApiError(400, "visible_to must be 1, 3, 5 or 7")
-    before = {} if creating else serialize(record)
+    if fields is None:
+        fields = custom_fields_of(company, entity)
+    if before is None:
+        before = {} if creating else serialize(record, list(fields))
     attributes = dict(record.attributes)
     for key in ATTRIBUTES[entity] & set(body):
         value = body[key]
@@ -199,7 +224,7 @@ def _apply(record, entity: str, body: dict, company: Company, creating: bool) ->
     if "custom_fields" in body:
         record.custom_fields = {
             **record.custom_fields,
-            **_custom_fields(company, entity, body["custom_fields"]),
+            **_custom_fields(fields, body["custom_fields"]),
         }
     if "owner_id" in body:
         owner_id = _int(body["owner_id"], "owner_id")
@@ -251,7 +276,7 @@ def _apply(record, entity: str, body: dict, company: Company, creating: bool) ->
     if creating:
         record.add_time = record.update_time
         return {}
-    after = serialize(record)
+    after = serialize(record, list(fields))
     return {k: v for k, v in before.items() if after.get(k) != v and k != "update_time"}
 
 
@@ -303,6 +328,8 @@ def _apply_deal(deal: Deal, body: dict, company: Company, creating: bool) -> Non
 
 def get_record(company: Company, entity: str, record_id: int, include_deleted: bool = False):
     rows = MODELS[entity].objects.filter(company=company, id=record_id)
+    if entity == Entity.DEAL:
+        rows = rows.select_related("stage")  # its object shows the stage's pipeline
     if not include_deleted:
         rows = rows.filter(is_deleted=False)
     record = rows.first()
@@ -316,20 +343,24 @@ def create_record(caller, entity: str, body: dict):
     record = MODELS[entity](company=caller.company, owner=caller.user, attributes={}, custom_fields={})
     if entity == Entity.DEAL:
         record.status = "open"
-    _apply(record, entity, body, caller.company, creating=True)
+    fields = custom_fields_of(caller.company, entity)
+    _apply(record, entity, body, caller.company, creating=True, fields=fields)
     record.save()
-    events.record_changed(caller, entity, "create", record)
+    events.record_changed(caller, entity, "create", record, codes=list(fields))
     return record
 
 
 @transaction.atomic
 def update_record(caller, entity: str, record_id: int, body: dict):
     record = get_record(caller.company, entity, record_id)
-    before = serialize(record)
-    previous = _apply(record, entity, body, caller.company, creating=False)
+    fields = custom_fields_of(caller.company, entity)
+    before = serialize(record, list(fields))
+    previous = _apply(record, entity, body, caller.company, creating=False, fields=fields, before=before)
     record.save()
     if previous:
-        events.record_changed(caller, entity, "change", record, previous=previous, previous_full=before)
+        events.record_changed(
+            caller, entity, "change", record, previous=previous, previous_full=before, codes=list(fields)
+        )
     return record
 
 
