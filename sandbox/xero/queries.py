@@ -355,5 +355,7 @@ def page(rows: QuerySet, params) -> tuple[list, dict]:
     if "page" not in params and "pageSize" not in params:
         items = list(rows)
         return items, {"page": 1, "pageSize": max(count, 1), "pageCount": 1, "itemCount": count}
-    items = list(rows[(number - 1) * size : number * size])
+    start = (number - 1) * size
+    # A page beyond the last is empty; never hand the database an offset past its integer range.
+    items = list(rows[start : start + size]) if start < count else []
     return items, {"page": number, "pageSize": size, "pageCount": math.ceil(count / size), "itemCount": count}

@@ -7,6 +7,7 @@ shapes in ``representation`` and list filters in ``queries``.
 import base64
 import binascii
 import logging
+import re
 import uuid
 from urllib.parse import urlencode
 
@@ -185,10 +186,28 @@ RESOURCES = {
 }
 
 
+# The record identifiers Xero's ValidationException element carries (the spec's Element schema: each a
+# uuid string). Xero echoes the element as it read it, so an identifier it could not read is left out.
+ELEMENT_IDS = (
+    "BatchPaymentID",
+    "BankTransactionID",
+    "CreditNoteID",
+    "ContactID",
+    "InvoiceID",
+    "ItemID",
+    "PurchaseOrderID",
+)
+_UUID_TEXT = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
 def validation_error(element: dict, messages: list[str]) -> JsonResponse:
     """Xero's 400 ValidationException: the refused element as sent, with its messages."""
     element = {
-        **(element if isinstance(element, dict) else {}),
+        **{
+            key: value
+            for key, value in (element if isinstance(element, dict) else {}).items()
+            if key not in ELEMENT_IDS or (isinstance(value, str) and _UUID_TEXT.match(value))
+        },
         "ValidationErrors": [{"Message": m} for m in messages],
     }
     body = {

@@ -128,3 +128,49 @@ def test_a_failure_inside_a_write_answers_in_xeros_shape_and_saves_nothing(xero,
     assert response["Content-Type"].startswith("application/json")
     assert response.json()["Title"] == "Internal Server Error"
     assert not Contact.objects.filter(name="Half Saved Ltd").exists()
+
+
+# Found by the fuzzer (tests/sandbox/test_fuzz.py at FUZZ_EXAMPLES=100).
+
+
+def test_a_page_far_beyond_the_last_is_empty_rather_than_a_500(xero):
+    xero.send("PUT", "/Contacts", {"Contacts": [{"Name": "Only Ltd"}]})
+
+    response = xero.get("/Contacts", {"page": "11709403049115244298240", "pageSize": "255"})
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["Contacts"] == []
+    assert body["pagination"]["itemCount"] == 1
+
+
+@pytest.mark.parametrize(
+    "path, key, element",
+    [
+        ("/Invoices", "Invoices", {"InvoiceID": True, "Type": "ACCREC"}),
+        ("/Invoices", "Invoices", {"InvoiceID": "not-an-id", "Type": "BILL"}),
+        ("/Payments", "Payments", {"BatchPaymentID": "g07ee8ad-9fe2-3801-a01f-6ac00a692825", "Invoice": {}}),
+        ("/Contacts", "Contacts", {"ContactID": 5, "Name": ""}),
+    ],
+)
+def test_a_refused_elements_ids_are_echoed_only_when_they_are_ids(xero, path, key, element):
+    """Xero's ValidationException echoes the element as it read it: an identifier it could not read
+    is not in it (the spec's Element types each ID as a uuid string)."""
+    response = xero.send("PUT", path, {key: [element]})
+
+    assert response.status_code == 400, response.content
+    echoed = response.json()["Elements"][0]
+    assert echoed["ValidationErrors"]
+    for name in ("InvoiceID", "BatchPaymentID", "ContactID"):
+        assert name not in echoed
+    assert {k: v for k, v in echoed.items() if k != "ValidationErrors" and not k.endswith("ID")} == {
+        k: v for k, v in element.items() if not k.endswith("ID")
+    }
+
+
+def test_a_refused_elements_valid_id_is_echoed(xero):
+    invoice_id = "4f7cd2d2-5c8b-4f6a-9c44-0a4fd5f1e9a1"
+    response = xero.send("POST", "/Invoices", {"Invoices": [{"InvoiceID": invoice_id}]})
+
+    assert response.status_code == 400, response.content
+    assert response.json()["Elements"][0]["InvoiceID"] == invoice_id
