@@ -200,16 +200,18 @@ ELEMENT_IDS = (
 _UUID_TEXT = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
+def _as_read(element) -> dict:
+    """A refused element as Xero echoes it: as sent, less the identifiers that are not uuids."""
+    return {
+        key: value
+        for key, value in (element if isinstance(element, dict) else {}).items()
+        if key not in ELEMENT_IDS or (isinstance(value, str) and _UUID_TEXT.match(value))
+    }
+
+
 def validation_error(element: dict, messages: list[str]) -> JsonResponse:
     """Xero's 400 ValidationException: the refused element as sent, with its messages."""
-    element = {
-        **{
-            key: value
-            for key, value in (element if isinstance(element, dict) else {}).items()
-            if key not in ELEMENT_IDS or (isinstance(value, str) and _UUID_TEXT.match(value))
-        },
-        "ValidationErrors": [{"Message": m} for m in messages],
-    }
+    element = {**_as_read(element), "ValidationErrors": [{"Message": m} for m in messages]}
     body = {
         "ErrorNumber": 10,
         "Type": "ValidationException",
@@ -301,10 +303,9 @@ def _write_each(ctx, key, elements, record_id, create_only):
                 rendered = _render(key, _refetch(ctx.organisation, key, [row]))[0]
             results.append({**rendered, "StatusAttributeString": "OK"})
         except accounting.ValidationError as error:
-            refused = element if isinstance(element, dict) else {}
             results.append(
                 {
-                    **refused,
+                    **_as_read(element),
                     "StatusAttributeString": "ERROR",
                     "HasValidationErrors": True,
                     "ValidationErrors": [{"Message": m} for m in error.messages],

@@ -174,3 +174,14 @@ def test_a_refused_elements_valid_id_is_echoed(xero):
 
     assert response.status_code == 400, response.content
     assert response.json()["Elements"][0]["InvoiceID"] == invoice_id
+
+
+def test_with_summarize_errors_off_a_refused_elements_unreadable_id_is_left_out(xero):
+    response = xero.send(
+        "PUT", "/Invoices?summarizeErrors=false", {"Invoices": [{"InvoiceID": True, "Type": "BILL"}]}
+    )
+
+    assert response.status_code == 200, response.content
+    refused = response.json()["Invoices"][0]
+    assert refused["StatusAttributeString"] == "ERROR" and refused["ValidationErrors"]
+    assert "InvoiceID" not in refused and refused["Type"] == "BILL"
