@@ -303,9 +303,11 @@ def _write_each(ctx, key, elements, record_id, create_only):
                 rendered = _render(key, _refetch(ctx.organisation, key, [row]))[0]
             results.append({**rendered, "StatusAttributeString": "OK"})
         except accounting.ValidationError as error:
+            # Inside a 200 answer the refused element is read as the record type: the sandbox returns
+            # its identifier only, as the rest as sent may hold values the record's schema cannot.
             results.append(
                 {
-                    **_as_read(element),
+                    **{k: v for k, v in _as_read(element).items() if k in ELEMENT_IDS},
                     "StatusAttributeString": "ERROR",
                     "HasValidationErrors": True,
                     "ValidationErrors": [{"Message": m} for m in error.messages],

@@ -176,12 +176,19 @@ def test_a_refused_elements_valid_id_is_echoed(xero):
     assert response.json()["Elements"][0]["InvoiceID"] == invoice_id
 
 
-def test_with_summarize_errors_off_a_refused_elements_unreadable_id_is_left_out(xero):
+def test_with_summarize_errors_off_a_refused_element_comes_back_as_its_record_type_can_hold(xero):
+    """The answer is a list of records (200): a refused element's values as sent (a Type outside the
+    enum, a number for a string) would not fit the record's schema, so only a readable ID comes back."""
+    invoice_id = "4f7cd2d2-5c8b-4f6a-9c44-0a4fd5f1e9a1"
     response = xero.send(
-        "PUT", "/Invoices?summarizeErrors=false", {"Invoices": [{"InvoiceID": True, "Type": "BILL"}]}
+        "POST",
+        "/Invoices?summarizeErrors=false",
+        {"Invoices": [{"InvoiceID": True, "Type": "BILL"}, {"InvoiceID": invoice_id, "Reference": 5}]},
     )
 
     assert response.status_code == 200, response.content
-    refused = response.json()["Invoices"][0]
-    assert refused["StatusAttributeString"] == "ERROR" and refused["ValidationErrors"]
-    assert "InvoiceID" not in refused and refused["Type"] == "BILL"
+    unreadable, unknown = response.json()["Invoices"]
+    assert unreadable["StatusAttributeString"] == "ERROR" and unreadable["ValidationErrors"]
+    assert "InvoiceID" not in unreadable and "Type" not in unreadable
+    assert unknown["StatusAttributeString"] == "ERROR" and unknown["InvoiceID"] == invoice_id
+    assert "Reference" not in unknown
