@@ -273,7 +273,13 @@ def if_modified_since(value: str) -> dt.datetime:
             moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             raise QueryError("If-Modified-Since is not a valid date") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    if not moment.tzinfo:
+        return moment.replace(tzinfo=dt.UTC)
+    try:
+        # In UTC: PostgreSQL refuses a displacement beyond ±15:59, which ISO 8601 text may carry.
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise QueryError("If-Modified-Since is not a valid date") from None
 
 
 def order(resource: Resource, text: str) -> list[str]:

@@ -5,6 +5,8 @@ the organisation failed too), or stored keys Xero does not know so that the offi
 not read the record back.
 """
 
+import datetime as dt
+
 import pytest
 
 from sandbox.xero.models import Contact, Invoice
@@ -192,3 +194,23 @@ def test_with_summarize_errors_off_a_refused_element_comes_back_as_its_record_ty
     assert "InvoiceID" not in unreadable and "Type" not in unreadable
     assert unknown["StatusAttributeString"] == "ERROR" and unknown["InvoiceID"] == invoice_id
     assert "Reference" not in unknown
+
+
+@pytest.mark.parametrize("since", ["0208-04-13T09:33:49-20:04", "2020-01-01T00:00:00+23:59"])
+def test_if_modified_since_with_any_offset_is_read_in_utc(xero, since):
+    """PostgreSQL refuses a time zone displacement beyond ±15:59 (it answered 500): the moment is
+    taken in UTC before it reaches the database."""
+    from sandbox.xero.queries import if_modified_since
+
+    xero.send("PUT", "/Contacts", {"Contacts": [{"Name": "Since Ltd"}]})
+
+    assert if_modified_since(since).utcoffset() == dt.timedelta(0)
+    response = xero.get("/Contacts", HTTP_IF_MODIFIED_SINCE=since)
+    assert response.status_code == 200, response.content
+    assert [c["Name"] for c in response.json()["Contacts"]] == ["Since Ltd"]
+
+
+def test_if_modified_since_before_the_first_utc_day_is_refused_not_a_500(xero):
+    response = xero.get("/Contacts", HTTP_IF_MODIFIED_SINCE="0001-01-01T00:00:00+05:00")
+
+    assert response.status_code == 400, response.content
