@@ -214,3 +214,20 @@ def test_if_modified_since_before_the_first_utc_day_is_refused_not_a_500(xero):
     response = xero.get("/Contacts", HTTP_IF_MODIFIED_SINCE="0001-01-01T00:00:00+05:00")
 
     assert response.status_code == 400, response.content
+
+
+@pytest.mark.parametrize(
+    "contact",
+    [
+        {"Name": "Nul\u0000 Ltd"},
+        {"Name": "Phone Ltd", "Phones": [{"PhoneType": "MOBILE", "PhoneNumber": "021\u0000"}]},
+        {"Name": "Half \ud800 Ltd"},
+    ],
+)
+def test_text_no_database_can_store_is_refused_and_nothing_is_saved(xero, contact):
+    """A NUL character or a lone surrogate (valid JSON escapes) answered 500 on PostgreSQL."""
+    response = xero.send("POST", "/Contacts", {"Contacts": [contact]})
+
+    assert response.status_code == 400, response.content
+    assert response.json()["Type"] == "PostDataInvalidException"
+    assert not Contact.objects.exists()
