@@ -312,6 +312,9 @@ def base_queryset(resource: Resource, organisation) -> QuerySet:
 
 def filtered(resource: Resource, organisation, params, headers) -> QuerySet:
     """The rows a GET list asks for, in order, before paging."""
+    every = params.lists() if hasattr(params, "lists") else ((k, [v]) for k, v in params.items())
+    if any("\x00" in str(value) for _, values in every for value in values):
+        raise QueryError("Query parameters cannot contain NUL characters")  # PostgreSQL cannot compare them
     rows = base_queryset(resource, organisation)
     if resource is CONTACT and params.get("includeArchived", "").lower() != "true":
         rows = rows.exclude(status=Contact.Status.ARCHIVED)

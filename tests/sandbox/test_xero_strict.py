@@ -231,3 +231,10 @@ def test_text_no_database_can_store_is_refused_and_nothing_is_saved(xero, contac
     assert response.status_code == 400, response.content
     assert response.json()["Type"] == "PostDataInvalidException"
     assert not Contact.objects.exists()
+
+
+def test_a_nul_character_in_a_list_filter_is_a_query_error_not_a_500(xero):
+    response = xero.get("/Invoices", {"SearchTerm": "a\u0000b"})
+
+    assert response.status_code == 400, response.content
+    assert response.json()["Type"] == "QueryParseException"
