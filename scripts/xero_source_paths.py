@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
+from specs import parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPEC = ROOT / "specs" / "xero" / "xero_accounting.yaml"
@@ -41,7 +41,7 @@ def walk(schemas: dict, name: str, prefix: str = "", depth: int = 0, stack: tupl
 
 
 def build(spec_path: Path) -> dict:
-    schemas = yaml.safe_load(spec_path.read_text())["components"]["schemas"]
+    schemas = parse_spec(spec_path.read_text(encoding="utf-8"))["components"]["schemas"]
     contact = walk(schemas, "Contact", stack=("Contact",))
     person_extra = [p for p in walk(schemas, "ContactPerson", stack=("ContactPerson",)) if p not in contact]
     invoice = walk(schemas, "Invoice", stack=("Invoice",))

@@ -235,8 +235,26 @@ def _idempotent(request, ctx: CallContext, view, kwargs) -> HttpResponse:
 
 
 def json_body(request):
-    """The request's JSON body, or None when it is not JSON."""
+    """The request's JSON body, or None when it is not JSON or holds text no database stores (a NUL
+    character or a lone surrogate: valid JSON escapes that PostgreSQL refuses)."""
     try:
-        return json.loads(request.body or b"null")
+        body = json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError):
         return None
+    return body if _storable(body) else None
+
+
+def _storable(value) -> bool:
+    if isinstance(value, str):
+        if "\x00" in value:
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable(v) for v in value)
+    return True

@@ -273,7 +273,13 @@ def if_modified_since(value: str) -> dt.datetime:
             moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             raise QueryError("If-Modified-Since is not a valid date") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    if not moment.tzinfo:
+        return moment.replace(tzinfo=dt.UTC)
+    try:
+        # In UTC: PostgreSQL refuses a displacement beyond ±15:59, which ISO 8601 text may carry.
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise QueryError("If-Modified-Since is not a valid date") from None
 
 
 def order(resource: Resource, text: str) -> list[str]:
@@ -311,6 +317,9 @@ def base_queryset(resource: Resource, organisation) -> QuerySet:
 
 def filtered(resource: Resource, organisation, params, headers) -> QuerySet:
     """The rows a GET list asks for, in order, before paging."""
+    every = params.lists() if hasattr(params, "lists") else ((k, [v]) for k, v in params.items())
+    if any("\x00" in str(value) for _, values in every for value in values):
+        raise QueryError("Query parameters cannot contain NUL characters")  # PostgreSQL cannot compare them
     rows = base_queryset(resource, organisation)
     if resource is CONTACT and params.get("includeArchived", "").lower() != "true":
         rows = rows.exclude(status=Contact.Status.ARCHIVED)
@@ -360,5 +369,7 @@ def page(rows: QuerySet, params) -> tuple[list, dict]:
     if "page" not in params and "pageSize" not in params:
         items = list(rows)
         return items, {"page": 1, "pageSize": max(count, 1), "pageCount": 1, "itemCount": count}
-    items = list(rows[(number - 1) * size : number * size])
+    start = (number - 1) * size
+    # A page beyond the last is empty; never hand the database an offset past its integer range.
+    items = list(rows[start : start + size]) if start < count else []
     return items, {"page": number, "pageSize": size, "pageCount": math.ceil(count / size), "itemCount": count}

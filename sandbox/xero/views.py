@@ -7,6 +7,7 @@ shapes in ``representation`` and list filters in ``queries``.
 import base64
 import binascii
 import logging
+import re
 import uuid
 from urllib.parse import urlencode
 
@@ -185,12 +186,32 @@ RESOURCES = {
 }
 
 
+# The record identifiers Xero's ValidationException element carries (the spec's Element schema: each a
+# uuid string). Xero echoes the element as it read it, so an identifier it could not read is left out.
+ELEMENT_IDS = (
+    "BatchPaymentID",
+    "BankTransactionID",
+    "CreditNoteID",
+    "ContactID",
+    "InvoiceID",
+    "ItemID",
+    "PurchaseOrderID",
+)
+_UUID_TEXT = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _as_read(element) -> dict:
+    """A refused element as Xero echoes it: as sent, less the identifiers that are not uuids."""
+    return {
+        key: value
+        for key, value in (element if isinstance(element, dict) else {}).items()
+        if key not in ELEMENT_IDS or (isinstance(value, str) and _UUID_TEXT.match(value))
+    }
+
+
 def validation_error(element: dict, messages: list[str]) -> JsonResponse:
     """Xero's 400 ValidationException: the refused element as sent, with its messages."""
-    element = {
-        **(element if isinstance(element, dict) else {}),
-        "ValidationErrors": [{"Message": m} for m in messages],
-    }
+    element = {**_as_read(element), "ValidationErrors": [{"Message": m} for m in messages]}
     body = {
         "ErrorNumber": 10,
         "Type": "ValidationException",
@@ -283,10 +304,11 @@ def _write_each(ctx, key, elements, record_id, create_only):
                 rendered = _render(key, _refetch(ctx.organisation, key, [row]))[0]
             results.append({**rendered, "StatusAttributeString": "OK"})
         except accounting.ValidationError as error:
-            refused = element if isinstance(element, dict) else {}
+            # Inside a 200 answer the refused element is read as the record type: the sandbox returns
+            # its identifier only, as the rest as sent may hold values the record's schema cannot.
             results.append(
                 {
-                    **refused,
+                    **{k: v for k, v in _as_read(element).items() if k in ELEMENT_IDS},
                     "StatusAttributeString": "ERROR",
                     "HasValidationErrors": True,
                     "ValidationErrors": [{"Message": m} for m in error.messages],
