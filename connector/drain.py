@@ -446,7 +446,8 @@ def sweep_inbox() -> dict:
         reason=LOST_WORKER,
         lost_claims=F("lost_claims") + 1,
     )
-    _give_up_on_records_that_stop_workers(now)
+    if expired:  # only an expiry raises a count: nothing to give up otherwise
+        _give_up_on_records_that_stop_workers(now)
     pending_cutoff = now - timedelta(seconds=settings.INBOX_SWEEP_AFTER_SECONDS)
     pair_ids = set(
         WebhookEvent.objects.filter(status=Status.PENDING, received_at__lt=pending_cutoff)
