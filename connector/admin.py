@@ -10,6 +10,7 @@ from django.utils.html import format_html
 
 from connector import (
     admin_mapping,  # noqa: F401  (registers the admin of mapping's rows)
+    admin_tasks,  # noqa: F401  (the task queue's admin, read-only but for superusers)
     connections,
     oauth,
     pipedrive_setup,
