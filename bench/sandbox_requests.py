@@ -53,6 +53,7 @@ def _configure(args) -> None:
             "SECRET_KEY": "bench-sandbox-requests-not-a-secret-" + "0" * 20,
             "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "SANDBOX_ENABLED": "1",
+            "SECURE_SSL_REDIRECT": "0",  # plain HTTP on localhost
             "SANDBOX_WEBHOOK_AUTODELIVER": "0",
             "SANDBOX_TIME_SCALE": str(args.scale),
             "CONNECTOR_DATA_DIR": str(data),

@@ -135,6 +135,7 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
                 "DJANGO_DEBUG": "0",
                 "SECURE_COOKIES": "0",
+                "SECURE_SSL_REDIRECT": "0",  # plain HTTP on localhost
                 "SECRET_KEY": secrets.token_urlsafe(50),
                 "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
                 "LOG_LEVEL": self.config.log_level,

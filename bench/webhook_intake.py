@@ -144,6 +144,7 @@ def bench_environment(args, data_dir: Path, closed_port: int) -> dict[str, str]:
             "CONNECTOR_DATA_DIR": str(data_dir),
             "DJANGO_DEBUG": "0",
             "SANDBOX_ENABLED": "0",
+            "SECURE_SSL_REDIRECT": "0",  # plain HTTP on localhost
             "SECRET_KEY": secrets.token_urlsafe(50),
             "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "LOG_LEVEL": args.log_level,

@@ -226,3 +226,53 @@ def secret_key(env: Mapping[str, str], debug: bool, data_dir: Path) -> str:
             "  python -c 'import secrets; print(secrets.token_urlsafe(50))'"
         )
     return _read_or_create_secret(data_dir / "secret-key", lambda: secrets.token_urlsafe(50))
+
+
+def https_settings(env: Mapping[str, str], debug: bool) -> dict:
+    """HTTPS, HSTS, cookies and sessions: strict with DEBUG off, each one loosened only by its variable.
+
+    ``X-Forwarded-Proto`` is trusted only with ``BEHIND_PROXY`` on: without a proxy that sets it (and
+    strips it from what clients send), anyone could claim a request came over HTTPS.
+    """
+    secure_cookies = env_bool(env, "SECURE_COOKIES", not debug)
+    hsts_seconds = env_int(env, "SECURE_HSTS_SECONDS", 0 if debug else 31536000)
+    if hsts_seconds < 0:
+        raise ImproperlyConfigured(f"SECURE_HSTS_SECONDS={hsts_seconds} must not be negative.")
+    preload = env_bool(env, "SECURE_HSTS_PRELOAD", False)
+    session_age = env_int(env, "SESSION_COOKIE_AGE", 12 * 3600)
+    if session_age <= 0:
+        raise ImproperlyConfigured(f"SESSION_COOKIE_AGE={session_age} must be a positive number of seconds.")
+    return {
+        "SESSION_COOKIE_SECURE": secure_cookies,
+        "CSRF_COOKIE_SECURE": secure_cookies,
+        "SECURE_SSL_REDIRECT": env_bool(env, "SECURE_SSL_REDIRECT", not debug),
+        "SECURE_HSTS_SECONDS": hsts_seconds,
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": env_bool(env, "SECURE_HSTS_INCLUDE_SUBDOMAINS", hsts_seconds > 0),
+        "SECURE_HSTS_PRELOAD": preload,
+        "SECURE_PROXY_SSL_HEADER": (
+            ("HTTP_X_FORWARDED_PROTO", "https") if env_bool(env, "BEHIND_PROXY", False) else None
+        ),
+        "SESSION_COOKIE_AGE": session_age,
+        # Preloading is the domain owner's commitment (hstspreload.org), not a default: the deploy
+        # check's reminder about it is silenced while it is off.
+        "SILENCED_SYSTEM_CHECKS": [] if preload else ["security.W021"],
+    }
+
+
+def secure_data_dir(data_dir: Path, sqlite_name: str | None = None) -> None:
+    """The data folder (SQLite file, generated keys, sandbox credentials) for this user only: the
+    folder 0700, its files 0600. An SQLite file not made yet is created empty at 0600 (SQLite keeps
+    its -wal and -shm files at the database file's mode). A folder this user does not own (a mounted
+    volume) is left as it is."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        data_dir.chmod(0o700)
+        for entry in data_dir.iterdir():
+            if entry.is_file() and not entry.is_symlink():
+                entry.chmod(0o600)
+        if sqlite_name:
+            database = data_dir / sqlite_name
+            if not database.exists():
+                os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+    except PermissionError:
+        pass

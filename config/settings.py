@@ -12,7 +12,7 @@ from config import env as envparse
 ENV = os.environ
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(ENV.get("CONNECTOR_DATA_DIR", BASE_DIR / "var"))
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+envparse.secure_data_dir(DATA_DIR)  # 0700, its files 0600 (the SQLite file too, below)
 
 DEBUG = envparse.env_bool(ENV, "DJANGO_DEBUG", False)
 SECRET_KEY = envparse.secret_key(ENV, DEBUG, DATA_DIR)
@@ -75,6 +75,8 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": envparse.database_config(ENV, DATA_DIR)}
+if Path(DATABASES["default"]["NAME"]).parent == DATA_DIR:
+    envparse.secure_data_dir(DATA_DIR, Path(DATABASES["default"]["NAME"]).name)
 CACHES = envparse.cache_config(ENV)
 REDIS_URL = envparse.redis_url(ENV)
 Q_CLUSTER = envparse.q_cluster_config(ENV)
@@ -111,10 +113,18 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = envparse.env_bool(ENV, "SECURE_COOKIES", True)
-    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HTTPS (config/env.py https_settings): with DEBUG off, plain HTTP is redirected, HSTS is sent for a
+# year, cookies are secure; X-Forwarded-Proto is trusted only with BEHIND_PROXY=1. Sessions last 12 h.
+_HTTPS = envparse.https_settings(ENV, DEBUG)
+SESSION_COOKIE_SECURE = _HTTPS["SESSION_COOKIE_SECURE"]
+CSRF_COOKIE_SECURE = _HTTPS["CSRF_COOKIE_SECURE"]
+SECURE_SSL_REDIRECT = _HTTPS["SECURE_SSL_REDIRECT"]
+SECURE_HSTS_SECONDS = _HTTPS["SECURE_HSTS_SECONDS"]
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _HTTPS["SECURE_HSTS_INCLUDE_SUBDOMAINS"]
+SECURE_HSTS_PRELOAD = _HTTPS["SECURE_HSTS_PRELOAD"]
+SECURE_PROXY_SSL_HEADER = _HTTPS["SECURE_PROXY_SSL_HEADER"]
+SESSION_COOKIE_AGE = _HTTPS["SESSION_COOKIE_AGE"]
+SILENCED_SYSTEM_CHECKS = _HTTPS["SILENCED_SYSTEM_CHECKS"]
 
 # External addresses: the real services by default; the sandbox or a test points
 # them elsewhere with configuration only.

@@ -9,6 +9,8 @@ import os
 # A fixed key so tests never touch a developer's own key file.
 os.environ.setdefault("FIELD_ENCRYPTION_KEY", "8Yx3pZbM0P8Ck8sUiZr2m3qW2b9yUOvRZ0xWgsl0c0Q=")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
+# The test client and live servers speak plain HTTP with DEBUG off.
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault(
     "CONNECTOR_DATA_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test")
 )

@@ -22,8 +22,9 @@ python manage.py createcachetable -v0
 python manage.py ensure_admin
 if [ "$SANDBOX_ENABLED" = "1" ]; then
   # Demo organisations and a demo Pipedrive company, once; credentials kept for reference.
-  { python manage.py sandbox_xero_seed && python manage.py sandbox_pipedrive_seed; } \
-    > "${CONNECTOR_DATA_DIR:-var}/sandbox-credentials.txt"
+  # umask 077: the file (demo passwords and tokens) is readable by this user only.
+  ( umask 077; { python manage.py sandbox_xero_seed && python manage.py sandbox_pipedrive_seed; } \
+    > "${CONNECTOR_DATA_DIR:-var}/sandbox-credentials.txt" )
   # A ready sync pair between the demo accounts, so changes flow at once (skipped once it exists):
   # set up through the connector's own services, over HTTP, once the web server below answers.
   # SANDBOX_DEMO_PAIR=0 leaves it out, to try the guided setup ("Set up a sync") from scratch.
