@@ -162,6 +162,9 @@ PIPEDRIVE_INDEX_FULL_DAYS = envparse.env_int(ENV, "PIPEDRIVE_INDEX_FULL_DAYS", 7
 
 # Webhook intake (connector/webhooks.py, connector/inbox/, connector/drain.py).
 WEBHOOK_MAX_BODY_BYTES = envparse.env_int(ENV, "WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)  # larger: 413
+# Refused webhook requests (bad signature or credentials) are written to the pair's counter and logged
+# at most once per pair and source in this many seconds (connector/inbox/auth.py count_rejection).
+WEBHOOK_REJECTION_INTERVAL_SECONDS = envparse.env_int(ENV, "WEBHOOK_REJECTION_INTERVAL_SECONDS", 60)
 # The sweep re-enqueues a drain for rows pending longer than this (a lost broker message).
 INBOX_SWEEP_AFTER_SECONDS = envparse.env_int(ENV, "INBOX_SWEEP_AFTER_SECONDS", 120)
 # A row left "processing" this long belongs to a dead worker: the task timeout by default.

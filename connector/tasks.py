@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from connector import drain, oauth
+from connector import drain, inbox, oauth
 from connector.errors import ConnectorError
 from connector.models import ConnectionStatus, PipedriveConnection, SyncPair, XeroConnection
 from connector.sync import credit_recheck
@@ -22,8 +22,11 @@ def drain_pair(pair_id: int) -> dict:
 
 
 def sweep_inbox() -> dict:
-    """Every minute: re-enqueue drains for events a lost message or worker left behind."""
-    return drain.sweep_inbox()
+    """Every minute: re-enqueue drains for events a lost message or worker left behind, and write the
+    refused webhook requests still waiting in the cache."""
+    outcome = drain.sweep_inbox()
+    inbox.flush_rejections()
+    return outcome
 
 
 def refresh_quiet_connections() -> dict:

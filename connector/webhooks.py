@@ -83,8 +83,10 @@ class WebhookView(APIView):
         except _Refused as refused:
             return _empty(refused.status)
         if not self.authenticate(django_request, pair, body):
-            inbox.count_rejection(pair, self.source)
-            return self.unauthorized()
+            inbox.count_rejection(pair, self.source)  # logs them, once an interval
+            response = self.unauthorized()
+            response._has_been_logged = True  # not again by django.request, once per refused request
+            return response
         try:
             self._check_content_type(django_request)
             payload = self._decode(body)
