@@ -169,3 +169,47 @@ def test_a_password_only_session_cannot_enrol_over_an_existing_device(client, ad
 def test_the_enrolment_page_needs_a_signed_in_staff_user(client, two_factor_on):
     response = client.get("/admin/two-factor/")
     assert response.status_code == 302 and response.url.startswith(LOGIN)
+
+
+def test_the_first_run_admin_is_led_to_enrol(client, two_factor_on, tmp_path, monkeypatch):
+    import io
+
+    monkeypatch.setenv("ADMIN_USERNAME", "boss")
+    monkeypatch.setenv("ADMIN_PASSWORD", PASSWORD)
+    two_factor_on.DATA_DIR = tmp_path
+    out = io.StringIO()
+    call_command("ensure_admin", stdout=out)
+    assert "Two-factor login is on" in out.getvalue()
+
+    page = client.post(LOGIN, {"username": "boss", "password": PASSWORD, "next": "/admin/"}, follow=True)
+    assert page.redirect_chain[-1][0] == "/admin/two-factor/"
+    device = TOTPDevice.objects.get(user__username="boss")
+    assert client.post("/admin/two-factor/", {"code": code_for(device)}).status_code == 302
+    assert admin_opens(client)
+
+
+@pytest.mark.parametrize(("debug", "expected"), [("0", "True True"), ("1", "False True")])
+def test_production_settings_turn_both_on_and_debug_turns_2fa_off(debug, expected, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "REQUIRE_2FA", "AXES_"))}
+    env.update(DJANGO_DEBUG=debug, DJANGO_SETTINGS_MODULE="config.settings", CONNECTOR_DATA_DIR=str(tmp_path))
+    env.setdefault("SECRET_KEY", "x" * 50)
+    env.setdefault("FIELD_ENCRYPTION_KEY", "8Yx3pZbM0P8Ck8sUiZr2m3qW2b9yUOvRZ0xWgsl0c0Q=")
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.REQUIRE_2FA, s.AXES_ENABLED)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.strip().splitlines()[-1] == expected
