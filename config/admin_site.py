@@ -9,7 +9,10 @@ words; the models keep their own names (and the URL names stay ``admin:...``).
 
 from django.conf import settings
 from django.contrib import admin
+from django.shortcuts import redirect
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 
 SANDBOX_APPS = ("sandbox", "sandbox_xero", "sandbox_pipedrive")
 
@@ -99,12 +102,48 @@ class ConnectorAdminSite(admin.AdminSite):
     site_header = "ml-connector"
     site_title = "ml-connector"
     index_title = "Xero → Pipedrive"
+    login_template = "admin/login_2fa.html"
+
+    @property
+    def login_form(self):  # type: ignore[override]
+        from config.two_factor import AdminLoginForm
+
+        return AdminLoginForm
+
+    def has_permission(self, request):
+        """Active staff, and with REQUIRE_2FA a session verified by the second factor."""
+        from config.two_factor import needs_second_factor
+
+        return super().has_permission(request) and not needs_second_factor(request.user)
+
+    @method_decorator(never_cache)
+    def login(self, request, extra_context=None):
+        """A signed-in staff user without an authenticator app goes to set one up (REQUIRE_2FA)."""
+        from django_otp import user_has_device
+
+        from config.two_factor import needs_second_factor
+
+        user = request.user
+        if (
+            request.method == "GET"
+            and needs_second_factor(user)
+            and not user_has_device(user, confirmed=True)
+        ):
+            return redirect(reverse("admin:two_factor_enrol", current_app=self.name))
+        extra_context = {**(extra_context or {}), "require_2fa": settings.REQUIRE_2FA}
+        return super().login(request, extra_context)
 
     def get_urls(self):
+        from config.two_factor import enrol
         from connector.setup_views import setup_page
 
         setup = self.admin_view(lambda request: setup_page(request, self))
-        return [path("setup/", setup, name="setup"), *super().get_urls()]
+        two_factor = never_cache(lambda request: enrol(request, self))
+        return [
+            path("setup/", setup, name="setup"),
+            path("two-factor/", two_factor, name="two_factor_enrol"),
+            *super().get_urls(),
+        ]
 
     def index(self, request, extra_context=None):
         from connector.setup_status import setup_status

@@ -5,6 +5,7 @@ Defaults need nothing running: SQLite in ``var/`` and django-q2's ORM broker.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from config import env as envparse
@@ -34,6 +35,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",  # login throttling and lockout (AXES_* below)
     "rest_framework",
     "django_q",
     "connector",
@@ -51,8 +55,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): the second factor
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout page
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -83,6 +89,26 @@ Q_CLUSTER = envparse.q_cluster_config(ENV)
 
 # django-encrypted-model-fields builds its cipher from this at import time.
 FIELD_ENCRYPTION_KEY = envparse.field_encryption_keys(ENV, DEBUG, DATA_DIR)
+
+# Logins: django-axes counts failed logins per username + IP address and, after AXES_FAILURE_LIMIT,
+# refuses that pair (even the right password) for AXES_COOLOFF_MINUTES; `manage.py axes_reset`
+# (or axes_reset_username NAME) lifts a lockout at once. The axes backend only checks; the
+# model backend logs in.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = envparse.env_bool(ENV, "AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = envparse.env_int(ENV, "AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=envparse.env_int(ENV, "AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"  # templates/admin/locked_out.html
+# A second factor (TOTP, django-otp) for the admin: on by default in production, off with
+# DJANGO_DEBUG. A staff user without an authenticator app is taken to the enrolment page after
+# the password (config/two_factor.py); with one, the login form asks for its code.
+REQUIRE_2FA = envparse.env_bool(ENV, "REQUIRE_2FA", not DEBUG)
+OTP_TOTP_ISSUER = ENV.get("OTP_TOTP_ISSUER", "ml-connector")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -27,3 +27,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+
+# Login throttling and the second factor are off for the suite (client.login() passes no request,
+# which the axes backend needs); tests/security turns each on with the settings fixture.
+AXES_ENABLED = False
+REQUIRE_2FA = False

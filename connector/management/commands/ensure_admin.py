@@ -36,3 +36,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  (also saved in {login_file}; change the password in the admin, then delete that file)"
         )
+        if settings.REQUIRE_2FA:
+            self.stdout.write(
+                "  Two-factor login is on: after the password, scan the QR code shown with an "
+                "authenticator app and enter its code."
+            )
