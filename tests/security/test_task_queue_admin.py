@@ -3,7 +3,8 @@ superuser may add, change or delete there; the "Integration admin" role only loo
 
 import pytest
 from django.urls import reverse
-from django_q.models import Schedule
+from django.utils import timezone
+from django_q.models import Schedule, Task
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +57,15 @@ def test_an_integration_admin_sees_schedules_read_only(client, integration_admin
     assert changelist.status_code == 200 and b"Resubmit" not in changelist.content
 
 
-def test_an_integration_admin_cannot_resubmit_failed_tasks(client, integration_admin):
+def test_an_integration_admin_cannot_resubmit_failed_tasks(client, integration_admin, django_user_model):
+    # A failed task row, so the changelist renders its actions at all.
+    now = timezone.now()
+    Task.objects.create(
+        id="f" * 32, name="failed-one", func="math.floor", started=now, stopped=now, success=False
+    )
+    root = django_user_model.objects.create_superuser("root2", "r2@example.com", "pw-for-tests-1")
+    client.force_login(root)
+    assert b"resubmit_task" in client.get(reverse("admin:django_q_failure_changelist")).content
     client.force_login(integration_admin)
     page = client.get(reverse("admin:django_q_failure_changelist"))
     assert page.status_code == 200
