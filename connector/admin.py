@@ -98,7 +98,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         extra_context = {**(extra_context or {}), "connect_url": reverse(self.connect_url_name)}
         return super().changelist_view(request, extra_context)
 
-    @admin.action(description="Test connection")
+    @admin.action(description="Test connection", permissions=["change"])
     def test_connection(self, request, queryset):
         for obj in queryset:
             result = self.check_connection(obj)
@@ -106,7 +106,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                 request, messages.SUCCESS if result.ok else messages.ERROR, f"{obj}: {result}"
             )
 
-    @admin.action(description="Refresh token now")
+    @admin.action(description="Refresh token now", permissions=["change"])
     def refresh_token_now(self, request, queryset):
         for obj in queryset:
             try:
@@ -115,7 +115,7 @@ class ConnectionAdmin(admin.ModelAdmin):
             except ConnectorError as exc:
                 messages.error(request, f"{obj}: {exc}")
 
-    @admin.action(description="Disconnect (revoke the token)")
+    @admin.action(description="Disconnect (revoke the token)", permissions=["change"])
     def disconnect(self, request, queryset):
         for obj in queryset:
             problems = self.do_disconnect(obj)
@@ -356,7 +356,7 @@ class SyncPairAdmin(admin.ModelAdmin):
         else:
             messages.info(request, str(report))
 
-    @admin.action(description="Register Pipedrive webhooks (safe to repeat)")
+    @admin.action(description="Register Pipedrive webhooks (safe to repeat)", permissions=["change"])
     def register_pipedrive_webhooks(self, request, queryset):
         for pair in queryset:
             try:
@@ -366,7 +366,7 @@ class SyncPairAdmin(admin.ModelAdmin):
             else:
                 messages.success(request, f"{pair}: {report}")
 
-    @admin.action(description="Test connection (both sides)")
+    @admin.action(description="Test connection (both sides)", permissions=["change"])
     def test_pair(self, request, queryset):
         for pair in queryset:
             results = [

@@ -3,6 +3,8 @@
 from django import forms
 from django.conf import settings
 
+from connector import hosts
+
 
 class XeroConnectForm(forms.Form):
     client_id = forms.CharField(
@@ -47,6 +49,16 @@ class PipedriveApiTokenForm(forms.Form):
         required=False,
         help_text="e.g. https://yourcompany.pipedrive.com (blank: the default API address).",
     )
+
+    def clean_api_domain(self):
+        # Checked before the view calls anything: a token goes only to Pipedrive's own hosts.
+        value = self.cleaned_data.get("api_domain") or ""
+        if not value:
+            return ""
+        try:
+            return hosts.pipedrive_base(value)
+        except hosts.RefusedHost as exc:
+            raise forms.ValidationError(str(exc)) from exc
 
 
 class TenantPickForm(forms.Form):
