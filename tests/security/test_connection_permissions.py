@@ -22,8 +22,6 @@ from connector.models import (
 
 pytestmark = pytest.mark.django_db
 
-OAUTH_APP = {"client_id": "c", "client_secret": "s"}
-
 
 def state_row(service: str, user, **fields) -> OAuthState:
     return OAuthState.objects.create(
