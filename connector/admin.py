@@ -17,7 +17,7 @@ from connector import (
     setup_status,
 )
 from connector.errors import ConnectorError
-from connector.forms import WriteOnlySecretWidget
+from connector.forms import PipedriveConnectionAdminForm, WriteOnlySecretWidget
 from connector.models import ConnectionStatus, PipedriveConnection, SyncPair, WebhookEvent, XeroConnection
 from connector.options import pair_options
 from connector.pair_settings import PairSettingsForm
@@ -64,13 +64,14 @@ def secrets_set_on(obj) -> str:
 
 class ConnectionAdmin(admin.ModelAdmin):
     secret_fields: tuple[str, ...] = ()
+    base_form: type[forms.ModelForm] = forms.ModelForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("__str__", "status_badge", "expires_at", "last_refreshed_at", "updated_at")
     list_filter = ("status",)
     actions = ["test_connection", "refresh_token_now", "disconnect"]
 
     def get_form(self, request, obj=None, **kwargs):
-        kwargs["form"] = write_only_form(self.model, self.secret_fields)
+        kwargs["form"] = write_only_form(self.model, self.secret_fields, base=self.base_form)
         return super().get_form(request, obj, **kwargs)
 
     @admin.display(description="Status")
@@ -164,6 +165,7 @@ class XeroConnectionAdmin(ConnectionAdmin):
 @admin.register(PipedriveConnection)
 class PipedriveConnectionAdmin(ConnectionAdmin):
     secret_fields = ("api_token", "client_secret")
+    base_form = PipedriveConnectionAdminForm
     connect_url_name = "connector:pipedrive-start"
     change_list_template = "admin/connector/connection_change_list.html"
     fieldsets = (

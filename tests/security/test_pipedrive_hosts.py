@@ -211,3 +211,27 @@ def test_a_refresh_naming_a_foreign_host_keeps_the_known_one(pipedrive_oauth_con
         },
     )
     assert oauth.refresh_pipedrive(conn.pk, force=True).api_domain == "https://new.pipedrive.com"
+
+
+@responses.activate
+def test_the_admin_form_refuses_a_foreign_host_and_a_domain_with_a_scheme(
+    client, integration_admin, pipedrive_api_token_connection
+):
+    client.force_login(integration_admin)
+    url = reverse("admin:connector_pipedriveconnection_change", args=[pipedrive_api_token_connection.pk])
+    form = {"company_name": "Demo Co", "company_domain": "demo", "api_domain": "http://127.0.0.1:9"}
+    assert client.post(url, form).status_code == 200  # the form again, with the error
+    assert (
+        client.post(
+            url, {**form, "api_domain": "https://demo.pipedrive.com", "company_domain": "javascript://x"}
+        ).status_code
+        == 200
+    )
+    pipedrive_api_token_connection.refresh_from_db()
+    assert pipedrive_api_token_connection.api_domain == "https://demo.pipedrive.com"
+    assert pipedrive_api_token_connection.company_domain == ""
+    answer = client.post(url, {**form, "api_domain": "https://other.pipedrive.com"})
+    assert answer.status_code == 302
+    pipedrive_api_token_connection.refresh_from_db()
+    assert pipedrive_api_token_connection.api_domain == "https://other.pipedrive.com"
+    assert len(responses.calls) == 0
