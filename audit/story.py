@@ -4,7 +4,7 @@ to do next. Plain functions over a SyncRecord; the admin renders them."""
 from dataclasses import dataclass
 
 from audit.models import SyncRecord
-from mapping.rules import xero_url
+from mapping.rules import pipedrive_url, xero_url
 
 PIPEDRIVE_PATHS = {"organization": "organization", "person": "person", "deal": "deal", "note": "deal"}
 
@@ -19,12 +19,9 @@ def pipedrive_link(record: SyncRecord) -> str:
     if not record.pipedrive_id or record.pair is None or record.pipedrive_type == "note":
         return ""
     connection = record.pair.pipedrive_connection
-    domain = connection.company_domain
-    if not domain:
-        return ""
-    base = domain if "://" in domain else f"https://{domain}.pipedrive.com"
     kind = PIPEDRIVE_PATHS.get(record.pipedrive_type, record.pipedrive_type)
-    return f"{base.rstrip('/')}/{kind}/{record.pipedrive_id}"
+    # Only the validated subdomain is taken from the stored value (no scheme, no host of its own).
+    return pipedrive_url(connection.company_domain, f"{kind}/{record.pipedrive_id}")
 
 
 @dataclass

@@ -17,7 +17,7 @@ from connector import (
     setup_status,
 )
 from connector.errors import ConnectorError
-from connector.forms import WriteOnlySecretWidget
+from connector.forms import PipedriveConnectionAdminForm, WriteOnlySecretWidget
 from connector.models import ConnectionStatus, PipedriveConnection, SyncPair, WebhookEvent, XeroConnection
 from connector.options import pair_options
 from connector.pair_settings import PairSettingsForm
@@ -64,13 +64,14 @@ def secrets_set_on(obj) -> str:
 
 class ConnectionAdmin(admin.ModelAdmin):
     secret_fields: tuple[str, ...] = ()
+    base_form: type[forms.ModelForm] = forms.ModelForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("__str__", "status_badge", "expires_at", "last_refreshed_at", "updated_at")
     list_filter = ("status",)
     actions = ["test_connection", "refresh_token_now", "disconnect"]
 
     def get_form(self, request, obj=None, **kwargs):
-        kwargs["form"] = write_only_form(self.model, self.secret_fields)
+        kwargs["form"] = write_only_form(self.model, self.secret_fields, base=self.base_form)
         return super().get_form(request, obj, **kwargs)
 
     @admin.display(description="Status")
@@ -98,7 +99,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         extra_context = {**(extra_context or {}), "connect_url": reverse(self.connect_url_name)}
         return super().changelist_view(request, extra_context)
 
-    @admin.action(description="Test connection")
+    @admin.action(description="Test connection", permissions=["change"])
     def test_connection(self, request, queryset):
         for obj in queryset:
             result = self.check_connection(obj)
@@ -106,7 +107,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                 request, messages.SUCCESS if result.ok else messages.ERROR, f"{obj}: {result}"
             )
 
-    @admin.action(description="Refresh token now")
+    @admin.action(description="Refresh token now", permissions=["change"])
     def refresh_token_now(self, request, queryset):
         for obj in queryset:
             try:
@@ -115,7 +116,7 @@ class ConnectionAdmin(admin.ModelAdmin):
             except ConnectorError as exc:
                 messages.error(request, f"{obj}: {exc}")
 
-    @admin.action(description="Disconnect (revoke the token)")
+    @admin.action(description="Disconnect (revoke the token)", permissions=["change"])
     def disconnect(self, request, queryset):
         for obj in queryset:
             problems = self.do_disconnect(obj)
@@ -164,6 +165,7 @@ class XeroConnectionAdmin(ConnectionAdmin):
 @admin.register(PipedriveConnection)
 class PipedriveConnectionAdmin(ConnectionAdmin):
     secret_fields = ("api_token", "client_secret")
+    base_form = PipedriveConnectionAdminForm
     connect_url_name = "connector:pipedrive-start"
     change_list_template = "admin/connector/connection_change_list.html"
     fieldsets = (
@@ -356,7 +358,7 @@ class SyncPairAdmin(admin.ModelAdmin):
         else:
             messages.info(request, str(report))
 
-    @admin.action(description="Register Pipedrive webhooks (safe to repeat)")
+    @admin.action(description="Register Pipedrive webhooks (safe to repeat)", permissions=["change"])
     def register_pipedrive_webhooks(self, request, queryset):
         for pair in queryset:
             try:
@@ -366,7 +368,7 @@ class SyncPairAdmin(admin.ModelAdmin):
             else:
                 messages.success(request, f"{pair}: {report}")
 
-    @admin.action(description="Test connection (both sides)")
+    @admin.action(description="Test connection (both sides)", permissions=["change"])
     def test_pair(self, request, queryset):
         for pair in queryset:
             results = [

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from connector import oauth
+from connector import hosts, oauth
 from connector.clients.http import retry_after_seconds
 from connector.clients.pipedrive import PipedriveClient
 from connector.clients.xero import XeroClient
@@ -51,9 +51,10 @@ def start_xero_connect(client_id: str, client_secret: str, user_id=None) -> str:
     return oauth.xero_authorize_url(row, challenge)
 
 
-def finish_xero_callback(state: str, code: str) -> OAuthState:
-    """Check the state (single use), exchange the code; the token set waits on the state row for the pick."""
-    row = oauth.consume_state("xero", state)
+def finish_xero_callback(state: str, code: str, user_id=None) -> OAuthState:
+    """Check the state (single use, the same user's), exchange the code; the token set waits on the
+    state row for the pick."""
+    row = oauth.consume_state("xero", state, user_id=user_id)
     token_set = oauth.exchange_xero_code(row, code)
     row.token_set = _json_dumps(token_set)
     row.save(update_fields=["token_set"])
@@ -122,10 +123,11 @@ def start_pipedrive_connect(client_id: str, client_secret: str, user_id=None) ->
     return oauth.pipedrive_authorize_link(row)
 
 
-def finish_pipedrive_callback(state: str, code: str) -> PipedriveConnection:
-    row = oauth.consume_state("pipedrive", state)
+def finish_pipedrive_callback(state: str, code: str, user_id=None) -> PipedriveConnection:
+    row = oauth.consume_state("pipedrive", state, user_id=user_id)
     token_set = oauth.exchange_pipedrive_code(row, code)
-    api_domain = token_set.get("api_domain") or settings.PIPEDRIVE_API_URL
+    # The token answer names the company's API host; it gets the token only if it is Pipedrive's.
+    api_domain = hosts.pipedrive_base(token_set.get("api_domain") or settings.PIPEDRIVE_API_URL)
     me = _pipedrive_me(api_domain, {"Authorization": f"Bearer {token_set['access_token']}"})
     conn = _pipedrive_row(me)
     conn.auth_type = PipedriveConnection.AuthType.OAUTH
@@ -140,8 +142,10 @@ def finish_pipedrive_callback(state: str, code: str) -> PipedriveConnection:
 
 
 def connect_pipedrive_api_token(api_token: str, api_domain: str = "") -> PipedriveConnection:
-    """Validate a personal API token with GET /api/v1/users/me and store it."""
-    base = (api_domain or settings.PIPEDRIVE_API_URL).rstrip("/")
+    """Validate a personal API token with GET /api/v1/users/me and store it.
+
+    A host that is not Pipedrive's is refused before any request (hosts.RefusedHost)."""
+    base = hosts.pipedrive_base(api_domain or settings.PIPEDRIVE_API_URL)
     me = _pipedrive_me(base, {"x-api-token": api_token})
     conn = _pipedrive_row(me)
     conn.auth_type = PipedriveConnection.AuthType.API_TOKEN
@@ -156,6 +160,16 @@ ME_429_MAX_WAIT = 10.0  # seconds; a longer Retry-After is not waited for in a c
 
 
 def _pipedrive_me(base: str, headers: dict) -> dict:
+    """Who the token belongs to. Callers pass a base checked by hosts.pipedrive_base; an address that
+    does not answer like Pipedrive gives the same text as a refused one (no telling ports apart)."""
+    try:
+        return _ask_pipedrive_me(base, headers)
+    except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+        logger.warning("Pipedrive's users/me did not answer as expected: %s", type(exc).__name__)
+        raise ConnectorError(hosts.UNREACHABLE) from exc
+
+
+def _ask_pipedrive_me(base: str, headers: dict) -> dict:
     for _ in range(ME_429_TRIES):
         response = requests.get(f"{base}/api/v1/users/me", headers=headers, timeout=oauth.timeout())
         if response.status_code != 429:
@@ -271,7 +285,9 @@ def pipedrive_client(conn: PipedriveConnection):
         auth = conn.api_token
     else:
         auth = oauth.pipedrive_token_provider(conn)
-    return PipedriveClient(conn.company_id, base_url=conn.api_domain or None, auth=auth)
+    # A stored host that is not Pipedrive's (an old row, an edited one) never gets the token.
+    base_url = hosts.pipedrive_base(conn.api_domain) if conn.api_domain else None
+    return PipedriveClient(conn.company_id, base_url=base_url, auth=auth)
 
 
 @dataclass

@@ -3,6 +3,10 @@
 from django import forms
 from django.conf import settings
 
+from connector import hosts
+from connector.models import PipedriveConnection
+from mapping.rules import is_pipedrive_company_label
+
 
 class XeroConnectForm(forms.Form):
     client_id = forms.CharField(
@@ -47,6 +51,44 @@ class PipedriveApiTokenForm(forms.Form):
         required=False,
         help_text="e.g. https://yourcompany.pipedrive.com (blank: the default API address).",
     )
+
+    def clean_api_domain(self):
+        # Checked before the view calls anything: a token goes only to Pipedrive's own hosts.
+        value = self.cleaned_data.get("api_domain") or ""
+        if not value:
+            return ""
+        try:
+            return hosts.pipedrive_base(value)
+        except hosts.RefusedHost as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
+class PipedriveConnectionAdminForm(forms.ModelForm):
+    """The admin's edit form: the stored host and company domain obey the same rules as a connect."""
+
+    api_domain = forms.URLField(
+        assume_scheme="https", required=False, help_text="https://yourcompany.pipedrive.com"
+    )
+
+    class Meta:
+        model = PipedriveConnection
+        fields = ("company_domain", "api_domain")  # the admin adds the rest of its fieldsets
+
+    def clean_api_domain(self):
+        value = self.cleaned_data.get("api_domain") or ""
+        if not value:
+            return ""
+        try:
+            return hosts.pipedrive_base(value)
+        except hosts.RefusedHost as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def clean_company_domain(self):
+        # Only the subdomain is stored: links are built on https://<it>.pipedrive.com.
+        value = (self.cleaned_data.get("company_domain") or "").strip().lower()
+        if value and not is_pipedrive_company_label(value):
+            raise forms.ValidationError("Enter the company's Pipedrive subdomain only, e.g. “acme”.")
+        return value
 
 
 class TenantPickForm(forms.Form):

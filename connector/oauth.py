@@ -25,6 +25,7 @@ from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from connector import hosts
 from connector.errors import ConnectionBroken, ConnectorError
 from connector.locks import file_lock, lock_path
 from connector.models import ConnectionStatus, OAuthState, PipedriveConnection, XeroConnection
@@ -105,12 +106,21 @@ class BadState(ConnectorError):
     """The ``state`` of a callback is unknown, expired or already used: nothing is stored."""
 
 
-def consume_state(service: str, state: str) -> OAuthState:
-    """Mark the state used (once, atomically) and return it; a second use fails."""
+def consume_state(service: str, state: str, user_id=None) -> OAuthState:
+    """Mark the state used (once, atomically) and return it; a second use fails.
+
+    Only the user who started the flow may finish it: a callback carrying another user's state is
+    refused and that state is left as it was (not consumed), so its owner can still finish."""
     now = timezone.now()
-    used = OAuthState.objects.filter(
+    live = OAuthState.objects.filter(
         service=service, state=state or "-", used_at__isnull=True, expires_at__gt=now
-    ).update(used_at=now)
+    )
+    if live.exists() and not live.filter(user_id=user_id).exists():
+        raise BadState(
+            "This authorization was started by another user. Nothing was stored; start the connection "
+            "yourself from the admin."
+        )
+    used = live.filter(user_id=user_id).update(used_at=now)
     if used != 1:
         raise BadState(
             "This authorization link is unknown, expired or was already used. Nothing was stored; "
@@ -359,8 +369,15 @@ REVOKED_PERSONAL_KEY_MESSAGE = (
 
 
 def _reread_api_domain(conn, token_set, now, old_refresh_token):
-    # Pipedrive may move a company to another api_domain; every refresh says where it is now.
-    conn.api_domain = token_set.get("api_domain") or conn.api_domain
+    # Pipedrive may move a company to another api_domain; every refresh says where it is now. A
+    # host that is not Pipedrive's is not taken: the token keeps going to the known one.
+    answered = token_set.get("api_domain") or ""
+    if not answered:
+        return
+    try:
+        conn.api_domain = hosts.pipedrive_base(answered)
+    except hosts.RefusedHost:
+        logger.warning("Pipedrive's token answer named a host that is not Pipedrive's; kept %s", conn)
 
 
 def refresh_pipedrive(connection_id: int, *, force: bool = False, seen_access_token: str | None = None):

@@ -49,11 +49,18 @@ def _pair_from(request) -> SyncPair | None:
     return None
 
 
+# The permission each action needs; every other action (the steps of one pair) changes that pair.
+ACTION_PERMISSIONS = {"create_pair": "connector.add_syncpair"}
+PAIR_PERMISSION = "connector.change_syncpair"
+
+
 def setup_page(request, site):
-    """GET shows every step; POST runs one step's action and comes back here (safe to repeat)."""
+    """GET shows every step and changes nothing; POST (CSRF-checked) runs one step's action for a
+    user holding its permission and comes back here (safe to repeat)."""
     pair = _pair_from(request)
     if request.method == "POST":
-        if not request.user.has_perm("connector.change_syncpair"):
+        action = request.POST.get("action", "")
+        if not request.user.has_perm(ACTION_PERMISSIONS.get(action, PAIR_PERMISSION)):
             raise PermissionDenied
         pair = _run_action(request, pair)
         return HttpResponseRedirect(setup_status.setup_url(pair))

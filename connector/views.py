@@ -1,11 +1,14 @@
-"""Connect pages (staff only): thin views over connector.connections."""
+"""Connect pages: thin views over connector.connections, for staff holding the connection's change
+permission (the "Integration admin" role; Finance gets 403)."""
 
+from functools import wraps
 from pathlib import Path
 
 import requests
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.shortcuts import render as django_render
 from django.urls import reverse
@@ -47,7 +50,29 @@ def _sandbox_hint() -> str:
     return str(path) if settings.SANDBOX_ENABLED else ""
 
 
-@staff_member_required
+XERO_PERMISSION = "connector.change_xeroconnection"
+PIPEDRIVE_PERMISSION = "connector.change_pipedriveconnection"
+
+
+def connection_permission_required(permission: str):
+    """Anonymous (or non-staff) users go to the admin login; staff without ``permission`` get 403.
+
+    Staff status alone is not enough: Finance is staff, and a connect page stores secrets and tokens.
+    """
+
+    def decorator(view):
+        @wraps(view)
+        def checked(request, *args, **kwargs):
+            if not request.user.has_perm(permission):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return staff_member_required(checked)
+
+    return decorator
+
+
+@connection_permission_required(XERO_PERMISSION)
 def xero_start(request):
     _remember_next(request)
     form = XeroConnectForm(request.POST or None)
@@ -60,13 +85,15 @@ def xero_start(request):
     return render(request, "connector/connect_xero.html", context)
 
 
-@staff_member_required
+@connection_permission_required(XERO_PERMISSION)
 def xero_callback(request):
     if request.GET.get("error"):
         messages.error(request, f"Xero did not grant access: {request.GET['error']}.")
         return redirect(_admin_list("xeroconnection"))
     try:
-        row = connections.finish_xero_callback(request.GET.get("state", ""), request.GET.get("code", ""))
+        row = connections.finish_xero_callback(
+            request.GET.get("state", ""), request.GET.get("code", ""), user_id=request.user.pk
+        )
     except oauth.BadState as exc:
         return render(
             request,
@@ -80,9 +107,10 @@ def xero_callback(request):
     return redirect("connector:xero-pick", state=row.state)
 
 
-@staff_member_required
+@connection_permission_required(XERO_PERMISSION)
 def xero_pick(request, state):
-    row = get_object_or_404(OAuthState, service="xero", state=state)
+    # Only the user who started this consent may pick its organisation.
+    row = get_object_or_404(OAuthState, service="xero", state=state, user_id=request.user.pk)
     if not row.token_set:
         return render(
             request,
@@ -99,7 +127,7 @@ def xero_pick(request, state):
     return render(request, "connector/pick_tenant.html", {"form": form, "title": "Pick a Xero organisation"})
 
 
-@staff_member_required
+@connection_permission_required(PIPEDRIVE_PERMISSION)
 def pipedrive_start(request):
     _remember_next(request)
     oauth_form = PipedriveOAuthForm(request.POST if request.POST.get("kind") == "oauth" else None)
@@ -133,14 +161,14 @@ def pipedrive_start(request):
     return render(request, "connector/connect_pipedrive.html", context)
 
 
-@staff_member_required
+@connection_permission_required(PIPEDRIVE_PERMISSION)
 def pipedrive_callback(request):
     if request.GET.get("error"):
         messages.error(request, f"Pipedrive did not grant access: {request.GET['error']}.")
         return redirect(_admin_list("pipedriveconnection"))
     try:
         conn = connections.finish_pipedrive_callback(
-            request.GET.get("state", ""), request.GET.get("code", "")
+            request.GET.get("state", ""), request.GET.get("code", ""), user_id=request.user.pk
         )
     except oauth.BadState as exc:
         context = {"message": str(exc), "title": "Connect Pipedrive"}

@@ -8,6 +8,7 @@ import json
 import re
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
 
@@ -193,13 +194,33 @@ def credit_limit_for(pair, contact: dict, limits: list[CreditLimit] | None = Non
 # --- engine context (what the sync passes as ``context``) ------------------------------------------
 
 XERO_WEB = "https://go.xero.com"
+# One DNS label: a Pipedrive company's subdomain (``acme`` of acme.pipedrive.com).
+PIPEDRIVE_COMPANY_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 def xero_url(kind: str, xero_id: str) -> str:
     """Link to the record in Xero's web app (built from the id, never taken from a payload)."""
+    # Quoted: the id only ever fills one path segment or query value of the fixed host.
+    xero_id = quote(str(xero_id or ""), safe="-")
     if kind == "invoice":
         return f"{XERO_WEB}/AccountsReceivable/View.aspx?InvoiceID={xero_id}"
     return f"{XERO_WEB}/Contacts/View/{xero_id}"
+
+
+def is_pipedrive_company_label(value: str) -> bool:
+    return bool(PIPEDRIVE_COMPANY_LABEL.match(value or ""))
+
+
+def pipedrive_url(company_domain: str, path: str) -> str:
+    """Link into the company's Pipedrive web app, or '' when the stored subdomain is not one label.
+
+    Scheme and host are fixed here; only a validated label comes from the stored value, so a value
+    such as ``javascript://…`` or ``evil.example/x`` never becomes a link.
+    """
+    label = (company_domain or "").strip().lower()
+    if not is_pipedrive_company_label(label):
+        return ""
+    return f"https://{label}.pipedrive.com/{quote(path.lstrip('/'), safe='/')}"
 
 
 def _decimal(value) -> Decimal | None:

@@ -21,6 +21,8 @@ def sandbox_urls(settings, live_server):
     settings.XERO_API_URL = f"{sandbox}/xero/api/api.xro/2.0"
     settings.PIPEDRIVE_OAUTH_URL = f"{sandbox}/pipedrive"
     settings.PIPEDRIVE_API_URL = f"{sandbox}/pipedrive"
+    # Pipedrive tokens go to the sandbox's address only while the sandbox is on (connector/hosts.py).
+    settings.SANDBOX_ENABLED = True
     return sandbox
 
 

@@ -16,7 +16,7 @@ def pair(db):
     pipedrive = PipedriveConnection.objects.create(
         company_id=77,
         company_name="Mapping Co",
-        api_domain="https://mapping.pipedrive.example",
+        api_domain="https://mapping.pipedrive.com",
         auth_type=PipedriveConnection.AuthType.API_TOKEN,
         api_token="mapping-api-token-0001",
         status=ConnectionStatus.ACTIVE,

@@ -40,6 +40,8 @@ def sandbox_urls(settings, live_server, monkeypatch):
     settings.XERO_API_URL = f"{base}/xero/api/api.xro/2.0"
     settings.PIPEDRIVE_OAUTH_URL = f"{base}/pipedrive"
     settings.PIPEDRIVE_API_URL = f"{base}/pipedrive"
+    # Pipedrive tokens go to the sandbox's address only while the sandbox is on (connector/hosts.py).
+    settings.SANDBOX_ENABLED = True
     settings.REDIS_URL = ""
     settings.PIPEDRIVE_BURST_LIMIT = 1000  # the sandbox company's burst is lifted too (pipedrive_company)
     yield base
