@@ -39,7 +39,10 @@ def test_make_run_from_a_fresh_clone_serves_the_admin_and_ctrl_c_stops_web_and_w
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(clone)], check=True, timeout=120)
     if not installed_from(clone):
-        message = "the test environment was installed from another lock file or pyproject.toml than HEAD's: run make test"
+        message = (
+            "the test environment was installed from another lock file or pyproject.toml than HEAD's: "
+            "run make test"
+        )
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
     command = ["make", "run"] if shutil.which("make") else ["scripts/run.sh"]
 

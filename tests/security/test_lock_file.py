@@ -69,12 +69,17 @@ def test_every_dependency_is_pinned_with_hashes_in_the_lock(lock, required):
 
 def test_the_test_lock_has_the_base_lock_s_versions():
     base, test = read_lock("base"), read_lock("test")
-    differ = {name: (version, test[name][0]) for name, (version, _) in base.items() if test[name][0] != version}
+    differ = {
+        name: (version, test[name][0]) for name, (version, _) in base.items() if test[name][0] != version
+    }
     assert not differ, f"base and test locks pin different versions: {differ}; run make lock"
 
 
 def test_no_dependency_is_listed_twice_in_pyproject():
-    for group in (PYPROJECT["project"]["dependencies"], PYPROJECT["project"]["optional-dependencies"]["test"]):
+    for group in (
+        PYPROJECT["project"]["dependencies"],
+        PYPROJECT["project"]["optional-dependencies"]["test"],
+    ):
         listed = [canonicalize_name(Requirement(text).name) for text in group]
         assert len(listed) == len(set(listed)), sorted({n for n in listed if listed.count(n) > 1})
 
