@@ -167,12 +167,19 @@ def inbox_drain_seconds(env: Mapping[str, str], task_timeout: int) -> int:
 
 
 def cache_config(env: Mapping[str, str]) -> dict:
-    """A cache every process shares: Redis when configured, else a database table."""
+    """A cache every process shares: Redis when configured, else a database table.
+
+    ``throttle`` holds the webhook rate limit's counters (connector/throttling.py): Redis too when
+    configured (one atomic INCR a request), else each process's memory, so the limit adds no
+    database write to every webhook request; each web server process then counts on its own.
+    """
     url = redis_url(env)
     if url:
-        return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
+        redis = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+        return {"default": redis, "throttle": {**redis, "KEY_PREFIX": "throttle"}}
     return {
-        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "connector_cache"}
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "connector_cache"},
+        "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"},
     }
 
 

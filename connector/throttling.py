@@ -2,10 +2,12 @@
 
 A DRF throttle: a request over the limit is answered 429 with ``Retry-After`` (the seconds left in
 the minute) before the pair is looked up, the body read or a signature checked. The count is one
-cache counter per client address and minute, in the cache every process shares (the database table,
-or Redis): two small operations a request, where DRF's ``SimpleRateThrottle`` would rewrite the whole
-list of the minute's request times. The address is the connection's, or with ``BEHIND_PROXY`` the
-one the proxy appended to X-Forwarded-For (``config.client_ip``): rotating the header gains nothing.
+counter per client address and clock minute in the ``throttle`` cache (config/env.py cache_config):
+Redis when configured, shared by every web server process; else each process's memory (no database
+write per request; each process then counts on its own). Two small operations a request, where DRF's
+``SimpleRateThrottle`` would rewrite the whole list of the minute's request times. The address is
+the connection's, or with ``BEHIND_PROXY`` the one the proxy appended to X-Forwarded-For
+(``config.client_ip``): rotating the header gains nothing.
 
 Xero batches its events (one request carries many) and sends intent-to-receive as a few requests;
 Pipedrive sends one request an event. A cache that cannot be reached lets the request through: the
@@ -18,7 +20,7 @@ import logging
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from rest_framework.throttling import BaseThrottle
 
 from config.client_ip import client_ip
@@ -46,6 +48,7 @@ class WebhookRateThrottle(BaseThrottle):
         now = self.timer()
         window = int(now // WINDOW_SECONDS)
         key = f"webhook-rate:{self.get_ident(request)}:{window}"
+        cache = caches["throttle"]
         try:
             # add() starts the minute's counter (a no-op when it exists); incr() counts this request.
             cache.add(key, 0, timeout=WINDOW_SECONDS + 5)

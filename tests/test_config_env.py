@@ -101,6 +101,12 @@ def test_cache_follows_redis_url():
     assert cache["BACKEND"].endswith("RedisCache") and cache["LOCATION"] == "redis://127.0.0.1:6379/1"
 
 
+def test_the_webhook_rate_limit_counts_in_redis_or_in_memory():
+    assert envparse.cache_config({})["throttle"]["BACKEND"].endswith("LocMemCache")
+    throttle = envparse.cache_config({"REDIS_URL": "redis://127.0.0.1:6379/1"})["throttle"]
+    assert throttle["BACKEND"].endswith("RedisCache") and throttle["LOCATION"] == "redis://127.0.0.1:6379/1"
+
+
 def test_missing_encryption_key_with_debug_off_stops_startup_and_says_how(tmp_path):
     with pytest.raises(ImproperlyConfigured) as excinfo:
         envparse.field_encryption_keys({}, debug=False, data_dir=tmp_path)
