@@ -114,3 +114,12 @@ def test_this_environment_has_the_locked_versions():
         if installed != version:
             differ[name] = (version, installed)
     assert not differ, f"locked vs installed: {differ} (make test reinstalls from the lock)"
+
+
+def test_make_lock_regenerates_both_locks_with_hashes():
+    assert "scripts/lock.sh" in (ROOT / "Makefile").read_text().split("\nlock:", 1)[1].split("\n")[1]
+    script = (ROOT / "scripts" / "lock.sh").read_text()
+    assert "--generate-hashes" in script
+    assert "-o requirements/base.lock" in script and "--extra test -o requirements/test.lock" in script
+    for lock in ("base", "test"):
+        assert "#    make lock" in (ROOT / "requirements" / f"{lock}.lock").read_text()
