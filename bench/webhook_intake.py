@@ -145,6 +145,9 @@ def bench_environment(args, data_dir: Path, closed_port: int) -> dict[str, str]:
             "DJANGO_DEBUG": "0",
             "SANDBOX_ENABLED": "0",
             "SECURE_SSL_REDIRECT": "0",  # plain HTTP on localhost
+            # wrk sends thousands a second from one address: the receiver's throughput, not the limit
+            # (WEBHOOK_RATE_LIMIT_PER_MINUTE=3000 in the environment measures it with the limit's cost).
+            "WEBHOOK_RATE_LIMIT_PER_MINUTE": os.environ.get("WEBHOOK_RATE_LIMIT_PER_MINUTE", "0"),
             "SECRET_KEY": secrets.token_urlsafe(50),
             "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "LOG_LEVEL": args.log_level,

@@ -167,12 +167,19 @@ def inbox_drain_seconds(env: Mapping[str, str], task_timeout: int) -> int:
 
 
 def cache_config(env: Mapping[str, str]) -> dict:
-    """A cache every process shares: Redis when configured, else a database table."""
+    """A cache every process shares: Redis when configured, else a database table.
+
+    ``throttle`` holds the webhook rate limit's counters (connector/throttling.py): Redis too when
+    configured (one atomic INCR a request), else each process's memory, so the limit adds no
+    database write to every webhook request; each web server process then counts on its own.
+    """
     url = redis_url(env)
     if url:
-        return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
+        redis = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+        return {"default": redis, "throttle": {**redis, "KEY_PREFIX": "throttle"}}
     return {
-        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "connector_cache"}
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "connector_cache"},
+        "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"},
     }
 
 
@@ -231,14 +238,16 @@ def secret_key(env: Mapping[str, str], debug: bool, data_dir: Path) -> str:
 def https_settings(env: Mapping[str, str], debug: bool) -> dict:
     """HTTPS, HSTS, cookies and sessions: strict with DEBUG off, each one loosened only by its variable.
 
-    ``X-Forwarded-Proto`` is trusted only with ``BEHIND_PROXY`` on: without a proxy that sets it (and
-    strips it from what clients send), anyone could claim a request came over HTTPS.
+    ``X-Forwarded-Proto`` and ``X-Forwarded-For`` are trusted only with ``BEHIND_PROXY`` on: without a
+    proxy that sets them (and overwrites what clients send), anyone could claim a request came over
+    HTTPS, or from any address (dodging the login lockout and the webhook rate limit).
     """
     secure_cookies = env_bool(env, "SECURE_COOKIES", not debug)
     hsts_seconds = env_int(env, "SECURE_HSTS_SECONDS", 0 if debug else 31536000)
     if hsts_seconds < 0:
         raise ImproperlyConfigured(f"SECURE_HSTS_SECONDS={hsts_seconds} must not be negative.")
     preload = env_bool(env, "SECURE_HSTS_PRELOAD", False)
+    behind_proxy = env_bool(env, "BEHIND_PROXY", False)
     session_age = env_int(env, "SESSION_COOKIE_AGE", 12 * 3600)
     if session_age <= 0:
         raise ImproperlyConfigured(f"SESSION_COOKIE_AGE={session_age} must be a positive number of seconds.")
@@ -249,9 +258,11 @@ def https_settings(env: Mapping[str, str], debug: bool) -> dict:
         "SECURE_HSTS_SECONDS": hsts_seconds,
         "SECURE_HSTS_INCLUDE_SUBDOMAINS": env_bool(env, "SECURE_HSTS_INCLUDE_SUBDOMAINS", hsts_seconds > 0),
         "SECURE_HSTS_PRELOAD": preload,
-        "SECURE_PROXY_SSL_HEADER": (
-            ("HTTP_X_FORWARDED_PROTO", "https") if env_bool(env, "BEHIND_PROXY", False) else None
-        ),
+        "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https") if behind_proxy else None,
+        # Proxies in front of the app that append the client's address to X-Forwarded-For: the
+        # client is then that many entries from the right (config/client_ip.py, DRF's NUM_PROXIES).
+        # Without a proxy the header is ignored: a client could write any address into it.
+        "PROXY_COUNT": 1 if behind_proxy else 0,
         "SESSION_COOKIE_AGE": session_age,
         # Preloading is the domain owner's commitment (hstspreload.org), not a default: the deploy
         # check's reminder about it is silenced while it is off.

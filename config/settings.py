@@ -104,6 +104,9 @@ AXES_COOLOFF_TIME = timedelta(minutes=envparse.env_int(ENV, "AXES_COOLOFF_MINUTE
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"  # templates/admin/locked_out.html
+# The address counted is the connection's (REMOTE_ADDR); with BEHIND_PROXY=1 the one the proxy
+# appended to X-Forwarded-For (config/client_ip.py; PROXY_COUNT below). Never what a client wrote.
+AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
 # A second factor (TOTP, django-otp) for the admin: on by default in production, off with
 # DJANGO_DEBUG. A staff user without an authenticator app is taken to the enrolment page after
 # the password (config/two_factor.py); with one, the login form asks for its code.
@@ -151,6 +154,10 @@ SECURE_HSTS_PRELOAD = _HTTPS["SECURE_HSTS_PRELOAD"]
 SECURE_PROXY_SSL_HEADER = _HTTPS["SECURE_PROXY_SSL_HEADER"]
 SESSION_COOKIE_AGE = _HTTPS["SESSION_COOKIE_AGE"]
 SILENCED_SYSTEM_CHECKS = _HTTPS["SILENCED_SYSTEM_CHECKS"]
+# Trusted proxies appending to X-Forwarded-For: 1 with BEHIND_PROXY, else 0 (the header is ignored).
+# The login lockout and the webhook rate limit read the client's address through config/client_ip.py.
+PROXY_COUNT = _HTTPS["PROXY_COUNT"]
+REST_FRAMEWORK["NUM_PROXIES"] = PROXY_COUNT  # DRF's own throttles: the same rule (None would trust it)
 
 # External addresses: the real services by default; the sandbox or a test points
 # them elsewhere with configuration only.
@@ -191,6 +198,11 @@ WEBHOOK_MAX_BODY_BYTES = envparse.env_int(ENV, "WEBHOOK_MAX_BODY_BYTES", 1024 * 
 # Refused webhook requests (bad signature or credentials) are written to the pair's counter and logged
 # at most once per pair and source in this many seconds (connector/inbox/auth.py count_rejection).
 WEBHOOK_REJECTION_INTERVAL_SECONDS = envparse.env_int(ENV, "WEBHOOK_REJECTION_INTERVAL_SECONDS", 60)
+# Requests a minute one client address may make to the webhook receivers before getting 429 with
+# Retry-After (connector/throttling.py; counted in the cache); 0 turns the limit off. Xero and
+# Pipedrive each send from a few addresses, Pipedrive one request an event: the default (50 a
+# second per address) is well above a bulk edit's burst and stops only a flood.
+WEBHOOK_RATE_LIMIT_PER_MINUTE = envparse.env_int(ENV, "WEBHOOK_RATE_LIMIT_PER_MINUTE", 3000)
 # The sweep re-enqueues a drain for rows pending longer than this (a lost broker message).
 INBOX_SWEEP_AFTER_SECONDS = envparse.env_int(ENV, "INBOX_SWEEP_AFTER_SECONDS", 120)
 # A row left "processing" this long belongs to a dead worker: the task timeout by default.

@@ -32,3 +32,6 @@ STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.s
 # which the axes backend needs); tests/security turns each on with the settings fixture.
 AXES_ENABLED = False
 REQUIRE_2FA = False
+# The webhook rate limit too: the whole suite posts from 127.0.0.1, and with Redis the counters outlive
+# a test; tests/security/test_webhook_rate_limit.py turns it on.
+WEBHOOK_RATE_LIMIT_PER_MINUTE = 0

@@ -3,7 +3,9 @@
 The base runs the same steps for both: find the pair by its URL key (404), refuse oversized
 bodies before reading them (413), authenticate on the raw bytes (401, counted, nothing stored),
 check the content type (415), decode and validate (400, nothing stored), store through
-``connector.inbox`` and answer 200. Answers have an empty body and set no cookie.
+``connector.inbox`` and answer 200. Answers have an empty body and set no cookie. Before all of that,
+a client address over ``WEBHOOK_RATE_LIMIT_PER_MINUTE`` gets 429 with Retry-After
+(``connector/throttling.py``).
 """
 
 import json
@@ -15,6 +17,7 @@ from rest_framework.views import APIView
 
 from connector import inbox, setup_status
 from connector.pipedrive_events import InvalidPipedriveBody, parse_pipedrive_body
+from connector.throttling import WebhookRateThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +57,7 @@ class WebhookView(APIView):
     authentication_classes: list = []
     permission_classes: list = []
     parser_classes: list = []  # the body is read raw, never through DRF's parsers
-    throttle_classes: list = []
+    throttle_classes: list = [WebhookRateThrottle]  # WEBHOOK_RATE_LIMIT_PER_MINUTE per address: 429
 
     def perform_content_negotiation(self, request, force=False):
         # Senders' Accept headers vary and the answers have no body: never refuse with 406.

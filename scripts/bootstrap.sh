@@ -1,5 +1,8 @@
 # Sourced by run.sh and test.sh: makes .venv with Python 3.11 and installs the
-# project (with the extras named in $EXTRAS) when pyproject.toml has changed.
+# dependencies from the lock file (requirements/base.lock, or requirements/test.lock with
+# EXTRAS=test: every package pinned with its hashes, `pip install --require-hashes`), then
+# the project itself without dependencies, whenever the lock or pyproject.toml has changed.
+# `make lock` regenerates the locks (README, "Updating dependencies").
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -24,16 +27,18 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 mkdir -p "$ROOT/var"
-stamp="$VENV/.installed-${EXTRAS:-base}"
-want="$(cat pyproject.toml | "$VENV/bin/python" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
-installed() { [ "$(cat "$VENV/.installed-$1" 2>/dev/null)" = "$want" ]; }
+lock="requirements/${EXTRAS:-base}.lock"
+[ -f "$lock" ] || { echo "No lock file $lock (make lock makes it)." >&2; exit 1; }
+# The stamp is the hash of the lock file and pyproject.toml: a change to either reinstalls.
+digest() { cat "requirements/$1.lock" pyproject.toml | "$VENV/bin/python" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())'; }
+installed() { [ -f "requirements/$1.lock" ] && [ "$(cat "$VENV/.installed-$1" 2>/dev/null)" = "$(digest "$1")" ]; }
 # The test install includes everything the base install has: running after `make test` installs nothing.
 if ! installed "${EXTRAS:-base}" && ! { [ -z "${EXTRAS:-}" ] && installed test; }; then
-  echo "Installing ml-connector and its dependencies (${EXTRAS:-base}); details in var/pip.log..."
-  spec="."; [ -n "${EXTRAS:-}" ] && spec=".[${EXTRAS}]"
-  if ! "$VENV/bin/python" -m pip install -e "$spec" >"$ROOT/var/pip.log" 2>&1; then
+  echo "Installing ml-connector and its dependencies from $lock; details in var/pip.log..."
+  if ! { "$VENV/bin/python" -m pip install --require-hashes -r "$lock" &&
+         "$VENV/bin/python" -m pip install --no-deps -e .; } >"$ROOT/var/pip.log" 2>&1; then
     tail -20 "$ROOT/var/pip.log" >&2; echo "Installing failed; see var/pip.log." >&2; exit 1
   fi
-  echo "$want" > "$stamp"
+  digest "${EXTRAS:-base}" > "$VENV/.installed-${EXTRAS:-base}"
 fi
 export PATH="$VENV/bin:$PATH"

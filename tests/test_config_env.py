@@ -1,9 +1,13 @@
 """Settings parsing: every environment variable the README documents."""
 
+import ast
+import re
 import stat
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from config import env as envparse
@@ -101,6 +105,12 @@ def test_cache_follows_redis_url():
     assert cache["BACKEND"].endswith("RedisCache") and cache["LOCATION"] == "redis://127.0.0.1:6379/1"
 
 
+def test_the_webhook_rate_limit_counts_in_redis_or_in_memory():
+    assert envparse.cache_config({})["throttle"]["BACKEND"].endswith("LocMemCache")
+    throttle = envparse.cache_config({"REDIS_URL": "redis://127.0.0.1:6379/1"})["throttle"]
+    assert throttle["BACKEND"].endswith("RedisCache") and throttle["LOCATION"] == "redis://127.0.0.1:6379/1"
+
+
 def test_missing_encryption_key_with_debug_off_stops_startup_and_says_how(tmp_path):
     with pytest.raises(ImproperlyConfigured) as excinfo:
         envparse.field_encryption_keys({}, debug=False, data_dir=tmp_path)
@@ -164,3 +174,72 @@ def test_settings_module_refuses_to_start_without_a_key_when_debug_is_off(tmp_pa
     )
     assert result.returncode != 0
     assert "FIELD_ENCRYPTION_KEY is not set and DEBUG is off" in result.stderr
+
+
+ENV_READERS = {"env_bool", "env_int", "env_float", "env_list", "get", "getenv"}
+ENV_NAMES = {"ENV", "env", "environ"}
+VARIABLE = re.compile(r"[A-Z][A-Z0-9_]+")
+
+
+def _reads_the_environment(call: ast.Call) -> bool:
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    if name not in ENV_READERS:
+        return False
+    if name in ("get", "getenv"):  # ENV.get, env.get, os.environ.get, os.getenv
+        owner = func.value if isinstance(func, ast.Attribute) else None
+        owner_name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+        return owner_name in ENV_NAMES or name == "getenv"
+    return True
+
+
+def variables_read_by_config() -> set[str]:
+    """Every environment variable a module of config/ reads (env_* helpers, .get, [...])."""
+    found = set()
+    for path in (Path(settings.BASE_DIR) / "config").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            arguments = []
+            if isinstance(node, ast.Call) and _reads_the_environment(node):
+                # env_int(env, "NAME", default); ENV.get("NAME", default)
+                is_helper = getattr(node.func, "attr", getattr(node.func, "id", "")).startswith("env_")
+                arguments = node.args[1:2] if is_helper else node.args[:1]
+            elif isinstance(node, ast.Subscript) and getattr(node.value, "id", "") in ENV_NAMES:
+                arguments = [node.slice]
+            for argument in arguments:
+                text = argument.value if isinstance(argument, ast.Constant) else None
+                if isinstance(text, str) and VARIABLE.fullmatch(text):
+                    found.add(text)
+    return found
+
+
+def readme_table_variables() -> set[str]:
+    """The variables the README's tables name in their first column (`NAME`, `A` / `B`, `A`, `B`)."""
+    found = set()
+    for line in (Path(settings.BASE_DIR) / "README.md").read_text().splitlines():
+        if line.startswith("| `"):
+            first_column = line.split("|")[1]
+            found |= set(re.findall(r"`([A-Z][A-Z0-9_]+)`", first_column))
+    return found
+
+
+def test_every_environment_variable_config_reads_is_in_the_readme_tables():
+    read = variables_read_by_config()
+    # The reader finds the helpers' reads, the settings module's own and env.py's (the check can fail).
+    assert {"BEHIND_PROXY", "SECRET_KEY", "TIME_ZONE", "XERO_SCOPES", "WEBHOOK_RATE_LIMIT_PER_MINUTE"} <= read
+    missing = sorted(read - readme_table_variables())
+    assert not missing, f"read in config/ but not in the README's Configuration reference: {missing}"
+
+
+def test_the_production_table_lists_every_security_setting():
+    readme = (Path(settings.BASE_DIR) / "README.md").read_text()
+    table = readme.split("### Production security settings", 1)[1].split("\n#", 1)[0]
+    listed = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)`", table, flags=re.MULTILINE))
+    security = {
+        "DJANGO_DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "FIELD_ENCRYPTION_KEY",
+        "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD",
+        "SECURE_COOKIES", "BEHIND_PROXY", "SESSION_COOKIE_AGE", "REQUIRE_2FA", "AXES_ENABLED",
+        "AXES_FAILURE_LIMIT", "AXES_COOLOFF_MINUTES", "WEBHOOK_MAX_BODY_BYTES",
+        "WEBHOOK_REJECTION_INTERVAL_SECONDS", "WEBHOOK_RATE_LIMIT_PER_MINUTE", "SANDBOX_ENABLED",
+        "SANDBOX_CONTROL_TOKEN", "CONNECTOR_DATA_DIR",
+    }  # fmt: skip
+    assert not sorted(security - listed), sorted(security - listed)

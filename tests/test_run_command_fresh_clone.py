@@ -2,7 +2,7 @@
 
 The clone is of this checkout's HEAD, in a temporary folder. To keep the test bounded, the bootstrap
 is pointed (VENV, which scripts/bootstrap.sh honours) at the environment running the tests, already
-installed from the same pyproject.toml, so it installs nothing; everything else (database, keys,
+installed from the same lock file and pyproject.toml, so it installs nothing; everything else (database, keys,
 admin user, sandbox data, web server and workers) is made from nothing in the clone's data folder.
 """
 
@@ -22,19 +22,27 @@ from tests.app_process import ROOT, alive, command_line, ctrl_c, descendants, ru
 STOP_SECONDS = 20
 
 
-def installed_from(pyproject: Path) -> bool:
-    """Whether the test environment was installed from this pyproject.toml (else the bootstrap would
-    install the clone into it)."""
-    want = hashlib.sha256(pyproject.read_bytes()).hexdigest()
-    stamps = [Path(sys.prefix) / f".installed-{extras}" for extras in ("test", "base")]
-    return any(stamp.exists() and stamp.read_text().strip() == want for stamp in stamps)
+def installed_from(clone: Path) -> bool:
+    """Whether the test environment was installed from this clone's lock file and pyproject.toml (the
+    stamp scripts/bootstrap.sh writes: their hash; else the bootstrap would install the clone into it)."""
+    for extras in ("test", "base"):
+        lock = clone / "requirements" / f"{extras}.lock"
+        stamp = Path(sys.prefix) / f".installed-{extras}"
+        if lock.exists() and stamp.exists():
+            want = hashlib.sha256(lock.read_bytes() + (clone / "pyproject.toml").read_bytes()).hexdigest()
+            if stamp.read_text().strip() == want:
+                return True
+    return False
 
 
 def test_make_run_from_a_fresh_clone_serves_the_admin_and_ctrl_c_stops_web_and_workers(tmp_path):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(clone)], check=True, timeout=120)
-    if not installed_from(clone / "pyproject.toml"):
-        message = "the test environment was installed from another pyproject.toml than HEAD's: run make test"
+    if not installed_from(clone):
+        message = (
+            "the test environment was installed from another lock file or pyproject.toml than HEAD's: "
+            "run make test"
+        )
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
     command = ["make", "run"] if shutil.which("make") else ["scripts/run.sh"]
 

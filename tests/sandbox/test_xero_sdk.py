@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-pytest.importorskip("xero_python", reason="xero-python is a test extra: pip install -e '.[test]'")
+pytest.importorskip("xero_python", reason="xero-python is a test dependency (requirements/test.lock)")
 
 from xero_python.accounting import AccountingApi
 from xero_python.api_client import ApiClient, Configuration
