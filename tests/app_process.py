@@ -182,9 +182,11 @@ def run_command(
     cwd: Path = ROOT,
     command=("bash", "scripts/run.sh"),
     venv=None,
+    extra_env: dict[str, str] | None = None,
 ):
     """The run command in ``cwd`` with the sandbox on, in its own process group as a terminal would start
-    it; yields a RunningApp once the admin answers; stops it with Ctrl-C."""
+    it; yields a RunningApp once the admin answers; stops it with Ctrl-C. ``extra_env`` is set on top
+    (e.g. ``REQUIRE_2FA=1``)."""
     with fresh_database() as database_url:
         port = free_port()
         data_dir = tmp_path / "data"
@@ -200,6 +202,7 @@ def run_command(
         )
         if database_url:
             env["DATABASE_URL"] = database_url
+        env.update(extra_env or {})
         log = tmp_path / "run.log"
         with open(log, "w") as out:
             process = subprocess.Popen(
