@@ -82,7 +82,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
     def payload_pretty(self, obj):
         return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, sort_keys=True))
 
-    @admin.action(description="Reprocess selected events")
+    @admin.action(description="Reprocess selected events", permissions=["change"])
     def reprocess(self, request, queryset):
         with transaction.atomic():
             events = queryset.exclude(status=WebhookEvent.Status.PROCESSING)

@@ -17,6 +17,7 @@ from connector.models import (
     PipedriveConnection,
     SetupStepResult,
     SyncPair,
+    WebhookEvent,
     XeroConnection,
 )
 
@@ -200,3 +201,25 @@ def test_the_setup_page_changes_nothing_on_get(
     # The same action over POST does run for the Integration admin.
     assert client.post(reverse("admin:setup"), query).status_code == 302
     assert SyncPair.objects.count() == 1
+
+
+def test_finance_sees_the_inbox_but_cannot_reprocess_it(client, finance_user, integration_admin, pair):
+    event = WebhookEvent.objects.create(
+        pair=pair,
+        source=WebhookEvent.Source.XERO,
+        tenant_id="t",
+        category="CONTACT",
+        resource_id="c-1",
+        event_type="UPDATE",
+        event_time=timezone.now(),
+        status=WebhookEvent.Status.FAILED,
+        reason="Xero answered 500",
+    )
+    listing = reverse("admin:connector_webhookevent_changelist")
+    client.force_login(finance_user)
+    assert "reprocess" not in offered_actions(client, listing)
+    client.post(listing, {"action": "reprocess", "_selected_action": [event.pk]})
+    event.refresh_from_db()
+    assert event.status == WebhookEvent.Status.FAILED
+    client.force_login(integration_admin)
+    assert "reprocess" in offered_actions(client, listing)
