@@ -32,3 +32,8 @@ STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.s
 # which the axes backend needs); tests/security turns each on with the settings fixture.
 AXES_ENABLED = False
 REQUIRE_2FA = False
+
+# The suite runs with the sandbox on (its URLs and admin, as scripts/run.sh has them) and a known
+# control token, which the sandbox tests' JSON clients send (tests/sandbox/conftest.py).
+SANDBOX_ENABLED = True
+SANDBOX_CONTROL_TOKEN = "test-sandbox-control-token"
