@@ -55,8 +55,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def http_json(url: str, data: bytes | None = None, timeout: float = 10):
-    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+def http_json(url: str, data: bytes | None = None, timeout: float = 10, headers: dict | None = None):
+    request = urllib.request.Request(
+        url, data=data, method="POST" if data is not None else "GET", headers=headers or {}
+    )
     with urllib.request.urlopen(request, timeout=timeout) as answer:
         return json.loads(answer.read())
 
@@ -99,6 +101,8 @@ class Stack:
     def __init__(self, config: StackConfig):
         self.config = config
         self.data_dir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+        # The sandbox's control endpoints (_counters, _webhooks/deliveries) want this header.
+        self.control_headers = {"X-Sandbox-Token": secrets.token_urlsafe(24)}
         self.sandbox_port, self.connector_port = free_port(), free_port()
         self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
         self.connector_url = f"http://127.0.0.1:{self.connector_port}"
@@ -150,6 +154,7 @@ class Stack:
                 "CONNECTOR_DATA_DIR": str(self.data_dir / "sandbox"),
                 "SANDBOX_ENABLED": "1",
                 "SANDBOX_WEBHOOK_AUTODELIVER": "0",
+                "SANDBOX_CONTROL_TOKEN": self.control_headers["X-Sandbox-Token"],
                 "PUBLIC_BASE_URL": self.sandbox_url,
             }
         )
@@ -450,13 +455,13 @@ class Stack:
         return json.loads(completed.stdout.strip().splitlines()[-1])
 
     def counters(self, service: str) -> dict:
-        return http_json(f"{self.sandbox_url}/sandbox/{service}/_counters")
+        return http_json(f"{self.sandbox_url}/sandbox/{service}/_counters", headers=self.control_headers)
 
     def outbox_busy(self) -> int:
         busy = 0
         for status in ("pending", "sending"):
             url = f"{self.sandbox_url}/sandbox/_webhooks/deliveries?status={status}&limit=1000"
-            busy += len(http_json(url)["deliveries"])
+            busy += len(http_json(url, headers=self.control_headers)["deliveries"])
         return busy
 
     def inbox_busy(self) -> int:

@@ -273,3 +273,8 @@ SANDBOX_TIME_SCALE = float(ENV.get("SANDBOX_TIME_SCALE", "1"))
 # Send sandbox webhooks through the task queue as soon as they are queued; off when a
 # separate `manage.py sandbox_deliver --loop` process sends them (scripts/sandbox.sh).
 SANDBOX_WEBHOOK_AUTODELIVER = envparse.env_bool(ENV, "SANDBOX_WEBHOOK_AUTODELIVER", True)
+# Sandbox: the shared secret a script or another process sends as the X-Sandbox-Token header to use
+# the control endpoints (/sandbox/_webhooks/…, /sandbox/<service>/_faults, _counters, _reset); a
+# staff session with CSRF works without it. Empty: token access off. scripts/run.sh makes one per
+# data folder (var/sandbox-control-token).
+SANDBOX_CONTROL_TOKEN = ENV.get("SANDBOX_CONTROL_TOKEN", "").strip()

@@ -35,3 +35,8 @@ REQUIRE_2FA = False
 # The webhook rate limit too: the whole suite posts from 127.0.0.1, and with Redis the counters outlive
 # a test; tests/security/test_webhook_rate_limit.py turns it on.
 WEBHOOK_RATE_LIMIT_PER_MINUTE = 0
+
+# The suite runs with the sandbox on (its URLs and admin, as scripts/run.sh has them) and a known
+# control token, which the sandbox tests' JSON clients send (tests/sandbox/conftest.py).
+SANDBOX_ENABLED = True
+SANDBOX_CONTROL_TOKEN = "test-sandbox-control-token"

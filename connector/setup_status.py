@@ -156,6 +156,12 @@ def sandbox_base() -> str:
 xero_webhook_url = pairs.xero_webhook_url
 
 
+def sandbox_control_headers() -> dict[str, str]:
+    """What a server-side call to the sandbox's control endpoints sends: its control token."""
+    token = settings.SANDBOX_CONTROL_TOKEN
+    return {"X-Sandbox-Token": token} if token else {}
+
+
 def sandbox_portal_url(pair) -> str:
     """The sandbox's stand-in for Xero's developer portal: a new webhook for the pair's app, pre-filled."""
     if not sandbox_base():
@@ -475,8 +481,18 @@ def sandbox_intent_to_receive(pair: SyncPair) -> str:
         )
     url = xero_webhook_url(pair)
     timeout = settings.HTTP_TIMEOUT_SECONDS
+    headers = sandbox_control_headers()
     try:
-        listed = requests.get(f"{base}/_webhooks/", params={"service": "xero"}, timeout=timeout)
+        listed = requests.get(
+            f"{base}/_webhooks/", params={"service": "xero"}, headers=headers, timeout=timeout
+        )
+        if listed.status_code in (401, 403):
+            message = (
+                "The sandbox refused the call: set SANDBOX_CONTROL_TOKEN to the same value for the "
+                "web server and the workers (scripts/run.sh does)."
+            )
+            _record(pair, Step.XERO_INTENT, False, message)
+            raise ConnectorError(message)
         listed.raise_for_status()
         hook = next((h for h in listed.json()["subscriptions"] if h["url"] == url), None)
         if hook is None:
@@ -486,7 +502,9 @@ def sandbox_intent_to_receive(pair: SyncPair) -> str:
             )
             _record(pair, Step.XERO_INTENT, False, message)
             raise SetupRefused(message)
-        answer = requests.post(f"{base}/_webhooks/{hook['id']}/intent-to-receive", timeout=timeout * 2)
+        answer = requests.post(
+            f"{base}/_webhooks/{hook['id']}/intent-to-receive", headers=headers, timeout=timeout * 2
+        )
         answer.raise_for_status()
         report = answer.json()
     except (requests.RequestException, ValueError, KeyError) as exc:

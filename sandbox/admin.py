@@ -7,6 +7,7 @@ from django.db.models import URLField
 from django.utils.html import format_html
 
 from sandbox import webhooks
+from sandbox.admin_registration import register
 from sandbox.models import (
     CallCount,
     ConcurrencyGauge,
@@ -29,7 +30,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(FaultSwitch)
+@register(FaultSwitch)
 class FaultSwitchAdmin(admin.ModelAdmin):
     list_display = (
         "service",
@@ -55,43 +56,61 @@ class FaultSwitchAdmin(admin.ModelAdmin):
     )
 
 
-@admin.register(CallCount)
+@register(CallCount)
 class CallCountAdmin(ReadOnlyAdmin):
     list_display = ("service", "tenant", "endpoint", "status", "count", "tokens")
     list_filter = ("service", "status")
     search_fields = ("tenant", "endpoint")
 
 
-@admin.register(ConcurrencyGauge)
+@register(ConcurrencyGauge)
 class ConcurrencyGaugeAdmin(ReadOnlyAdmin):
     list_display = ("service", "tenant", "current", "peak")
     list_filter = ("service",)
 
 
-@admin.register(RateWindow)
+@register(RateWindow)
 class RateWindowAdmin(ReadOnlyAdmin):
     list_display = ("service", "scope", "kind", "window_start", "used")
     list_filter = ("service", "kind")
 
 
-@admin.register(RateEvent)
+@register(RateEvent)
 class RateEventAdmin(ReadOnlyAdmin):
     list_display = ("service", "scope", "kind", "at", "units")
     list_filter = ("service", "kind")
 
 
-@admin.register(WebhookSubscription)
+@register(WebhookSubscription)
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    """The stand-in for Xero's developer portal. The signing key is never part of a page or form: a
+    new webhook gets a generated key, shown once in the message after saving (as a portal shows it
+    to copy), and afterwards only whether there is one."""
+
     formfield_overrides = {URLField: {"assume_scheme": "https"}}
     list_display = ("__str__", "service", "app_ref", "url", "categories", "active", "intent_verified_at")
     list_filter = ("service", "active")
-    readonly_fields = ("last_sequence", "intent_verified_at", "created_at")
+    exclude = ("signing_key",)
+    readonly_fields = ("has_signing_key", "last_sequence", "intent_verified_at", "created_at")
     actions = ["send_intent_to_receive"]
 
+    @admin.display(boolean=True, description="has a signing key")
+    def has_signing_key(self, obj):
+        return bool(obj and obj.signing_key)
+
     def save_model(self, request, obj, form, change):
-        # As in Xero's portal, a new webhook gets a generated key when none is given.
+        # As in Xero's portal, a new webhook gets a generated key, shown once to be copied.
         if obj.service == Service.XERO and not obj.signing_key:
             obj.signing_key = webhooks.new_xero_webhook_key()
+            self.message_user(
+                request,
+                format_html(
+                    "Webhook key (shown only now: copy it into the connector's setup): "
+                    '<code id="new-signing-key">{}</code>',
+                    obj.signing_key,
+                ),
+                messages.WARNING,
+            )
         super().save_model(request, obj, form, change)
 
     @admin.action(description="Send 'Intent to receive' (Xero)")
@@ -109,7 +128,7 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
             )
 
 
-@admin.register(WebhookDelivery)
+@register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ("id", "service", "url", "event_count", "status", "attempts", "last_status", "created_at")
     list_filter = ("service", "status")
@@ -134,7 +153,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 
     @admin.display(description="headers")
     def pretty_headers(self, obj):
-        return format_html("<pre>{}</pre>", json.dumps(obj.headers, indent=2))
+        return format_html("<pre>{}</pre>", json.dumps(webhooks.headers_shown(obj.headers), indent=2))
 
     @admin.display(description="body (as sent)")
     def pretty_body(self, obj):

@@ -1,13 +1,18 @@
-"""Control endpoints for tests and benchmarks in other processes: faults, counters, reset."""
+"""Control endpoints for tests and benchmarks in other processes: faults, counters, reset, webhooks.
+
+Every view here is a control or inspection endpoint: ``sandbox.control.control_endpoint`` lets in a
+logged-in staff session (with Django's CSRF check) or the ``X-Sandbox-Token`` header, nobody else.
+No answer carries a signing key or a password.
+"""
 
 import json
 
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from sandbox import clock, counters, faults, ratelimit, webhooks
+from sandbox.control import control_endpoint
 from sandbox.models import Service, WebhookDelivery, WebhookSubscription
 
 
@@ -17,7 +22,7 @@ def _service_or_400(service):
     return None
 
 
-@csrf_exempt
+@control_endpoint
 @require_http_methods(["GET", "POST"])
 def fault_switches(request, service):
     """GET shows the switches; POST {"error_rate": 0.2, ...} sets them."""
@@ -32,6 +37,7 @@ def fault_switches(request, service):
     return JsonResponse({name: getattr(switch, name) for name in sorted(faults.FIELDS)})
 
 
+@control_endpoint
 @require_http_methods(["GET"])
 def call_counters(request, service):
     if bad := _service_or_400(service):
@@ -39,7 +45,7 @@ def call_counters(request, service):
     return JsonResponse(counters.snapshot(service, request.GET.get("tenant")))
 
 
-@csrf_exempt
+@control_endpoint
 @require_http_methods(["POST"])
 def reset(request, service):
     """Forget counters, limit windows and faults of one service (not its records)."""
@@ -55,11 +61,12 @@ def reset(request, service):
 # ---------------------------------------------------------------- webhooks (the developer portal's part)
 
 
-@csrf_exempt
+@control_endpoint
 @require_http_methods(["GET", "POST"])
 def webhook_subscriptions(request):
     """GET lists the registered webhooks; POST {"client_id", "url", "signing_key"?, "categories"?} adds a
-    Xero one (Xero has no API for this: it is the developer portal), answering its generated key."""
+    Xero one (Xero has no API for this: it is the developer portal). The answer says whether it has
+    a key (``has_signing_key``), never the key: a caller that needs it sends its own ``signing_key``."""
     if request.method == "POST":
         try:
             data = json.loads(request.body or b"{}")
@@ -80,7 +87,7 @@ def webhook_subscriptions(request):
     return JsonResponse({"subscriptions": [webhooks.subscription_as_dict(s) for s in rows]})
 
 
-@csrf_exempt
+@control_endpoint
 @require_http_methods(["POST"])
 def webhook_intent_to_receive(request, pk):
     """Run Xero's intent-to-receive handshake against the webhook's URL and report."""
@@ -89,6 +96,7 @@ def webhook_intent_to_receive(request, pk):
     return JsonResponse(webhooks.intent_to_receive(subscription))
 
 
+@control_endpoint
 @require_http_methods(["GET"])
 def webhook_deliveries(request):
     """The outbox, newest first: ?service=, ?status=, ?limit= (default 100)."""
@@ -103,7 +111,7 @@ def webhook_deliveries(request):
     return JsonResponse({"deliveries": [webhooks.delivery_as_dict(d) for d in rows[:limit]]})
 
 
-@csrf_exempt
+@control_endpoint
 @require_http_methods(["POST"])
 def webhook_deliver_now(request):
     """Send what is due now (for scripts that run without a worker)."""

@@ -448,12 +448,22 @@ def subscription_as_dict(subscription: WebhookSubscription) -> dict:
         "service": subscription.service,
         "app_ref": subscription.app_ref,
         "url": subscription.url,
-        "signing_key": subscription.signing_key,
+        "has_signing_key": bool(subscription.signing_key),  # the key itself is never answered
         "categories": subscription.category_list,
         "active": subscription.active,
         "intent_verified_at": subscription.intent_verified_at.isoformat()
         if subscription.intent_verified_at
         else None,
+    }
+
+
+SECRET_HEADERS = {"authorization"}
+
+
+def headers_shown(headers: dict) -> dict:
+    """A delivery's headers as pages show them: credentials (Pipedrive's Basic auth) masked."""
+    return {
+        name: "(hidden)" if name.lower() in SECRET_HEADERS else value for name, value in (headers or {}).items()
     }
 
 

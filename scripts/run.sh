@@ -17,6 +17,17 @@ if [ "$SANDBOX_ENABLED" = "1" ]; then
   export PIPEDRIVE_API_URL="${PIPEDRIVE_API_URL:-$PUBLIC_BASE_URL/sandbox/pipedrive}"
   export PIPEDRIVE_OAUTH_URL="${PIPEDRIVE_OAUTH_URL:-$PUBLIC_BASE_URL/sandbox/pipedrive}"  # + /oauth/authorize, /oauth/token
 fi
+if [ "$SANDBOX_ENABLED" = "1" ]; then
+  # The sandbox's control token (X-Sandbox-Token for /sandbox/_webhooks/, _faults, _counters, _reset):
+  # one random token per data folder, kept readable by this user only, the same for web and workers.
+  if [ -z "${SANDBOX_CONTROL_TOKEN:-}" ]; then
+    TOKEN_FILE="${CONNECTOR_DATA_DIR:-var}/sandbox-control-token"
+    ( umask 077; mkdir -p "$(dirname "$TOKEN_FILE")"
+      [ -s "$TOKEN_FILE" ] || python -c 'import secrets; print(secrets.token_urlsafe(32))' > "$TOKEN_FILE" )
+    SANDBOX_CONTROL_TOKEN="$(cat "$TOKEN_FILE")"
+  fi
+  export SANDBOX_CONTROL_TOKEN
+fi
 python manage.py migrate --noinput -v0
 python manage.py createcachetable -v0
 python manage.py ensure_admin

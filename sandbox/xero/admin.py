@@ -5,11 +5,12 @@ import secrets
 from django.contrib import admin
 
 from sandbox import clock
+from sandbox.admin_registration import register
 from sandbox.xero import accounting, representation
 from sandbox.xero.models import Connection, Contact, Invoice, Organisation, Payment, XeroApp
 
 
-@admin.register(XeroApp)
+@register(XeroApp)
 class XeroAppAdmin(admin.ModelAdmin):
     list_display = ["name", "client_id", "minute_limit", "day_limit", "app_minute_limit", "concurrent_limit"]
     exclude = ["client_secret"]
@@ -33,7 +34,7 @@ class ConnectionInline(admin.TabularInline):
     can_delete = False
 
 
-@admin.register(Organisation)
+@register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):
     list_display = ["name", "tenant_id", "base_currency", "contact_count", "invoice_count", "created_at"]
     readonly_fields = ["tenant_id", "created_at"]
@@ -48,7 +49,7 @@ class OrganisationAdmin(admin.ModelAdmin):
         return obj.invoices.count()
 
 
-@admin.register(Contact)
+@register(Contact)
 class ContactAdmin(admin.ModelAdmin):
     list_display = ["name", "organisation", "email_address", "status", "outstanding", "overdue", "updated_at"]
     list_filter = ["organisation", "status"]
@@ -81,7 +82,7 @@ class PaymentInline(admin.TabularInline):
     can_delete = False
 
 
-@admin.register(Invoice)
+@register(Invoice)
 class InvoiceAdmin(admin.ModelAdmin):
     list_display = [
         "invoice_number",
@@ -108,7 +109,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     inlines = [PaymentInline]
 
 
-@admin.register(Payment)
+@register(Payment)
 class PaymentAdmin(admin.ModelAdmin):
     list_display = ["payment_id", "invoice", "organisation", "date", "amount", "status", "updated_at"]
     list_filter = ["organisation", "status"]

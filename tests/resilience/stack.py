@@ -23,6 +23,7 @@ import hmac
 import json
 import os
 import shutil
+import secrets
 import signal
 import socket
 import subprocess
@@ -228,6 +229,7 @@ class Stack:
             "DJANGO_DEBUG": "1",
             "SANDBOX_ENABLED": "1",
             "SANDBOX_WEBHOOK_AUTODELIVER": "0",
+            "SANDBOX_CONTROL_TOKEN": secrets.token_urlsafe(24),  # sent by get_json / post_json
             "PUBLIC_BASE_URL": self.base,
             "XERO_AUTHORIZE_URL": f"{sandbox}/xero/login/identity/connect/authorize",
             "XERO_IDENTITY_URL": f"{sandbox}/xero/identity",
@@ -317,7 +319,8 @@ class Stack:
 
     def _web_answers(self) -> bool:
         try:
-            return urllib.request.urlopen(f"{self.base}/sandbox/xero/_counters", timeout=3).status == 200
+            request = urllib.request.Request(f"{self.base}/sandbox/xero/_counters", headers=self.control_headers)
+            return urllib.request.urlopen(request, timeout=3).status == 200
         except OSError:
             return False
 
@@ -397,14 +400,20 @@ class Stack:
             time.sleep(min(0.5 * 2**attempt, 3))
         raise AssertionError("the connector never accepted a webhook delivery")
 
+    @property
+    def control_headers(self) -> dict[str, str]:
+        """What the sandbox's control endpoints want from a script (sandbox/control.py)."""
+        return {"X-Sandbox-Token": self.env["SANDBOX_CONTROL_TOKEN"]}
+
     def get_json(self, path: str) -> dict:
-        with urllib.request.urlopen(f"{self.base}{path}", timeout=30) as response:
+        request = urllib.request.Request(f"{self.base}{path}", headers=self.control_headers)
+        with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
 
     def post_json(self, path: str, data: dict) -> dict:
         request = urllib.request.Request(
             f"{self.base}{path}", data=json.dumps(data).encode(), method="POST",
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **self.control_headers},
         )  # fmt: skip
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"{}")

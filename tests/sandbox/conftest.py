@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.conf import settings
+from django.test import Client
 from django.urls import include, path
 
 from sandbox import clock
@@ -19,6 +21,23 @@ XERO = "/sandbox/xero"
 XERO_API = f"{XERO}/api/api.xro/2.0"
 REDIRECT_URI = "https://app.example/connect/xero/callback/"
 SCOPE = "openid profile email offline_access accounting.contacts accounting.transactions"
+
+
+def control_headers() -> dict[str, str]:
+    """The header a script sends to use the control endpoints (config/settings_test.py sets the token)."""
+    return {"X-Sandbox-Token": settings.SANDBOX_CONTROL_TOKEN}
+
+
+@pytest.fixture
+def client():
+    """The test client as a script that holds the sandbox's control token (sandbox/control.py):
+    every request carries ``X-Sandbox-Token``, which the emulated APIs ignore."""
+    return Client(headers=control_headers())
+
+
+@pytest.fixture
+def anonymous_client():
+    return Client()
 
 
 @pytest.fixture(autouse=True)
