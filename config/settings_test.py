@@ -39,4 +39,4 @@ WEBHOOK_RATE_LIMIT_PER_MINUTE = 0
 # The suite runs with the sandbox on (its URLs and admin, as scripts/run.sh has them) and a known
 # control token, which the sandbox tests' JSON clients send (tests/sandbox/conftest.py).
 SANDBOX_ENABLED = True
-SANDBOX_CONTROL_TOKEN = "test-sandbox-control-token"
+SANDBOX_CONTROL_TOKEN = "test-sandbox-control-token"  # noqa: S105 (the suite's own)

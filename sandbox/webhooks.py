@@ -463,7 +463,8 @@ SECRET_HEADERS = {"authorization"}
 def headers_shown(headers: dict) -> dict:
     """A delivery's headers as pages show them: credentials (Pipedrive's Basic auth) masked."""
     return {
-        name: "(hidden)" if name.lower() in SECRET_HEADERS else value for name, value in (headers or {}).items()
+        name: "(hidden)" if name.lower() in SECRET_HEADERS else value
+        for name, value in (headers or {}).items()
     }
 
 

@@ -22,8 +22,8 @@ import hashlib
 import hmac
 import json
 import os
-import shutil
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -319,7 +319,9 @@ class Stack:
 
     def _web_answers(self) -> bool:
         try:
-            request = urllib.request.Request(f"{self.base}/sandbox/xero/_counters", headers=self.control_headers)
+            request = urllib.request.Request(
+                f"{self.base}/sandbox/xero/_counters", headers=self.control_headers
+            )
             return urllib.request.urlopen(request, timeout=3).status == 200
         except OSError:
             return False

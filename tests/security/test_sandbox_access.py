@@ -170,7 +170,9 @@ def test_no_answer_or_page_shows_the_signing_key(hook, admin_client, django_user
         add_time=timezone.now(),
     )  # fmt: skip
     secrets.append(pd_hook.http_auth_password)
-    webhooks.queue_delivery("pipedrive", RECEIVER, b"{}", {"Authorization": "Basic UEQtSE9PSy1QQVNTV09SRC1WQUxVRQ=="})
+    webhooks.queue_delivery(
+        "pipedrive", RECEIVER, b"{}", {"Authorization": "Basic UEQtSE9PSy1QQVNTV09SRC1WQUxVRQ=="}
+    )
     secrets.append("UEQtSE9PSy1QQVNTV09SRC1WQUxVRQ==")
 
     bodies = []
