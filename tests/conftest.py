@@ -11,8 +11,8 @@ SANDBOX_PUBLIC_BASE = "https://app.example"
 
 @pytest.fixture
 def sandbox_urls(settings, live_server):
-    """Every API address of the connector pointed at the sandboxes on the live server (tests/sync has
-    its own, for API-only work)."""
+    """Every API address of the connector pointed at the sandboxes on the live server
+    (tests/connector/sync has its own, for API-only work)."""
     sandbox = f"{live_server.url}/sandbox"
     settings.PUBLIC_BASE_URL = SANDBOX_PUBLIC_BASE
     settings.XERO_AUTHORIZE_URL = f"{sandbox}/xero/login/identity/connect/authorize"
