@@ -114,14 +114,14 @@ def _measure(args, settings, base: str, scale: float) -> dict:
 
     from django.utils import timezone
 
-    from connector import backfill
     from connector.models import BackfillRun, ConnectionStatus, PipedriveConnection, SyncPair, XeroConnection
+    from connector.operations import backfill
     from sandbox import counters
     from sandbox.pipedrive import services as pd_services
     from sandbox.pipedrive.models import Pipeline, Stage
     from sandbox.xero import identity
     from sandbox.xero import services as xero_services
-    from tests.sync.backfill_seed import seed_contacts, seed_invoices
+    from tests.connector.operations.backfill_seed import seed_contacts, seed_invoices
 
     settings.XERO_API_URL = f"{base}/xero/api/api.xro/2.0"
     settings.XERO_IDENTITY_URL = f"{base}/xero/identity"

@@ -91,7 +91,7 @@ class World:
         from sandbox.pipedrive import services as pd_services
         from sandbox.pipedrive.models import CustomField, Entity, Pipeline, Stage, User, Webhook
         from sandbox.xero import services as xero_services
-        from tests.sync.backfill_seed import seed_contacts, seed_invoices
+        from tests.connector.operations.backfill_seed import seed_contacts, seed_invoices
 
         organisation = xero_services.create_organisation("Bench Requests Ltd")
         app = xero_services.create_app("Bench connector", ["https://bench.example/cb/"])

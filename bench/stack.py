@@ -169,7 +169,7 @@ class Stack:
             {
                 "CONNECTOR_DATA_DIR": str(self.data_dir / "connector"),
                 # The connector sends a Pipedrive token to the sandbox's address only with the sandbox
-                # switched on (connector/hosts.py); its own copy of the sandbox stays unused.
+                # switched on (connector/connections/hosts.py); its own copy of the sandbox stays unused.
                 "SANDBOX_ENABLED": "1",
                 "PUBLIC_BASE_URL": self.connector_url,
                 "XERO_AUTHORIZE_URL": f"{sandbox}/xero/login/identity/connect/authorize",

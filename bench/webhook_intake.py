@@ -709,7 +709,7 @@ def main(argv=None) -> int:
             status = post(server.url(receiver_path), body, headers)
             if status == 404:
                 raise CannotRun(
-                    f"POST {receiver_path} answered 404: is the Xero receiver (connector/webhooks.py) there?"
+                    f"POST {receiver_path} answered 404: is the Xero receiver (connector/intake) there?"
                 )
             if status != 200:
                 raise CannotRun(f"the receiver answered {status} to a signed batch; see {server.log_path}")

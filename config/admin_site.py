@@ -135,7 +135,7 @@ class ConnectorAdminSite(admin.AdminSite):
 
     def get_urls(self):
         from config.two_factor import enrol
-        from connector.setup_views import setup_page
+        from connector.setup.views import setup_page
 
         setup = self.admin_view(lambda request: setup_page(request, self))
         two_factor = never_cache(lambda request: enrol(request, self))
@@ -146,7 +146,7 @@ class ConnectorAdminSite(admin.AdminSite):
         ]
 
     def index(self, request, extra_context=None):
-        from connector.setup_status import setup_status
+        from connector.setup.status import setup_status
 
         extra_context = {**(extra_context or {}), "setup_status": setup_status()}
         return super().index(request, extra_context)

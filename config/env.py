@@ -169,7 +169,7 @@ def inbox_drain_seconds(env: Mapping[str, str], task_timeout: int) -> int:
 def cache_config(env: Mapping[str, str]) -> dict:
     """A cache every process shares: Redis when configured, else a database table.
 
-    ``throttle`` holds the webhook rate limit's counters (connector/throttling.py): Redis too when
+    ``throttle`` holds the webhook rate limit's counters (connector/intake/throttling.py): Redis too when
     configured (one atomic INCR a request), else each process's memory, so the limit adds no
     database write to every webhook request; each web server process then counts on its own.
     """

@@ -177,7 +177,7 @@ XERO_CLIENT_ID = ENV.get("XERO_CLIENT_ID", "")
 XERO_CLIENT_SECRET = ENV.get("XERO_CLIENT_SECRET", "")
 PIPEDRIVE_CLIENT_ID = ENV.get("PIPEDRIVE_CLIENT_ID", "")
 PIPEDRIVE_CLIENT_SECRET = ENV.get("PIPEDRIVE_CLIENT_SECRET", "")
-# API limits (connector/ratelimit.py). Xero's defaults are the standard tier; set lower for smaller tiers.
+# API limits (connector/limits/ratelimit.py). Xero's defaults: the standard tier; set lower for smaller ones.
 API_MAX_RETRIES = envparse.env_int(ENV, "API_MAX_RETRIES", 4)
 API_MAX_LIMIT_WAIT_SECONDS = float(ENV.get("API_MAX_LIMIT_WAIT_SECONDS", "60"))  # longer: defer, not sleep
 XERO_CONCURRENT_LIMIT = envparse.env_int(ENV, "XERO_CONCURRENT_LIMIT", 5)
@@ -193,13 +193,13 @@ PIPEDRIVE_BUDGET_RESERVE = envparse.env_int(ENV, "PIPEDRIVE_BUDGET_RESERVE", 100
 PIPEDRIVE_INDEX_MAX_AGE_HOURS = envparse.env_int(ENV, "PIPEDRIVE_INDEX_MAX_AGE_HOURS", 24)
 PIPEDRIVE_INDEX_FULL_DAYS = envparse.env_int(ENV, "PIPEDRIVE_INDEX_FULL_DAYS", 7)
 
-# Webhook intake (connector/webhooks.py, connector/inbox/, connector/drain.py).
+# Webhook intake (connector/intake/receivers.py, connector/intake/inbox/, connector/intake/drain.py).
 WEBHOOK_MAX_BODY_BYTES = envparse.env_int(ENV, "WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)  # larger: 413
 # Refused webhook requests (bad signature or credentials) are written to the pair's counter and logged
-# at most once per pair and source in this many seconds (connector/inbox/auth.py count_rejection).
+# at most once per pair and source in this many seconds (connector/intake/inbox/auth.py count_rejection).
 WEBHOOK_REJECTION_INTERVAL_SECONDS = envparse.env_int(ENV, "WEBHOOK_REJECTION_INTERVAL_SECONDS", 60)
 # Requests a minute one client address may make to the webhook receivers before getting 429 with
-# Retry-After (connector/throttling.py; counted in the cache); 0 turns the limit off. Xero and
+# Retry-After (connector/intake/throttling.py; counted in the cache); 0 turns the limit off. Xero and
 # Pipedrive each send from a few addresses, Pipedrive one request an event: the default (50 a
 # second per address) is well above a bulk edit's burst and stops only a flood.
 WEBHOOK_RATE_LIMIT_PER_MINUTE = envparse.env_int(ENV, "WEBHOOK_RATE_LIMIT_PER_MINUTE", 3000)
@@ -216,12 +216,12 @@ INBOX_DRAIN_SECONDS = envparse.inbox_drain_seconds(ENV, Q_CLUSTER["timeout"])
 INBOX_MAX_ATTEMPTS = envparse.env_int(ENV, "INBOX_MAX_ATTEMPTS", 5)
 # An event whose worker was lost this many times (a record that crashes or hangs its worker) is
 # given up (failed, with why) instead of being claimed again forever; before that, it is tried after the
-# other work, with fewer and fewer others (connector/drain.py: SUSPECT_AFTER_LOST).
+# other work, with fewer and fewer others (connector/intake/drain.py: SUSPECT_AFTER_LOST).
 INBOX_MAX_LOST_CLAIMS = envparse.env_int(ENV, "INBOX_MAX_LOST_CLAIMS", 5)
 # The wait before the first retry of such an event; it doubles at each further try (30 minutes at most).
 INBOX_RETRY_DELAY_SECONDS = envparse.env_int(ENV, "INBOX_RETRY_DELAY_SECONDS", 60)
 
-# Backfill (connector/backfill.py): Xero records per page; records between saves of the position;
+# Backfill (connector/operations/backfill.py): Xero records per page; records between saves of the position;
 # how long one task carries a run before queueing its continuation (below the task timeout, which
 # would kill it and leave the run to wait out its lease); the silence after which a run's worker
 # counts as dead and the upkeep schedule hands the run on; Xero calls a day kept for live changes;

@@ -5,10 +5,10 @@ from django.views.generic import RedirectView
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
-    path("admin/", include("audit.urls")),  # /admin/health/, before the admin's catch-all
+    path("admin/", include("connector.operations.urls")),  # /admin/health/, before the admin's catch-all
     path("admin/", admin.site.urls),
-    path("connect/", include("connector.urls")),
-    path("webhooks/", include("connector.webhook_urls")),
+    path("connect/", include("connector.connections.urls")),
+    path("webhooks/", include("connector.intake.urls")),
 ]
 
 if settings.SANDBOX_ENABLED:

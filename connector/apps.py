@@ -9,10 +9,7 @@ class ConnectorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from connector import (  # noqa: F401  (registers checks and signal handlers)
-            admin_backfill,
-            admin_inbox,
-            admin_limits,
-            checks,
-            signals,
-        )
+        from connector import checks, signals  # noqa: F401
+        from connector.admin import backfill as admin_backfill  # noqa: F401
+        from connector.admin import inbox as admin_inbox  # noqa: F401
+        from connector.admin import limits as admin_limits  # noqa: F401

@@ -5,8 +5,8 @@ import secrets
 from django.core.checks import Error, register
 from django.db import DatabaseError
 
-from connector.fields import EncryptionKeyError, decrypt_value, encrypt_value
 from connector.models import EncryptionCanary
+from connector.models.fields import EncryptionKeyError, decrypt_value, encrypt_value
 
 
 @register()

@@ -18,14 +18,14 @@ def ensure_encryption_canary(sender, app_config=None, using="default", **kwargs)
 @receiver(post_save, sender="connector.SyncPair")
 def keep_reconciliation_schedule(sender, instance, **kwargs):
     """The pair's reconciliation schedule follows its options (interval, on/off) and its enabled flag."""
-    from connector.reconciliation import on_pair_saved
+    from connector.operations.reconciliation import on_pair_saved
 
     on_pair_saved(instance)
 
 
 @receiver(post_delete, sender="connector.SyncPair")
 def drop_reconciliation_schedule(sender, instance, **kwargs):
-    from connector.reconciliation import drop_schedule
+    from connector.operations.reconciliation import drop_schedule
 
     drop_schedule(instance.pk)
 

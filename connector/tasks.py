@@ -5,8 +5,9 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from connector import drain, inbox, oauth
+from connector.connections import oauth
 from connector.errors import ConnectorError
+from connector.intake import drain, inbox
 from connector.models import ConnectionStatus, PipedriveConnection, SyncPair, XeroConnection
 from connector.sync import credit_recheck
 
@@ -17,7 +18,7 @@ QUIET_FOR = timedelta(days=7)
 
 
 def drain_pair(pair_id: int) -> dict:
-    """Process the pair's pending webhook events (connector.drain)."""
+    """Process the pair's pending webhook events (connector.intake.drain)."""
     return drain.drain_pair(pair_id)
 
 
@@ -59,21 +60,21 @@ def recheck_credit(pair_id: int, contact_ids: list[str]) -> None:
 
 
 def run_backfill(run_id: int) -> str:
-    """Preview or carry forward one backfill run (connector.backfill)."""
-    from connector import backfill
+    """Preview or carry forward one backfill run (connector.operations.backfill)."""
+    from connector.operations import backfill
 
     return backfill.run_backfill(run_id)
 
 
 def reconcile_pair(pair_id: int) -> dict:
-    """One reconciliation pass of a pair (connector.reconciliation), on its schedule."""
-    from connector import reconciliation
+    """One reconciliation pass of a pair (connector.operations.reconciliation), on its schedule."""
+    from connector.operations import reconciliation
 
     return reconciliation.reconcile_pair(pair_id)
 
 
 def backfill_upkeep() -> dict:
     """Every minute: resume backfills a killed worker left; keep reconciliation schedules in step."""
-    from connector import backfill, reconciliation
+    from connector.operations import backfill, reconciliation
 
     return {"resumed": backfill.resume_stalled_runs(), "pairs": reconciliation.ensure_all_schedules()}

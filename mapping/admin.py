@@ -1,5 +1,5 @@
 """Admin for the record links. The mapping rows' admin (field and stage mappings, credit limits) needs the
-pair's live Pipedrive fields and stages, so it lives in connector (connector/admin_mapping.py)."""
+pair's live Pipedrive fields and stages, so it lives in connector (connector/admin/mapping.py)."""
 
 from django.contrib import admin
 

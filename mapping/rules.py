@@ -1,5 +1,5 @@
 """Selectors over the mapping rows and their validation. Database only, no HTTP: the live Pipedrive field
-list is passed in by the caller (connector.pipedrive_setup fetches it)."""
+list is passed in by the caller (connector.setup.pipedrive_fields fetches it)."""
 
 from __future__ import annotations
 

@@ -11,8 +11,8 @@ SANDBOX_PUBLIC_BASE = "https://app.example"
 
 @pytest.fixture
 def sandbox_urls(settings, live_server):
-    """Every API address of the connector pointed at the sandboxes on the live server (tests/sync has
-    its own, for API-only work)."""
+    """Every API address of the connector pointed at the sandboxes on the live server
+    (tests/connector/sync has its own, for API-only work)."""
     sandbox = f"{live_server.url}/sandbox"
     settings.PUBLIC_BASE_URL = SANDBOX_PUBLIC_BASE
     settings.XERO_AUTHORIZE_URL = f"{sandbox}/xero/login/identity/connect/authorize"
@@ -21,7 +21,7 @@ def sandbox_urls(settings, live_server):
     settings.XERO_API_URL = f"{sandbox}/xero/api/api.xro/2.0"
     settings.PIPEDRIVE_OAUTH_URL = f"{sandbox}/pipedrive"
     settings.PIPEDRIVE_API_URL = f"{sandbox}/pipedrive"
-    # Pipedrive tokens go to the sandbox's address only while the sandbox is on (connector/hosts.py).
+    # Pipedrive tokens go to the sandbox's address only with the sandbox on (connector/connections/hosts.py).
     settings.SANDBOX_ENABLED = True
     return sandbox
 

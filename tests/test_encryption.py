@@ -6,8 +6,8 @@ from django.conf import settings
 from django.db import connection
 
 from connector.checks import check_field_encryption
-from connector.fields import EncryptionKeyError
 from connector.models import EncryptionCanary
+from connector.models.fields import EncryptionKeyError
 
 pytestmark = pytest.mark.django_db
 

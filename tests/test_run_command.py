@@ -12,7 +12,7 @@ import urllib.request
 
 from django.conf import settings
 
-from connector.supervisor import Supervisor
+from connector.management.supervisor import Supervisor
 
 
 def free_port():

@@ -1,8 +1,8 @@
-"""``{% health_summary %}``: the health figures (audit.health) on any admin page, e.g. the index."""
+"""``{% health_summary %}``: the health figures (connector.operations.health) on any admin page."""
 
 from django import template
 
-from audit.health import health
+from connector.operations.health import health
 
 register = template.Library()
 

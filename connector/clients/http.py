@@ -24,7 +24,7 @@ from connector.errors import (
     ServerError,
     ValidationFailed,
 )
-from connector.ratelimit import Limiter, NoLimiter
+from connector.limits.ratelimit import Limiter, NoLimiter
 
 logger = logging.getLogger(__name__)
 

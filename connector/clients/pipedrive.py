@@ -4,7 +4,7 @@ from django.conf import settings
 
 from connector.clients.http import ApiClient, TokenProvider, retry_after_seconds
 from connector.errors import BudgetExhausted
-from connector.ratelimit import NoLimiter, PipedriveLimiter
+from connector.limits.ratelimit import NoLimiter, PipedriveLimiter
 
 _DEFAULT = object()
 

@@ -6,7 +6,7 @@ from django.conf import settings
 
 from connector.clients.http import ApiClient, TokenProvider, retry_after_seconds
 from connector.errors import BudgetExhausted
-from connector.ratelimit import Limiter, XeroLimiter
+from connector.limits.ratelimit import Limiter, XeroLimiter
 
 _DEFAULT = object()
 

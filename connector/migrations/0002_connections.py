@@ -3,7 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-import connector.fields
+import connector.models.fields
 import connector.models
 
 
@@ -24,15 +24,15 @@ class Migration(migrations.Migration):
                 ),
                 ("state", models.CharField(max_length=64, unique=True)),
                 ("service", models.CharField(max_length=20)),
-                ("code_verifier", connector.fields.EncryptedSecretField(blank=True)),
+                ("code_verifier", connector.models.fields.EncryptedSecretField(blank=True)),
                 ("client_id", models.CharField(blank=True, max_length=100)),
-                ("client_secret", connector.fields.EncryptedSecretField(blank=True)),
+                ("client_secret", connector.models.fields.EncryptedSecretField(blank=True)),
                 ("redirect_uri", models.URLField()),
                 ("user_id", models.IntegerField(blank=True, null=True)),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
                 ("expires_at", models.DateTimeField()),
                 ("used_at", models.DateTimeField(blank=True, null=True)),
-                ("token_set", connector.fields.EncryptedSecretField(blank=True)),
+                ("token_set", connector.models.fields.EncryptedSecretField(blank=True)),
             ],
         ),
         migrations.CreateModel(
@@ -61,12 +61,12 @@ class Migration(migrations.Migration):
                         max_length=20,
                     ),
                 ),
-                ("api_token", connector.fields.EncryptedSecretField(blank=True)),
-                ("access_token", connector.fields.EncryptedSecretField(blank=True)),
-                ("refresh_token", connector.fields.EncryptedSecretField(blank=True)),
+                ("api_token", connector.models.fields.EncryptedSecretField(blank=True)),
+                ("access_token", connector.models.fields.EncryptedSecretField(blank=True)),
+                ("refresh_token", connector.models.fields.EncryptedSecretField(blank=True)),
                 ("expires_at", models.DateTimeField(blank=True, null=True)),
                 ("client_id", models.CharField(blank=True, max_length=100)),
-                ("client_secret", connector.fields.EncryptedSecretField(blank=True)),
+                ("client_secret", connector.models.fields.EncryptedSecretField(blank=True)),
                 ("scopes", models.TextField(blank=True)),
                 (
                     "status",
@@ -110,11 +110,11 @@ class Migration(migrations.Migration):
                 ),
                 ("auth_event_id", models.CharField(blank=True, max_length=64)),
                 ("client_id", models.CharField(max_length=100)),
-                ("client_secret", connector.fields.EncryptedSecretField(blank=True)),
-                ("access_token", connector.fields.EncryptedSecretField(blank=True)),
-                ("refresh_token", connector.fields.EncryptedSecretField(blank=True)),
+                ("client_secret", connector.models.fields.EncryptedSecretField(blank=True)),
+                ("access_token", connector.models.fields.EncryptedSecretField(blank=True)),
+                ("refresh_token", connector.models.fields.EncryptedSecretField(blank=True)),
                 ("expires_at", models.DateTimeField(blank=True, help_text="Access token expiry.", null=True)),
-                ("previous_refresh_token", connector.fields.EncryptedSecretField(blank=True)),
+                ("previous_refresh_token", connector.models.fields.EncryptedSecretField(blank=True)),
                 ("previous_refresh_grace_until", models.DateTimeField(blank=True, null=True)),
                 ("scopes", models.TextField(blank=True)),
                 (
@@ -168,7 +168,7 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "xero_webhook_key",
-                    connector.fields.EncryptedSecretField(
+                    connector.models.fields.EncryptedSecretField(
                         blank=True, help_text="Webhook signing key from Xero's portal."
                     ),
                 ),
@@ -178,9 +178,9 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "pipedrive_webhook_password",
-                    connector.fields.EncryptedSecretField(default=connector.models.new_webhook_password),
+                    connector.models.fields.EncryptedSecretField(default=connector.models.new_webhook_password),
                 ),
-                ("pipedrive_signing_secret", connector.fields.EncryptedSecretField(blank=True)),
+                ("pipedrive_signing_secret", connector.models.fields.EncryptedSecretField(blank=True)),
                 ("enabled", models.BooleanField(default=True)),
                 ("options", models.JSONField(blank=True, default=connector.models.default_pair_options)),
                 ("secrets_set_at", models.DateTimeField(blank=True, null=True)),

@@ -7,7 +7,7 @@ def add_schedule(apps, schema_editor):
     Schedule = apps.get_model("django_q", "Schedule")
     Schedule.objects.get_or_create(
         name="connector: re-run deferred jobs",
-        defaults={"func": "connector.budget.run_due_jobs", "schedule_type": "I", "minutes": 5},
+        defaults={"func": "connector.limits.budget.run_due_jobs", "schedule_type": "I", "minutes": 5},
     )
 
 

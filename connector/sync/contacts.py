@@ -21,12 +21,10 @@ from collections.abc import Sequence
 
 from django.utils import timezone
 
-from connector import pipedrive_index
-from connector.connections import pipedrive_client, xero_client
+from connector.connections.services import pipedrive_client, xero_client
 from connector.errors import ConnectorError, NotFound
 from connector.options import pair_options
-from connector.pipedrive_index import BATCH_ERRORS, ORGANIZATION, PERSON
-from connector.sync import credit
+from connector.sync import credit, pipedrive_index
 from connector.sync.common import (
     RETRY_ERRORS,
     Outcomes,
@@ -39,6 +37,7 @@ from connector.sync.common import (
     save_link,
     write_record,
 )
+from connector.sync.pipedrive_index import BATCH_ERRORS, ORGANIZATION, PERSON
 from mapping.engine import map_organization, map_persons, normalize_email, normalize_org_name, payload_hash
 from mapping.models import CreditLimit, RecordLink
 from mapping.rules import contact_context, credit_limit_for, field_rules

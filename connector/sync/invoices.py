@@ -18,10 +18,9 @@ from decimal import Decimal, InvalidOperation
 from django.db.models import Q
 from django.utils import timezone
 
-from connector.connections import pipedrive_client, xero_client
+from connector.connections.services import pipedrive_client, xero_client
 from connector.errors import ConnectorError, ServerError, ValidationFailed
 from connector.options import pair_options
-from connector.pipedrive_index import BATCH_ERRORS
 from connector.sync import credit
 from connector.sync.common import (
     RETRY_ERRORS,
@@ -38,6 +37,7 @@ from connector.sync.common import (
     write_record,
 )
 from connector.sync.contacts import sync_contacts
+from connector.sync.pipedrive_index import BATCH_ERRORS
 from connector.sync.stages import CLOSED_DEAL_STATUSES, StageTable
 from mapping.choices import CLOSED_WITHOUT_DEAL
 from mapping.engine import map_deal, payload_hash

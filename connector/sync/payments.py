@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from connector.errors import ConnectorError
 from connector.options import pair_options
-from connector.pipedrive_index import BATCH_ERRORS
 from connector.sync.common import (
     RETRY_ERRORS,
     Outcomes,
@@ -29,6 +28,7 @@ from connector.sync.common import (
     save_link,
 )
 from connector.sync.invoices import InvoiceRun, chunks, is_xero_id
+from connector.sync.pipedrive_index import BATCH_ERRORS
 from mapping.engine import parse_xero_date
 from mapping.models import RecordLink
 

@@ -6,7 +6,7 @@ import importlib
 import pytest
 from django.contrib.auth.models import Group, User
 
-from tests.sync.conftest import (  # noqa: F401 (fixtures)
+from tests.connector.sync.conftest import (  # noqa: F401 (fixtures)
     default_rules,
     empty_shared_cache,
     pipedrive_company,

@@ -6,10 +6,10 @@ import pytest
 from django.utils import timezone
 
 from audit.models import SyncRecord
-from connector.drain import drain_pair
+from connector.intake.drain import drain_pair
 from connector.models import WebhookEvent
 from connector.sync import sync_records
-from tests.sync.harness import SYNC_MARKS, SYNC_URLS
+from tests.connector.sync.harness import SYNC_MARKS, SYNC_URLS
 
 urlpatterns = SYNC_URLS
 pytestmark = SYNC_MARKS

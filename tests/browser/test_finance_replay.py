@@ -10,9 +10,9 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from audit.models import SyncRecord
-from connector.drain import drain_pair
+from connector.intake.drain import drain_pair
 from connector.models import WebhookEvent
-from tests.sync.conftest import (  # noqa: F401 (fixtures)
+from tests.connector.sync.conftest import (  # noqa: F401 (fixtures)
     default_rules,
     empty_shared_cache,
     pipedrive_company,
@@ -23,7 +23,7 @@ from tests.sync.conftest import (  # noqa: F401 (fixtures)
     xero_connection,
     xero_organisation,
 )
-from tests.sync.harness import SYNC_MARKS, SYNC_URLS
+from tests.connector.sync.harness import SYNC_MARKS, SYNC_URLS
 
 urlpatterns = SYNC_URLS
 pytestmark = SYNC_MARKS

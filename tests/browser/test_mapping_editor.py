@@ -16,10 +16,10 @@ world = mapping_fixtures.world
 mapping_defaults = mapping_fixtures.mapping_defaults
 
 urlpatterns = [
-    path("admin/", include("audit.urls")),  # the health page and the home's summary
+    path("admin/", include("connector.operations.urls")),  # the health page and the home's summary
     path("admin/", admin.site.urls),
-    path("connect/", include("connector.urls")),
-    path("webhooks/", include("connector.webhook_urls")),
+    path("connect/", include("connector.connections.urls")),
+    path("webhooks/", include("connector.intake.urls")),
     path("sandbox/", include("sandbox.urls")),
 ]
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=True)]

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from connector import drain
+from connector.intake import drain
 from connector.models import SyncPair
 from sandbox.pipedrive import events as pipedrive_events
 from sandbox.webhooks import xero_signature

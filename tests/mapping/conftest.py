@@ -2,10 +2,10 @@
 
 import pytest
 
-from connector import connections
+from connector.connections import services as connections
 from connector.models import ConnectionStatus, PipedriveConnection, SyncPair, XeroConnection
 from tests.conftest import SANDBOX_PUBLIC_BASE
-from tests.connector.test_connections_sandbox import connect_one_xero_org
+from tests.connector.connections.test_services_sandbox import connect_one_xero_org
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from tests.conftest import SANDBOX_PUBLIC_BASE
 
 urlpatterns = [
     path("admin/", __import__("django.contrib.admin", fromlist=["site"]).site.urls),
-    path("connect/", include("connector.urls")),
+    path("connect/", include("connector.connections.urls")),
     path("sandbox/", include("sandbox.urls")),
 ]
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=True)]

@@ -30,8 +30,8 @@ from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from connector import drain  # noqa: E402
-from connector.inbox import request_drain  # noqa: E402
+from connector.intake import drain  # noqa: E402
+from connector.intake.inbox import request_drain  # noqa: E402
 from connector.models import (  # noqa: E402
     ConnectionStatus,
     PipedriveConnection,
@@ -158,7 +158,7 @@ def revoke_pipedrive_token(revoked: bool) -> dict:
 
 def reconnect_pipedrive() -> dict:
     """What the admin does once the token works again: connect it again (the connection turns active)."""
-    from connector.connections import connect_pipedrive_api_token
+    from connector.connections.services import connect_pipedrive_api_token
 
     connect_pipedrive_api_token(pd_services.DEMO_API_TOKEN, settings.PIPEDRIVE_API_URL)
     return {"ok": True}
@@ -239,7 +239,12 @@ def seed_backfill(contacts: int, invoices: int, same: int, person_every: int) ->
     "Xero invoices" pipeline the default stage rules name and ``same`` organizations that are the first
     customers under another spelling of their legal suffix (matched by normalized name)."""
     from sandbox.pipedrive.models import Pipeline, Stage
-    from tests.sync.backfill_seed import contact_name, seed_contacts, seed_invoices, seed_organizations
+    from tests.connector.operations.backfill_seed import (
+        contact_name,
+        seed_contacts,
+        seed_invoices,
+        seed_organizations,
+    )
 
     default_rules = importlib.import_module("mapping.migrations.0002_default_rules")
     organisation = Organisation.objects.get(name="Resilience Test Ltd")
@@ -265,7 +270,7 @@ def seed_backfill(contacts: int, invoices: int, same: int, person_every: int) ->
 
 def backfill_start() -> dict:
     """What the admin's "Preview" button does: a run in preview, prepared by a worker."""
-    from connector import backfill
+    from connector.operations import backfill
 
     run = backfill.start_preview(SyncPair.objects.get(), requested_by="resilience test")
     backfill.enqueue(run.pk)
@@ -274,8 +279,8 @@ def backfill_start() -> dict:
 
 def backfill_confirm(run_id: int) -> dict:
     """What the admin's "Confirm" button does: the previewed run queued for a worker."""
-    from connector import backfill
     from connector.models import BackfillRun
+    from connector.operations import backfill
 
     return {"status": backfill.confirm(BackfillRun.objects.get(pk=run_id)).status}
 

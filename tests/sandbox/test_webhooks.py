@@ -23,8 +23,8 @@ from sandbox.models import WebhookDelivery, WebhookSubscription
 from specs import spec_path
 
 urlpatterns = [
-    path("admin/", include("audit.urls")),  # the health page and the home's summary
-    path("connect/", include("connector.urls")),  # the home's set-up call-out links there
+    path("admin/", include("connector.operations.urls")),  # the health page and the home's summary
+    path("connect/", include("connector.connections.urls")),  # the home's set-up call-out links there
     path("admin/", django_admin.site.urls),
     path("sandbox/", include("sandbox.urls")),
 ]

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, User
 from django.urls import reverse
 from django.utils import timezone
 
-from connector import oauth
+from connector.connections import oauth
 from connector.models import OAuthState, PipedriveConnection, XeroConnection
 
 pytestmark = pytest.mark.django_db

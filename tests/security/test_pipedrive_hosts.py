@@ -11,7 +11,8 @@ import responses
 from django.urls import reverse
 from django.utils import timezone
 
-from connector import connections, hosts, oauth
+from connector.connections import hosts, oauth
+from connector.connections import services as connections
 from connector.errors import ConnectorError
 from connector.models import ConnectionStatus, OAuthState, PipedriveConnection
 

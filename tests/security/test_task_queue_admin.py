@@ -35,7 +35,7 @@ def test_an_integration_admin_cannot_add_a_schedule(client, integration_admin):
 
 def test_an_integration_admin_sees_schedules_read_only(client, integration_admin):
     schedule = Schedule.objects.create(
-        name="audit: sample", func="audit.tasks.check_alerts", schedule_type="I"
+        name="audit: sample", func="connector.operations.tasks.check_alerts", schedule_type="I"
     )
     client.force_login(integration_admin)
     url = reverse("admin:django_q_schedule_change", args=[schedule.pk])
@@ -45,7 +45,7 @@ def test_an_integration_admin_sees_schedules_read_only(client, integration_admin
     assert b'name="_save"' not in page.content
     client.post(url, {**SCHEDULE_FORM, "name": schedule.name})
     schedule.refresh_from_db()
-    assert schedule.func == "audit.tasks.check_alerts"
+    assert schedule.func == "connector.operations.tasks.check_alerts"
     assert (
         client.post(
             reverse("admin:django_q_schedule_delete", args=[schedule.pk]), {"post": "yes"}

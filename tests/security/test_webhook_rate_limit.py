@@ -9,7 +9,7 @@ import sys
 import pytest
 from django.urls import reverse
 
-from connector import throttling
+from connector.intake import throttling
 from connector.models import WebhookEvent
 from tests.connector.webhook_helpers import basic, encode, pipedrive_v2, xero_batch, xero_event, xero_headers
 

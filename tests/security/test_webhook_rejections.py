@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from connector import tasks
-from connector.inbox.auth import rejection_cache_keys
+from connector.intake.inbox.auth import rejection_cache_keys
 from connector.models import WebhookEvent
 from tests.connector.webhook_helpers import basic, encode, pipedrive_v2, xero_batch, xero_event, xero_headers
 

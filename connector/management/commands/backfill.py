@@ -7,8 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 from tqdm import tqdm
 
-from connector import backfill
 from connector.models import BackfillRun, SyncPair
+from connector.operations import backfill
 
 PLAN_LINES = [
     ("Organizations to create", "organizations", "create"),

@@ -1,4 +1,4 @@
-"""Run the web server and the django-q2 cluster together, in the foreground (connector.supervisor):
+"""Run the web server and the django-q2 cluster together, in the foreground (connector.management.supervisor):
 a process that dies is restarted after a back-off; Ctrl-C stops both."""
 
 import os
@@ -7,7 +7,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from connector.supervisor import Supervisor
+from connector.management.supervisor import Supervisor
 
 
 class Command(BaseCommand):

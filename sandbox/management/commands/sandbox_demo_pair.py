@@ -6,7 +6,7 @@ the connector's own setup services and over HTTP against the running emulators: 
 Pipedrive with an API token, add the pair, register its Xero webhook in the emulated developer
 portal and store the key, create the recommended fields and the invoice pipeline, register the
 Pipedrive webhooks, pass Xero's intent to receive, and queue an initial load of the demo organisation's
-records. The steps go through the guided setup's actions (``connector.setup_status``), so its page
+records. The steps go through the guided setup's actions (``connector.setup.status``), so its page
 shows the demo pair set up, as it would after an admin's clicks. Needs the web server up (``--wait`` waits for
 it). Idempotent: nothing is done when the demo pair exists.
 """
@@ -20,9 +20,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from connector import connections, pairs, setup_status
+from connector.connections import services as connections
 from connector.errors import ConnectorError
 from connector.models import SyncPair
+from connector.setup import pairs
+from connector.setup import status as setup_status
 from sandbox import webhooks
 from sandbox.pipedrive import services as pipedrive_sandbox
 from sandbox.xero import identity

@@ -1,0 +1,24 @@
+"""django-q2 entry points of the audit app (thin): bulk replays, alerts, retention."""
+
+from audit import retention
+from connector.operations import alerts, replay
+
+
+def run_replay(run_id: int) -> dict:
+    run = replay.run_bulk_replay(run_id)
+    return {"status": run.status, "position": run.position, "total": run.total}
+
+
+def resume_replays() -> int:
+    """Every minute: bulk replays paused by a limit go on once the limit has passed."""
+    return replay.resume_due_runs()
+
+
+def check_alerts() -> dict:
+    """Every five minutes: open alerts for new incidents (one e-mail each), clear the resolved."""
+    return alerts.evaluate()
+
+
+def prune_history() -> dict:
+    """Daily: old successful sync records and finished inbox events go, in small batches."""
+    return retention.prune()
