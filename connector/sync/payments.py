@@ -16,6 +16,7 @@ from django.utils import timezone
 from connector.errors import ConnectorError
 from connector.options import pair_options
 from connector.sync.common import (
+    linked_id,
     RETRY_ERRORS,
     Outcomes,
     RecordOutcome,
@@ -153,7 +154,7 @@ class PaymentRun:
                     reason=reason,
                 )
                 return retry_outcome(reason) if transient else RecordOutcome("failed", reason)
-            deal_id = int(deal_link.pipedrive_id)
+            deal_id = linked_id(deal_link.pipedrive_id)
             if not self.create_notes:
                 reason = "Notes are off for this sync pair; the deal's stage follows the invoice."
                 return self._skipped(payment_id, deal_id, started, reason)
