@@ -23,13 +23,13 @@ from connector.errors import ConnectorError, ServerError, ValidationFailed
 from connector.options import pair_options
 from connector.sync import credit
 from connector.sync.common import (
-    linked_id,
     RETRY_ERRORS,
     Outcomes,
     RecordOutcome,
     SyncProblem,
     audit,
     get_link,
+    linked_id,
     live_link,
     mark_creating,
     record_lock,

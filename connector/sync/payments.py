@@ -16,12 +16,12 @@ from django.utils import timezone
 from connector.errors import ConnectorError
 from connector.options import pair_options
 from connector.sync.common import (
-    linked_id,
     RETRY_ERRORS,
     Outcomes,
     RecordOutcome,
     audit,
     get_link,
+    linked_id,
     live_link,
     mark_creating,
     record_lock,

@@ -284,9 +284,9 @@ def ensure_index(connection, client, *, contact_id_field: str | None = None, urg
                 field = (
                     find_contact_id_field(client.fields("organization")) if full else state.contact_id_field
                 )
-            # a filled index has been refreshed; without a refresh time, list everything changed since ever
+            # a filled index has been refreshed; without a refresh time, list everything (clock skew margin)
             refreshed = state.refreshed_at
-            since = None if full or refreshed is None else refreshed - timedelta(minutes=5)  # clock skew margin
+            since = None if full or refreshed is None else refreshed - timedelta(minutes=5)
             organizations = _fill_entity(connection, client, ORGANIZATION, since, field, started)
             persons = _fill_entity(connection, client, PERSON, since, field, started)
         except BATCH_ERRORS:
