@@ -157,13 +157,11 @@ def pair_health(pair, now=None) -> PairHealth:
 
     since = now - timedelta(hours=24)
     records = SyncRecord.objects.filter(pair=pair, finished_at__gte=since)
-    rows = (
     # "failures", not "failed": SyncRecord has a "failed" attribute the annotation would shadow
+    rows = (
         records.annotate(hour=TruncHour("finished_at"))
         .values("hour")
-        .annotate(
-            total=Count("id"), failures=Count("id", filter=Q(outcome="failed"))
-        )  # SyncRecord has .failed
+        .annotate(total=Count("id"), failures=Count("id", filter=Q(outcome="failed")))
     )
     by_hour = {row["hour"]: row for row in rows}
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
