@@ -8,7 +8,9 @@ reason they could not be read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -229,7 +231,7 @@ class FieldMappingForm(forms.ModelForm):
     (a string); ``prefetched`` holds answers read before the admin's transaction. Both are set by the
     admin that shows the form."""
 
-    live_fields_for = None
+    live_fields_for: Callable[..., Any] | None = None
     prefetched: dict = {}
 
     other_source_path = forms.CharField(
@@ -506,7 +508,7 @@ class StageMappingForm(forms.ModelForm):
     ``live_stages_for(pair)`` gives the live stages or the reason they could not be read (a string);
     ``prefetched`` maps a pair's pk to that answer, read before the admin's transaction."""
 
-    live_stages_for = None
+    live_stages_for: Callable[..., Any] | None = None
     prefetched: dict = {}
 
     live_stage = forms.ChoiceField(
