@@ -7,6 +7,8 @@ index, the task queue, deferred jobs, OAuth states) sit under "Advanced", and th
 words; the models keep their own names (and the URL names stay ``admin:...``).
 """
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import admin
 from django.shortcuts import redirect
@@ -160,7 +162,7 @@ class ConnectorAdminSite(admin.AdminSite):
 def grouped_app_list(app_dict: dict, request) -> list[dict]:
     """Regroup Django's per-app dict into the groups above; models not placed keep their app's group."""
     index_url = reverse("admin:index")
-    groups = {
+    groups: dict[str, dict[str, Any]] = {
         key: {
             "name": heading,
             "description": description,
@@ -171,7 +173,7 @@ def grouped_app_list(app_dict: dict, request) -> list[dict]:
         }
         for key, (heading, description) in GROUPS.items()
     }
-    own_groups = []
+    own_groups: list[dict[str, Any]] = []
     order = {label: number for number, label in enumerate(MODEL_PLACES)}
     for label, app in app_dict.items():
         leftovers = []
@@ -207,9 +209,9 @@ def grouped_app_list(app_dict: dict, request) -> list[dict]:
                 "order": -1,
             },
         )
-    for group in groups.values():
-        if group["app_label"] != "sandbox":
-            group["models"].sort(key=lambda m: m.get("order", 0))
+    for grouped in groups.values():
+        if grouped["app_label"] != "sandbox":
+            grouped["models"].sort(key=lambda m: m.get("order", 0))
     ordered = [groups["finance"], groups["connections"], *own_groups, groups["access"], groups["advanced"]]
     ordered.append(groups["sandbox"])
     return [group for group in ordered if group["models"]]

@@ -98,7 +98,7 @@ def database_config(env: Mapping[str, str], data_dir: Path) -> dict:
             )
         else:
             config["CONN_HEALTH_CHECKS"] = True
-        return config
+        return dict(config)  # a plain dict, like the SQLite branch (parse() types it as a TypedDict)
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(data_dir / "connector.sqlite3"),

@@ -8,7 +8,9 @@ reason they could not be read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -21,7 +23,8 @@ from mapping.rules import validate_field, validate_options, validate_source_path
 from mapping.source_labels import source_choices, source_label
 
 # Which option fields belong to which transform (the page shows only the chosen transform's).
-OPTION_FIELDS = {
+# Keyed by Transform; looked up with the form's plain str value (Transform is a str enum).
+OPTION_FIELDS: dict[str, list[str]] = {
     Transform.TEXT: ["max_length", "clear_when_empty"],
     Transform.NUMBER: ["decimals", "clear_when_empty"],
     Transform.MONEY: ["decimals", "currency", "currency_path", "clear_when_empty"],
@@ -229,7 +232,7 @@ class FieldMappingForm(forms.ModelForm):
     (a string); ``prefetched`` holds answers read before the admin's transaction. Both are set by the
     admin that shows the form."""
 
-    live_fields_for = None
+    live_fields_for: Callable[..., Any] | None = None
     prefetched: dict = {}
 
     other_source_path = forms.CharField(
@@ -287,9 +290,11 @@ class FieldMappingForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.live_error = None
+        self.live_error: str | None = None
         self._live: dict = {}
-        self.pair = _pair_from(self, self.fields["pair"].queryset) if "pair" in self.fields else None
+        # "pair" is the model's ForeignKey, so its form field is a ModelChoiceField.
+        pair_field = cast(forms.ModelChoiceField, self.fields["pair"]) if "pair" in self.fields else None
+        self.pair = _pair_from(self, pair_field.queryset) if pair_field is not None else None
         target = (self.data.get("target") if self.is_bound else None) or self.instance.target
         self.target = target or self.initial.get("target")
         self.fields["source_path"].required = False
@@ -357,7 +362,8 @@ class FieldMappingForm(forms.ModelForm):
 
     # --- validation ---------------------------------------------------------------------------------
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what ModelForm.clean() returns, typed as set here
         target, transform = data.get("target"), data.get("transform")
         if not target or not transform:
             return data
@@ -389,7 +395,7 @@ class FieldMappingForm(forms.ModelForm):
         if data.get("pair") is not None:
             live = self.live_fields(data["pair"], target)
             if live is None:
-                raise ValidationError(self.live_error)
+                raise ValidationError(self.live_error or "Pipedrive's fields could not be read.")
         key = (data.get("pipedrive_field") or "").strip()
         try:
             field = validate_field(target, key, transform, live)
@@ -506,7 +512,7 @@ class StageMappingForm(forms.ModelForm):
     ``live_stages_for(pair)`` gives the live stages or the reason they could not be read (a string);
     ``prefetched`` maps a pair's pk to that answer, read before the admin's transaction."""
 
-    live_stages_for = None
+    live_stages_for: Callable[..., Any] | None = None
     prefetched: dict = {}
 
     live_stage = forms.ChoiceField(
@@ -540,12 +546,14 @@ class StageMappingForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.stages = {}
-        pair = _pair_from(self, self.fields["pair"].queryset)
+        # "pair" is the model's ForeignKey, so its form field is a ModelChoiceField.
+        pair = _pair_from(self, cast(forms.ModelChoiceField, self.fields["pair"]).queryset)
         choices = [("", "(keep the values below)")]
         if pair is not None:
             live = self.prefetched.get(pair.pk)
-            if live is None and type(self).live_stages_for is not None:
-                live = type(self).live_stages_for(pair)
+            reader = type(self).live_stages_for
+            if live is None and reader is not None:
+                live = reader(pair)
             if isinstance(live, str):
                 self.fields["live_stage"].help_text = f"Could not read Pipedrive's pipelines: {live}"
             for s in live if isinstance(live, list) else []:
@@ -553,18 +561,20 @@ class StageMappingForm(forms.ModelForm):
                 choices.append(
                     (f"{s['pipeline_id']}:{s['stage_id']}", f"{s['pipeline_name']} / {s['stage_name']}")
                 )
-        self.fields["live_stage"].choices = choices
+        cast(forms.ChoiceField, self.fields["live_stage"]).choices = choices  # declared as a ChoiceField
         if self.instance.pipeline_id and self.instance.stage_id:
             self.initial.setdefault("live_stage", f"{self.instance.pipeline_id}:{self.instance.stage_id}")
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what ModelForm.clean() returns, typed as set here
         value = (data.get("xero_value") or "").strip().upper()
-        kind = data.get("kind")
-        allowed = {
+        kind = data.get("kind") or ""
+        values_by_kind: dict[str, type[InvoiceStatus] | type[PaymentState]] = {
             StageMapping.Kind.INVOICE_STATUS: InvoiceStatus,
             StageMapping.Kind.PAYMENT_STATE: PaymentState,
-        }.get(kind)
+        }
+        allowed = values_by_kind.get(kind)
         if allowed is not None and value not in allowed.values:
             names = ", ".join(f"{v} ({label})" for v, label in allowed.choices)
             self.add_error(

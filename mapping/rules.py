@@ -8,6 +8,7 @@ import json
 import re
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
@@ -121,12 +122,16 @@ def validate_field(target: str, key: str, transform: str, live_fields: list[dict
         field = {"key": key, "name": standard[0], "field_type": standard[1]}
     else:
         by_key = {f["key"]: f for f in live_fields}
-        if key not in by_key and standard is None:
+        live = by_key.get(key)
+        if live:
+            field = dict(live)
+        elif standard is not None:
+            field = {"key": key, "name": standard[0], "field_type": standard[1]}
+        else:
             raise ValidationError(
                 f"The Pipedrive {target} field {key!r} does not exist in this Pipedrive company "
                 "(it may have been deleted): choose one from the list."
             )
-        field = dict(by_key.get(key) or {"key": key, "name": standard[0], "field_type": standard[1]})
         field["field_type"] = standard_field_type(target, key) or field.get("field_type") or ""
     problem = type_problem(transform, field["field_type"], f"{field['name']!r} ({key})")
     if problem:
@@ -182,9 +187,9 @@ def credit_limit_for(pair, contact: dict, limits: list[CreditLimit] | None = Non
     by_group = {row.contact_group.strip().casefold(): row for row in limits if row.contact_group.strip()}
     for group in contact.get("ContactGroups") or []:
         name = (group.get("Name") if isinstance(group, dict) else "") or ""
-        row = by_group.get(name.strip().casefold())
-        if row is not None:
-            return row.amount
+        group_row = by_group.get(name.strip().casefold())
+        if group_row is not None:
+            return group_row.amount
     for row in limits:
         if not row.contact_id and not row.contact_group:
             return row.amount
@@ -238,7 +243,7 @@ def contact_context(pair, contact: dict, limit: Decimal | None = None) -> dict:
     AvailableCredit are empty (rules with ``clear_when_empty`` clear them) and OverCreditLimit is False
     ("No": no limit can be exceeded). ``limit`` overrides the connector's own credit limit rows (a limit
     read from a Pipedrive organization field)."""
-    context = {"XeroUrl": xero_url("contact", contact.get("ContactID") or "")}
+    context: dict[str, Any] = {"XeroUrl": xero_url("contact", contact.get("ContactID") or "")}
     if contact.get("DefaultCurrency"):
         context["Currency"] = contact["DefaultCurrency"]
     if limit is None:

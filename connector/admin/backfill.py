@@ -92,13 +92,21 @@ def backfill_view(model_admin, request, pair_id):
         "plan_rows": _plan_rows(run) if run and run.plan else [],
         "ambiguities": list(run.ambiguities.order_by("contact_name")[:200]) if run else [],
         "ambiguity_count": run.ambiguities.count() if run else 0,
-        "history": BackfillRun.objects.filter(pair=pair).exclude(pk=getattr(run, "pk", None))[:10],
+        "history": _history(pair, run),
         "refresh": REFRESH_SECONDS
         if run and run.status in ("previewing", "queued", "running", "waiting")
         else None,
         "today": dt.date.today().isoformat(),
     }
     return render(request, "admin/connector/syncpair/backfill.html", context)
+
+
+def _history(pair, run):
+    """The pair's ten latest runs, the one under way left out."""
+    runs = BackfillRun.objects.filter(pair=pair)
+    if run is not None:
+        runs = runs.exclude(pk=run.pk)
+    return runs[:10]
 
 
 def _plan_rows(run):
@@ -114,8 +122,8 @@ def _act(request, pair) -> None:
             since = dt.date.fromisoformat(since_text) if since_text else None
         except ValueError:
             raise backfill.BackfillError(f"{since_text!r} is not a date: use YYYY-MM-DD.") from None
-        run = backfill.start_preview(pair, since=since, requested_by=user)
-        backfill.enqueue(run.pk)
+        preview = backfill.start_preview(pair, since=since, requested_by=user)
+        backfill.enqueue(preview.pk)
         messages.info(
             request, "The preview is being prepared: nothing is written to Pipedrive until you confirm."
         )

@@ -1,5 +1,6 @@
 """Admin for the webhook inbox: read-only rows with filters, the raw payload, and "reprocess"."""
 
+import functools
 import json
 from datetime import timedelta
 
@@ -96,7 +97,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
                 lost_claims=0,
             )
             for pair_id in pair_ids:
-                transaction.on_commit(lambda pair_id=pair_id: request_drain(pair_id, force=True))
+                transaction.on_commit(functools.partial(request_drain, pair_id, force=True))
         skipped = queryset.filter(status=WebhookEvent.Status.PROCESSING).count()
         text = f"{count} event(s) set to pending; a drain was queued for {len(pair_ids)} pair(s)."
         if skipped:

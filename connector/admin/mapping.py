@@ -6,6 +6,7 @@ Pipedrive calls go through connector.setup.pipedrive_fields; a failing call beco
 """
 
 import json
+from typing import cast
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -123,7 +124,8 @@ class FieldMappingAdmin(admin.ModelAdmin):
         return pair, target
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
+        # self.form is FieldMappingForm, so the class built from it is one too.
+        form = cast(type[FieldMappingForm], super().get_form(request, obj, change=change, **kwargs))
         form.prefetched = getattr(request, "_mapping_live", {})
         form.live_fields_for = staticmethod(fetch_live_fields)
         return form
@@ -357,7 +359,8 @@ class StageMappingAdmin(admin.ModelAdmin):
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
+        # self.form is StageMappingForm, so the class built from it is one too.
+        form = cast(type[StageMappingForm], super().get_form(request, obj, change=change, **kwargs))
         form.prefetched = getattr(request, "_mapping_stages", {})
         form.live_stages_for = staticmethod(fetch_live_stages)
         return form
@@ -374,8 +377,8 @@ class CreditLimitAdmin(admin.ModelAdmin):
     list_filter = ["pair"]
     search_fields = ["contact_id", "contact_name", "contact_group"]
 
-    def get_form(self, request, obj=None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
         form.base_fields[
             "contact_id"
         ].help_text = "Xero ContactID. Leave contact and group blank for the pair's default limit."

@@ -5,6 +5,7 @@ Thin: the story, the replay and the estimates are services (audit.story, connect
 from datetime import timedelta
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -30,9 +31,10 @@ class PeriodFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         spans = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
         now = timezone.now()
-        if self.value() in spans:
-            return queryset.filter(finished_at__gte=now - spans[self.value()])
-        if self.value() == "older":
+        value = self.value()
+        if value is not None and value in spans:
+            return queryset.filter(finished_at__gte=now - spans[value])
+        if value == "older":
             return queryset.filter(finished_at__lt=now - spans["7d"])
         return queryset
 
@@ -170,7 +172,7 @@ class SyncRecordAdmin(admin.ModelAdmin):
             "title": "Replay these records?",
             "estimate": replay.estimate(queryset),
             "selected": queryset.values_list("pk", flat=True),
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/audit/syncrecord/replay_confirm.html", context)

@@ -7,12 +7,21 @@ its own schedules in code and migrations, so staff (the "Integration admin" role
 at these; a superuser, who can run code anyway, keeps django-q2's full admin.
 """
 
+from typing import TYPE_CHECKING
+
 from django.contrib import admin
 from django_q import admin as q_admin
 from django_q.models import Failure, OrmQ, Schedule, Success
 
+if TYPE_CHECKING:
+    # The mixin only ever sits in front of a ModelAdmin (django-q2's admins): type it as one
+    # so super() and admin.site.register() see the ModelAdmin methods.
+    _ModelAdminBase = admin.ModelAdmin
+else:
+    _ModelAdminBase = object
 
-class SuperuserWritesOnly:
+
+class SuperuserWritesOnly(_ModelAdminBase):
     """Adding, changing and deleting only for superusers; viewing as the permissions allow."""
 
     def has_add_permission(self, request, *args):

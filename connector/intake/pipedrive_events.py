@@ -13,7 +13,7 @@ Everything else is acknowledged and ignored.
 import datetime as dt
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 from django.db import transaction
 
@@ -60,6 +60,10 @@ class EventOutcome:
 # ---------------------------------------------------------------- parsing
 
 
+@overload
+def _id(value: Any, where: str, required: Literal[True] = True) -> str: ...
+@overload
+def _id(value: Any, where: str, required: bool) -> str | None: ...
 def _id(value: Any, where: str, required: bool = True) -> str | None:
     if value is None and not required:
         return None

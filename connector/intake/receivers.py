@@ -89,7 +89,8 @@ class WebhookView(APIView):
         if not self.authenticate(django_request, pair, body):
             inbox.count_rejection(pair, self.source)  # logs them, once an interval
             response = self.unauthorized()
-            response._has_been_logged = True  # not again by django.request, once per refused request
+            # not again by django.request, once per refused request (a private flag the stubs do not declare)
+            response._has_been_logged = True  # type: ignore[attr-defined]
             return response
         try:
             self._check_content_type(django_request)

@@ -79,6 +79,8 @@ class Supervisor:
     @staticmethod
     def _kill_leftovers(child: Child) -> None:
         """A cluster killed with -9 leaves its worker processes behind, idle but alive: end its session."""
+        if child.process is None:  # never started: nothing can be left behind
+            return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(child.process.pid, signal.SIGKILL)
 
@@ -94,15 +96,15 @@ class Supervisor:
 
     def stop(self) -> None:
         self.log("Stopping the web server and the workers...")
-        running = [c for c in self.children if c.process and c.process.poll() is None]
-        for child in running:
-            child.process.terminate()
+        running = [(c, c.process) for c in self.children if c.process and c.process.poll() is None]
+        for _child, process in running:
+            process.terminate()
         deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for child in running:
+        for child, process in running:
             try:
-                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 self.log(f"The {child.name} did not stop within {STOP_GRACE_SECONDS}s; killing it.")
-                os.killpg(child.process.pid, signal.SIGKILL)
-                child.process.wait()
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
         self.log("Stopped.")

@@ -6,9 +6,19 @@ sending garbage to Xero and Pipedrive and, worse, re-encrypting the garbage on t
 next save. These fields raise instead, naming the field and what to do.
 """
 
+from typing import TYPE_CHECKING
+
 from cryptography.fernet import InvalidToken
 from django.core.exceptions import ImproperlyConfigured
+from django.db import models
 from encrypted_model_fields import fields as emf
+
+if TYPE_CHECKING:
+    # The package is untyped (its classes are Any to mypy); to the type checker the
+    # fields are what they store: text columns holding str values.
+    _TextFieldBase = models.TextField
+else:
+    _TextFieldBase = object
 
 
 class EncryptionKeyError(ImproperlyConfigured):
@@ -31,7 +41,7 @@ def decrypt_value(token: str, *, where: str = "a stored value") -> str:
         ) from exc
 
 
-class StrictEncryptedMixin:
+class StrictEncryptedMixin(_TextFieldBase):
     def from_db_value(self, value, expression, connection):
         if value is None:
             return None

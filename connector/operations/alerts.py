@@ -10,6 +10,7 @@ open ones' messages current and clears those whose cause is gone.
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -18,6 +19,9 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from audit.models import Alert, SyncRecord
+
+if TYPE_CHECKING:  # connector.models is imported where used, as elsewhere in this module
+    from connector.models import SyncPair
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +33,7 @@ class Incident:
     key: str
     kind: str
     message: str
-    pair: object = None
+    pair: "SyncPair | None" = None
 
 
 def recipients() -> list[str]:
@@ -156,8 +160,8 @@ def _budget_incidents(pair, now, seen_companies: set) -> list[Incident]:
     waiting = DeferredJob.objects.filter(
         service="pipedrive", scope=str(company), status=DeferredJob.Status.WAITING, run_after__gt=now
     )
-    if waiting.exists():
-        first = waiting.order_by("run_after").first()
+    first = waiting.order_by("run_after").first()
+    if first is not None:
         found.append(
             Incident(
                 f"deferred:{company}",
@@ -201,7 +205,7 @@ def current_incidents(now=None) -> list[Incident]:
         incidents += _silence_incidents(pair, now)
         incidents += _budget_incidents(pair, now, companies)
         incidents += _failure_incidents(pair, now)
-    unique = {}
+    unique: dict[str, Incident] = {}
     for incident in incidents:  # one connection shared by two pairs is one incident
         unique.setdefault(incident.key, incident)
     return list(unique.values())

@@ -157,23 +157,24 @@ def pair_health(pair, now=None) -> PairHealth:
 
     since = now - timedelta(hours=24)
     records = SyncRecord.objects.filter(pair=pair, finished_at__gte=since)
+    # "failures", not "failed": SyncRecord has a "failed" attribute the annotation would shadow
     rows = (
         records.annotate(hour=TruncHour("finished_at"))
         .values("hour")
-        .annotate(total=Count("id"), failed=Count("id", filter=Q(outcome="failed")))
+        .annotate(total=Count("id"), failures=Count("id", filter=Q(outcome="failed")))
     )
     by_hour = {row["hour"]: row for row in rows}
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
     for n in range(24):
         hour = start + timedelta(hours=n)
-        row = by_hour.get(hour, {"total": 0, "failed": 0})
+        row = by_hour.get(hour, {"total": 0, "failures": 0})
         url = admin_list(
             "audit_syncrecord",
             pair__id__exact=pair.pk,
             finished_at__gte=hour.isoformat(sep=" "),
             finished_at__lt=(hour + timedelta(hours=1)).isoformat(sep=" "),
         )
-        health.hours.append(HourBar(hour, row["total"], row["failed"], url))
+        health.hours.append(HourBar(hour, row["total"], row["failures"], url))
     health.max_hour = max([bar.total for bar in health.hours] + [1])
     for bar in health.hours:
         bar.height = round(100 * bar.total / health.max_hour)

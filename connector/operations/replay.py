@@ -36,7 +36,10 @@ def replay_problem(record: SyncRecord) -> str:
         return "Its sync pair has been deleted."
     if record.xero_type not in TYPE_CATEGORIES:
         return f"{record.xero_type} records are not synced from Xero."
-    if not record.pair.enabled:
+    pair = record.pair
+    if pair is None:  # pair_id is set but the row is gone (deleted since it was read)
+        return "Its sync pair has been deleted."
+    if not pair.enabled:
         return "Its sync pair is disabled: enable the pair first."
     return ""
 
@@ -149,7 +152,7 @@ def estimate(queryset) -> ReplayEstimate:
     xero_calls = sum(2 * ceil(n / 100) for n in by_type.values())
     tokens = sum(TOKENS_PER_RECORD.get(t, 10) * n for t, n in by_type.items())
     budget = {}
-    for pair in {r.pair for r in ok}:
+    for pair in {r.pair for r in ok if r.pair is not None}:  # replayable records have a pair
         company = pair.pipedrive_connection.company_id
         if company:
             budget[pair.name] = PipedriveLimiter(str(company)).remaining("daily-tokens")

@@ -8,6 +8,7 @@ admin's transaction and passed in); the deal title template is checked against X
 from __future__ import annotations
 
 import string
+from typing import cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -146,7 +147,8 @@ class PairSettingsForm(forms.ModelForm):
             self.fields["credit_limit_field"].help_text += f" Pipedrive's fields could not be read: {fields}"
         if current and current not in dict(choices):
             choices.append((current, f"{current} (not found in Pipedrive's number fields)"))
-        self.fields["credit_limit_field"].choices = choices
+        # credit_limit_field is declared as a ChoiceField on this form.
+        cast(forms.ChoiceField, self.fields["credit_limit_field"]).choices = choices
 
     def _options_posted(self) -> bool:
         """A client that shows no settings (an older script posting only the pair) keeps them as stored."""
@@ -179,7 +181,8 @@ class PairSettingsForm(forms.ModelForm):
         return key
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what super().clean() returns, typed as set (clean runs after the fields)
         if not self._options_posted():
             return data
         if any(name in self.errors for name in option_names()):

@@ -106,6 +106,14 @@ def live_link(pair, xero_type: str, xero_id: str, pipedrive_type: str) -> Record
     return None
 
 
+def linked_id(pipedrive_id: int | None) -> int:
+    """The Pipedrive id of a link read as LINKED (``live_link``, or a ``pipedrive_id__isnull=False``
+    filter): such a link always has one, so None here is a broken invariant, not a missing record."""
+    if pipedrive_id is None:
+        raise ValueError("a linked record link has no Pipedrive id")
+    return int(pipedrive_id)
+
+
 def mark_creating(pair, xero_type, xero_id, pipedrive_type, *, absent: bool = False) -> RecordLink:
     """Record that a create is about to be sent. Should its answer be lost (timeout, worker killed),
     the next sync finds the link in state "creating" and looks for the record before creating one.

@@ -264,7 +264,7 @@ class ContactSync:
             pair=self.pair, pipedrive_type=pipedrive_type, pipedrive_id__in=list(pipedrive_ids),
             xero_type=xero_type, state=RecordLink.State.LINKED,
         ).exclude(xero_id=xero_id)  # fmt: skip
-        return set(rows.values_list("pipedrive_id", flat=True))
+        return {pid for pid in rows.values_list("pipedrive_id", flat=True) if pid is not None}
 
     def _match_organization(self, contact: dict, name: str, notes: list[str]) -> int | None:
         contact_id = str(contact["ContactID"])

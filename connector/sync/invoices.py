@@ -29,6 +29,7 @@ from connector.sync.common import (
     SyncProblem,
     audit,
     get_link,
+    linked_id,
     live_link,
     mark_creating,
     record_lock,
@@ -180,7 +181,7 @@ class InvoiceRun:
                 state=RecordLink.State.LINKED, pipedrive_id__isnull=False,
             ).order_by("id")  # fmt: skip
             for xero_id, pipedrive_id in rows.values_list("xero_id", "pipedrive_id"):
-                persons.setdefault(xero_id.split(":", 1)[0], int(pipedrive_id))
+                persons.setdefault(xero_id.split(":", 1)[0], linked_id(pipedrive_id))
         direct = RecordLink.objects.filter(
             pair=self.pair, xero_type="contact", xero_id__in=contact_ids, pipedrive_type="person"
         )
@@ -275,7 +276,7 @@ class InvoiceRun:
         mapped = map_deal(
             invoice, self.deal_rules, context, value_from=self.value_from, title_template=self.title_template
         )
-        payload = {**mapped.payload, "org_id": int(org_link.pipedrive_id), "stage_id": stage.stage_id}
+        payload = {**mapped.payload, "org_id": linked_id(org_link.pipedrive_id), "stage_id": stage.stage_id}
         person_id = self._primary_person(contact_id)
         if person_id:
             payload["person_id"] = person_id
@@ -286,7 +287,7 @@ class InvoiceRun:
         digest = payload_hash(payload)
         existing_id = existing.pipedrive_id if existing else None
         if existing is None and link is not None and link.state == RecordLink.State.CREATING:
-            existing_id = self.find_created_deal(invoice_id, int(org_link.pipedrive_id), payload)
+            existing_id = self.find_created_deal(invoice_id, linked_id(org_link.pipedrive_id), payload)
         row = link  # this link's row, read or made under the record's lock
         if existing_id is None:
             row = mark_creating(self.pair, "invoice", invoice_id, "deal", absent=link is None)
@@ -424,7 +425,7 @@ def primary_person_id(pair, contact_id: str) -> int | None:
     its links are "<ContactID>:<person key>", the primary (mapped first) linked first."""
     link = live_link(pair, "contact", contact_id, "person")
     if link:
-        return int(link.pipedrive_id)
+        return linked_id(link.pipedrive_id)
     first = (
         RecordLink.objects.filter(
             pair=pair,
@@ -437,7 +438,7 @@ def primary_person_id(pair, contact_id: str) -> int | None:
         .order_by("id")
         .first()
     )
-    return int(first.pipedrive_id) if first else None
+    return linked_id(first.pipedrive_id) if first else None
 
 
 def sync_invoices(

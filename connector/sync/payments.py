@@ -21,6 +21,7 @@ from connector.sync.common import (
     RecordOutcome,
     audit,
     get_link,
+    linked_id,
     live_link,
     mark_creating,
     record_lock,
@@ -153,7 +154,7 @@ class PaymentRun:
                     reason=reason,
                 )
                 return retry_outcome(reason) if transient else RecordOutcome("failed", reason)
-            deal_id = int(deal_link.pipedrive_id)
+            deal_id = linked_id(deal_link.pipedrive_id)
             if not self.create_notes:
                 reason = "Notes are off for this sync pair; the deal's stage follows the invoice."
                 return self._skipped(payment_id, deal_id, started, reason)

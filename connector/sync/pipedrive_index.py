@@ -162,9 +162,10 @@ def observe_pipedrive_event(connection, entity: str, action: str, record_id, cur
     ``entity`` "organization"/"person" (others ignored); ``action`` create/change/delete (v2) or
     added/updated/deleted/merged (v1).
     """
-    entity = {"org": ORGANIZATION, "organization": ORGANIZATION, "person": PERSON}.get(str(entity).lower())
-    if entity is None or not record_id:
+    known = {"org": ORGANIZATION, "organization": ORGANIZATION, "person": PERSON}.get(str(entity).lower())
+    if known is None or not record_id:
         return
+    entity = known
     if str(action).lower() in ("delete", "deleted", "merged") or not current:
         if str(action).lower() in ("delete", "deleted", "merged"):
             forget(connection, entity, record_id)
@@ -283,7 +284,9 @@ def ensure_index(connection, client, *, contact_id_field: str | None = None, urg
                 field = (
                     find_contact_id_field(client.fields("organization")) if full else state.contact_id_field
                 )
-            since = None if full else state.refreshed_at - timedelta(minutes=5)  # clock skew margin
+            # a filled index has been refreshed; without a refresh time, list everything (clock skew margin)
+            refreshed = state.refreshed_at
+            since = None if full or refreshed is None else refreshed - timedelta(minutes=5)
             organizations = _fill_entity(connection, client, ORGANIZATION, since, field, started)
             persons = _fill_entity(connection, client, PERSON, since, field, started)
         except BATCH_ERRORS:

@@ -7,6 +7,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from connector.intake.inbox.pairs import db_column
 from connector.models import SyncPair
 
 
@@ -30,8 +31,8 @@ def _mark_drain_requested(pair_id: int, force: bool = False) -> bool:
     ops, quote = connection.ops, connection.ops.quote_name
     now = timezone.now()
     stale = now - timedelta(seconds=settings.INBOX_SWEEP_AFTER_SECONDS)
-    flag = quote(SyncPair._meta.get_field("drain_requested_at").column)
-    table, pk = quote(SyncPair._meta.db_table), quote(SyncPair._meta.pk.column)
+    flag = quote(db_column(SyncPair._meta.get_field("drain_requested_at")))
+    table, pk = quote(SyncPair._meta.db_table), quote(db_column(SyncPair._meta.pk))
     sql = f"UPDATE {table} SET {flag} = %s WHERE {pk} = %s"  # noqa: S608 - quoted identifiers only
     params = [ops.adapt_datetimefield_value(now), pair_id]
     if not force:

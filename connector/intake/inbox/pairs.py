@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
 from connector.models import SyncPair, WebhookEvent
@@ -23,7 +24,7 @@ class ReceiverPair:
 
 
 # Per source: ReceiverPair attribute -> (model, field). The pair's own fields, or its connection's.
-_RECEIVER_FIELDS = {
+_RECEIVER_FIELDS: dict[str, dict[str, tuple[str, str]]] = {
     Source.XERO: {
         "xero_webhook_key": ("pair", "xero_webhook_key"),
         "xero_tenant_id": ("xero_connection", "tenant_id"),
@@ -38,6 +39,14 @@ _RECEIVER_FIELDS = {
 _lookups: dict[str, tuple[str, list]] = {}
 
 
+def db_column(field: object) -> str:
+    """The database column of a concrete model field (a relation's reverse side has none)."""
+    column = getattr(field, "column", None)
+    if not isinstance(column, str):
+        raise ImproperlyConfigured(f"{field!r} has no database column")
+    return column
+
+
 def _lookup(source: str) -> tuple[str, list]:
     """The lookup's SQL (built once per process from the models' metadata) and each column's field.
 
@@ -49,24 +58,27 @@ def _lookup(source: str) -> tuple[str, list]:
     if cache_key not in _lookups:
         quote = connection.ops.quote_name
         pair_meta = SyncPair._meta
-        joins, columns, fields = [], [f"p.{quote(pair_meta.pk.column)}"], []
+        joins, columns, fields = [], [f"p.{quote(db_column(pair_meta.pk))}"], []
         for relation_name, field_name in _RECEIVER_FIELDS[source].values():
             if relation_name == "pair":
                 alias, field = "p", pair_meta.get_field(field_name)
             else:
                 relation = pair_meta.get_field(relation_name)
-                alias, field = "c", relation.related_model._meta.get_field(field_name)
+                related = relation.related_model
+                if not isinstance(related, type):
+                    raise ImproperlyConfigured(f"SyncPair.{relation_name} is not a relation to a model")
+                alias, field = "c", related._meta.get_field(field_name)
                 joins = [
-                    f"JOIN {quote(relation.related_model._meta.db_table)} c "
-                    f"ON c.{quote(relation.related_model._meta.pk.column)} = p.{quote(relation.column)}"
+                    f"JOIN {quote(related._meta.db_table)} c "
+                    f"ON c.{quote(db_column(related._meta.pk))} = p.{quote(db_column(relation))}"
                 ]
-            columns.append(f"{alias}.{quote(field.column)}")
+            columns.append(f"{alias}.{quote(db_column(field))}")
             fields.append(field)
         # Only quoted identifiers from the models' metadata are formatted in; the key is a parameter.
         sql = (
             f"SELECT {', '.join(columns)} FROM {quote(pair_meta.db_table)} p {' '.join(joins)} "  # noqa: S608
-            f"WHERE p.{quote(pair_meta.get_field('key').column)} = %s "
-            f"AND p.{quote(pair_meta.get_field('enabled').column)} = %s"
+            f"WHERE p.{quote(db_column(pair_meta.get_field('key')))} = %s "
+            f"AND p.{quote(db_column(pair_meta.get_field('enabled')))} = %s"
         )
         _lookups[cache_key] = (sql, fields)
     return _lookups[cache_key]
