@@ -1,7 +1,8 @@
-"""Retention: old successful sync records and finished inbox events are deleted, failures kept longer.
+"""Retention of sync records: old successful ones are deleted, failures kept longer.
 
 Deletes go in small batches (ids first, then ``DELETE … WHERE id IN``), each its own short
-transaction, so no table is locked for long and syncs keep writing meanwhile.
+transaction, so no table is locked for long and syncs keep writing meanwhile. The inbox's finished
+events are pruned on the connector side (``connector.operations.retention``), with ``delete_in_batches``.
 """
 
 from datetime import timedelta
@@ -14,11 +15,11 @@ from audit.models import SyncRecord
 BATCH = 500
 
 
-def _setting(name: str, default: int) -> int:
+def setting_days(name: str, default: int) -> int:
     return int(getattr(settings, name, default))
 
 
-def _delete_in_batches(queryset, batch: int) -> int:
+def delete_in_batches(queryset, batch: int) -> int:
     deleted = 0
     while True:
         ids = list(queryset.values_list("id", flat=True)[:batch])
@@ -29,22 +30,15 @@ def _delete_in_batches(queryset, batch: int) -> int:
 
 def prune(now=None, batch: int = BATCH) -> dict:
     """Delete successful sync records older than ``AUDIT_KEEP_DAYS``, failed and deferred ones older
-    than ``AUDIT_KEEP_FAILED_DAYS``, and done/ignored inbox events older than ``INBOX_KEEP_DAYS``."""
-    from connector.models import WebhookEvent
-
+    than ``AUDIT_KEEP_FAILED_DAYS``."""
     now = now or timezone.now()
     problems = [SyncRecord.Outcome.FAILED, SyncRecord.Outcome.DEFERRED]
-    ok_before = now - timedelta(days=_setting("AUDIT_KEEP_DAYS", 90))
-    failed_before = now - timedelta(days=_setting("AUDIT_KEEP_FAILED_DAYS", 365))
-    inbox_before = now - timedelta(days=_setting("INBOX_KEEP_DAYS", 30))
+    ok_before = now - timedelta(days=setting_days("AUDIT_KEEP_DAYS", 90))
+    failed_before = now - timedelta(days=setting_days("AUDIT_KEEP_FAILED_DAYS", 365))
     # A record replayed by a newer one keeps its story readable: its replays just lose the link.
     successes = SyncRecord.objects.filter(finished_at__lt=ok_before).exclude(outcome__in=problems)
     failures = SyncRecord.objects.filter(finished_at__lt=failed_before, outcome__in=problems)
-    finished = WebhookEvent.objects.filter(
-        status__in=[WebhookEvent.Status.DONE, WebhookEvent.Status.IGNORED], received_at__lt=inbox_before
-    )
     return {
-        "sync_records": _delete_in_batches(successes, batch),
-        "failed_sync_records": _delete_in_batches(failures, batch),
-        "inbox_events": _delete_in_batches(finished, batch),
+        "sync_records": delete_in_batches(successes, batch),
+        "failed_sync_records": delete_in_batches(failures, batch),
     }

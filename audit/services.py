@@ -1,7 +1,7 @@
 """Writing sync records: one per record sync, telling its story.
 
 The sync services call ``record_sync`` (through ``connector.sync.common.audit``); whoever starts a
-sync may wrap it in ``sync_cause`` (the drain: the inbox events behind each record) or
+sync may wrap it in ``sync_cause`` (the drain passes the ids of the inbox events behind each record) or
 ``replay_cause`` (a replay: the records replayed, and the run), and ``record_sync`` adds those to
 the rows written inside. This module knows nothing of the connector: it is handed plain values.
 """
@@ -88,15 +88,16 @@ def _caused_by(cause: Cause):
 
 
 @contextmanager
-def sync_cause(category: str, events_by_resource: dict):
-    """The drain's syncs of ``category``: ``events_by_resource`` maps each resource id to its inbox
-    rows (objects with ``id`` and ``attempts``), so each sync record names the events behind it."""
+def sync_cause(category: str, events: dict, attempts: dict | None = None):
+    """The drain's syncs of ``category``: ``events`` maps each resource id to the ids of the inbox
+    events behind it and ``attempts`` to the attempt number, both handed over by the caller, so
+    each sync record names the events behind it (audit reads no inbox row)."""
     xero_type = CATEGORY_TYPES.get(str(category).upper(), str(category).lower())
     cause = Cause()
-    for resource_id, rows in events_by_resource.items():
-        key = _key(xero_type, resource_id)
-        cause.events[key] = [row.id for row in rows]
-        cause.attempts[key] = max([getattr(row, "attempts", 1) or 1 for row in rows] or [1])
+    for resource_id, event_ids in events.items():
+        cause.events[_key(xero_type, resource_id)] = list(event_ids)
+    for resource_id, attempt in (attempts or {}).items():
+        cause.attempts[_key(xero_type, resource_id)] = attempt or 1
     with _caused_by(cause):
         yield cause
 

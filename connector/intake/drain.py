@@ -236,7 +236,17 @@ def _sync_category(
             raise _TimeUp()
 
     try:
-        with sync_cause(category, by_resource):  # each sync record names the events behind it
+        with sync_cause(  # each sync record names the events behind it
+            category,
+            {
+                resource_id: [row.id for row in resource_rows]
+                for resource_id, resource_rows in by_resource.items()
+            },
+            {
+                resource_id: max(row.attempts or 1 for row in resource_rows)
+                for resource_id, resource_rows in by_resource.items()
+            },
+        ):
             outcomes = _sync_records(
                 pair, category, list(by_resource), trigger="webhook", on_outcome=on_outcome
             )

@@ -1,7 +1,6 @@
-"""django-q2 entry points of the audit app (thin): bulk replays, alerts, retention."""
+"""django-q2 entry points of the operations (thin): bulk replays, alerts, retention."""
 
-from audit import retention
-from connector.operations import alerts, replay
+from connector.operations import alerts, replay, retention
 
 
 def run_replay(run_id: int) -> dict:
@@ -20,5 +19,5 @@ def check_alerts() -> dict:
 
 
 def prune_history() -> dict:
-    """Daily: old successful sync records and finished inbox events go, in small batches."""
+    """Daily: old successful sync records (audit) and finished inbox events (connector) go, in batches."""
     return retention.prune()

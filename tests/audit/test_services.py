@@ -2,8 +2,6 @@
 redacted), how field values are kept under each AUDIT_PERSONAL_DATA mode, and the cause a drain or a
 replay attaches to the rows written inside it."""
 
-from types import SimpleNamespace
-
 import pytest
 
 from audit.models import SyncRecord
@@ -56,8 +54,7 @@ def test_field_values_follow_the_personal_data_mode(mode, value, kept):
 
 
 def test_the_cause_of_a_drain_and_of_a_replay_is_attached_to_the_rows_written_inside():
-    rows = [SimpleNamespace(id=7, attempts=2), SimpleNamespace(id=9, attempts=3)]
-    with sync_cause("INVOICE", {"ABC-1": rows}):
+    with sync_cause("INVOICE", {"ABC-1": [7, 9]}, {"ABC-1": 3}):
         mine = record_sync(pair=None, xero_type="invoice", xero_id="abc-1", outcome="created")
         other = record_sync(pair=None, xero_type="contact", xero_id="abc-1", outcome="created")
     assert (mine.inbox_event_ids, mine.attempt) == ([7, 9], 3)

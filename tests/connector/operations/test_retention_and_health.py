@@ -8,7 +8,6 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from audit import retention
 from audit.models import Alert, SyncRecord
 from audit.services import record_sync
 from connector.models import (
@@ -19,6 +18,7 @@ from connector.models import (
     WebhookEvent,
     XeroConnection,
 )
+from connector.operations import retention
 from connector.operations.health import pair_health
 
 pytestmark = pytest.mark.django_db
