@@ -69,7 +69,8 @@ def next_step(record: SyncRecord) -> NextStep:
 
 def replay_chain(record: SyncRecord) -> list[SyncRecord]:
     """The replays of this record and of its replays, oldest first (a record replayed twice shows both)."""
-    chain, frontier = [], [record.pk]
+    chain: list[SyncRecord] = []
+    frontier = [record.pk]
     while frontier and len(chain) < 50:
         rows = list(SyncRecord.objects.filter(replay_of_id__in=frontier).order_by("id"))
         chain += rows

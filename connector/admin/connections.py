@@ -47,7 +47,7 @@ def write_only_form(model, secret_fields: tuple[str, ...], base=forms.ModelForm)
                 self.instance.secrets_set_at = timezone.now()
             return data
 
-    WriteOnlyForm.Meta.model = model
+    WriteOnlyForm.Meta.model = model  # type: ignore[attr-defined]  # Meta is built above, per model
     return WriteOnlyForm
 
 
@@ -61,6 +61,9 @@ def secrets_set_on(obj) -> str:
 
 
 class ConnectionAdmin(admin.ModelAdmin):
+    """The admin both connections share; each subclass names its connect page and its services."""
+
+    connect_url_name = ""
     secret_fields: tuple[str, ...] = ()
     base_form: type[forms.ModelForm] = forms.ModelForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -68,9 +71,18 @@ class ConnectionAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     actions = ["test_connection", "refresh_token_now", "disconnect"]
 
-    def get_form(self, request, obj=None, **kwargs):
+    def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = write_only_form(self.model, self.secret_fields, base=self.base_form)
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def check_connection(self, obj) -> connections.CheckResult:
+        raise NotImplementedError
+
+    def refresh(self, obj) -> None:
+        raise NotImplementedError
+
+    def do_disconnect(self, obj) -> list[str]:
+        raise NotImplementedError
 
     @admin.display(description="Status")
     def status_badge(self, obj):
@@ -297,10 +309,10 @@ class SyncPairAdmin(admin.ModelAdmin):
                 )
         return super().changeform_view(request, object_id, form_url, extra_context)
 
-    def get_form(self, request, obj=None, **kwargs):
+    def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = write_only_form(self.model, self.secret_fields, base=PairSettingsForm)
-        form = super().get_form(request, obj, **kwargs)
-        form.credit_fields = getattr(request, "_pair_credit_fields", None)
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.credit_fields = getattr(request, "_pair_credit_fields", None)  # type: ignore[attr-defined]  # read by PairSettingsForm
         return form
 
     @admin.display(description="Stored settings check")

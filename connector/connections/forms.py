@@ -1,5 +1,7 @@
 """Forms of the connect pages; secrets use PasswordInput and are never rendered back."""
 
+from typing import cast
+
 from django import forms
 from django.conf import settings
 
@@ -17,7 +19,8 @@ class XeroConnectForm(forms.Form):
     )
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         data["client_id"] = data.get("client_id") or settings.XERO_CLIENT_ID
         data["client_secret"] = data.get("client_secret") or settings.XERO_CLIENT_SECRET
         if not data["client_id"] or not data["client_secret"]:
@@ -32,7 +35,8 @@ class PipedriveOAuthForm(forms.Form):
     client_secret = forms.CharField(required=False, widget=forms.PasswordInput)
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         data["client_id"] = data.get("client_id") or settings.PIPEDRIVE_CLIENT_ID
         data["client_secret"] = data.get("client_secret") or settings.PIPEDRIVE_CLIENT_SECRET
         if not data["client_id"] or not data["client_secret"]:
@@ -96,9 +100,8 @@ class TenantPickForm(forms.Form):
 
     def __init__(self, *args, tenants=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["tenant_id"].choices = [
-            (t["tenantId"], t.get("tenantName") or t["tenantId"]) for t in tenants
-        ]
+        tenant_field = cast(forms.ChoiceField, self.fields["tenant_id"])  # declared above
+        tenant_field.choices = [(t["tenantId"], t.get("tenantName") or t["tenantId"]) for t in tenants]
 
 
 class WriteOnlySecretWidget(forms.PasswordInput):

@@ -281,6 +281,7 @@ def xero_client(conn: XeroConnection):
 
 
 def pipedrive_client(conn: PipedriveConnection):
+    auth: str | oauth.PipedriveTokenProvider
     if conn.auth_type == PipedriveConnection.AuthType.API_TOKEN:
         auth = conn.api_token
     else:

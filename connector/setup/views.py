@@ -100,8 +100,7 @@ def _run_action(request, pair):
         elif action == "pipedrive_webhooks":
             messages.success(request, setup_status.register_webhooks(pair))
         elif action == "xero_key":
-            form = XeroKeyForm(request.POST)
-            key = form.data.get("xero_webhook_key", "")
+            key = XeroKeyForm(request.POST).data.get("xero_webhook_key", "")
             setup_status.save_xero_webhook_key(pair, key)
             messages.success(request, "Webhook key saved. Next: Xero's intent to receive.")
         elif action == "sandbox_intent":
