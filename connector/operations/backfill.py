@@ -37,6 +37,7 @@ from connector.connections.services import pipedrive_client, xero_client
 from connector.errors import AuthExpired, BudgetExhausted, ConnectionBroken, ConnectorError, RateLimited
 from connector.limits import budget, ratelimit
 from connector.models import BackfillAmbiguity, BackfillRun, DeferredJob, SyncPair, WebhookEvent
+from connector.operations.window import received_since, record_id
 from connector.options import pair_options
 from connector.sync.common import get_link, live_link, was_creating
 from connector.sync.contacts import ARCHIVED_STATUSES, ContactSync
@@ -772,11 +773,11 @@ class BackfillWorker:
             before = (copy.deepcopy(self.run.counts), self.run.errors)
             try:
                 with pair_drain_lock(self.pair.pk):
-                    newer = _received_since(self.pair, CATEGORIES[resource], chunk, fetched_at)
+                    newer = received_since(self.pair, CATEGORIES[resource], chunk, fetched_at)
                     for record in chunk:
-                        if _record_id(record).lower() in newer:
+                        if record_id(record).lower() in newer:
                             self.count(phase, "left to the webhook")
-                    self.sync(phase, [r for r in chunk if _record_id(r).lower() not in newer])
+                    self.sync(phase, [r for r in chunk if record_id(r).lower() not in newer])
             except BaseException:
                 self.run.counts, self.run.errors = before  # the chunk is done again on resume
                 raise
@@ -799,7 +800,7 @@ class BackfillWorker:
         for record, outcome in outcomes:
             self.count(phase, outcome.action, outcome.status)
             if outcome.status in ("failed", "retry"):
-                self.run.last_error = f"{_record_id(record)}: {outcome.reason}"[:2000]
+                self.run.last_error = f"{record_id(record)}: {outcome.reason}"[:2000]
 
     def _invoice_run(self) -> InvoiceRun:
         if getattr(self, "_invoices", None) is None:
@@ -814,25 +815,6 @@ class BackfillWorker:
 
         since = (self.run.started_at or timezone.now()) - dt.timedelta(minutes=5)
         reconcile_since(self.pair, since, trigger="backfill", xero=self.xero, pipedrive=self.pipedrive)
-
-
-def _record_id(record: dict) -> str:
-    return str(record.get("ContactID") or record.get("InvoiceID") or record.get("PaymentID") or "")
-
-
-def _received_since(pair, category: str, records: list[dict], fetched_at) -> set[str]:
-    """Ids of these records whose webhook arrived after the page was fetched: the drain syncs (or
-    synced) them as Xero has them now, newer than the page."""
-    ids = [_record_id(r) for r in records]
-    variants = ids + [i.lower() for i in ids] + [i.upper() for i in ids]
-    rows = WebhookEvent.objects.filter(
-        pair=pair,
-        source=WebhookEvent.Source.XERO,
-        category=category,
-        resource_id__in=variants,
-        received_at__gte=fetched_at,
-    )
-    return {r.lower() for r in rows.values_list("resource_id", flat=True)}
 
 
 def run_backfill(run_id: int) -> str:

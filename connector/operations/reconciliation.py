@@ -26,6 +26,7 @@ from connector.connections.services import pipedrive_client, xero_client
 from connector.errors import BudgetExhausted, ConnectorError
 from connector.limits import budget
 from connector.models import BackfillRun, ReconciliationState, SyncPair
+from connector.operations.window import received_since, record_id
 from connector.options import pair_options
 from connector.sync.contacts import ContactSync
 from connector.sync.invoices import SALES, InvoiceRun
@@ -150,7 +151,6 @@ def reconcile_since(
     connections) raise.
     """
     from connector.intake.drain import pair_drain_lock
-    from connector.operations.backfill import _received_since, _record_id
 
     xero = xero or xero_client(pair.xero_connection)
     pipedrive = pipedrive or pipedrive_client(pair.pipedrive_connection)
@@ -174,8 +174,8 @@ def reconcile_since(
             for start in range(0, len(rows), chunk):
                 part = rows[start : start + chunk]
                 with pair_drain_lock(pair.pk):
-                    newer = _received_since(pair, CATEGORIES[resource], part, fetched_at)
-                    part = [r for r in part if _record_id(r).lower() not in newer]
+                    newer = received_since(pair, CATEGORIES[resource], part, fetched_at)
+                    part = [r for r in part if record_id(r).lower() not in newer]
                     figures["left to the webhook"] = figures.get("left to the webhook", 0) + len(newer)
                     for outcome in _sync(resource, part, contacts, invoices, payments):
                         key = outcome.action or outcome.status
