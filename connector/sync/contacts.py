@@ -189,7 +189,7 @@ class ContactSync:
             names = [sent, contact.get("Name") or ""]
             existing_id, last_hash = self._search_organization(contact, sent, notes, names=names), ""
         else:
-            existing_id, last_hash = self._match_organization(contact, contact.get("Name") or "", notes), ""
+            existing_id, last_hash = self.match_organization(contact, contact.get("Name") or "", notes), ""
         context = contact_context(self.pair, contact, self._credit_limit(contact, existing_id))
 
         mapped = map_organization(contact, self.org_rules, context)
@@ -258,15 +258,18 @@ class ContactSync:
         return self.contact_id_field or ""
 
     # --- matching the organization ---------------------------------------------------------
-    def _linked_elsewhere(self, pipedrive_type: str, pipedrive_ids, xero_type: str, xero_id: str) -> set[int]:
-        """Which of these Pipedrive records already belong to another Xero record of this pair."""
+    # The public matching interface: the backfill's preview calls match_organization / match_person
+    # and its BackfillContactSync overrides the two hooks linked_elsewhere and pick_by_name.
+    def linked_elsewhere(self, pipedrive_type: str, pipedrive_ids, xero_type: str, xero_id: str) -> set[int]:
+        """Hook: which of these Pipedrive records already belong to another Xero record of this pair."""
         rows = RecordLink.objects.filter(
             pair=self.pair, pipedrive_type=pipedrive_type, pipedrive_id__in=list(pipedrive_ids),
             xero_type=xero_type, state=RecordLink.State.LINKED,
         ).exclude(xero_id=xero_id)  # fmt: skip
         return {pid for pid in rows.values_list("pipedrive_id", flat=True) if pid is not None}
 
-    def _match_organization(self, contact: dict, name: str, notes: list[str]) -> int | None:
+    def match_organization(self, contact: dict, name: str, notes: list[str]) -> int | None:
+        """The Pipedrive organization this contact is (by its ContactID field, then by name), or None."""
         contact_id = str(contact["ContactID"])
         if self.index is None:
             return self._search_organization(contact, name, notes)
@@ -275,10 +278,11 @@ class ContactSync:
             notes.append(f"matched organization {by_id[0].record_id} by its Xero ContactID field")
             return by_id[0].record_id
         candidates = pipedrive_index.organizations_by_name(self.connection, contact.get("Name") or name)
-        return self._pick_by_name(contact_id, candidates, notes)
+        return self.pick_by_name(contact_id, candidates, notes)
 
-    def _pick_by_name(self, contact_id: str, candidates, notes: list[str]) -> int | None:
-        taken = self._linked_elsewhere(
+    def pick_by_name(self, contact_id: str, candidates, notes: list[str]) -> int | None:
+        """Hook: of the organizations with the contact's name, the oldest not linked elsewhere, or None."""
+        taken = self.linked_elsewhere(
             "organization", [c.record_id for c in candidates], "contact", contact_id
         )
         free = [
@@ -321,7 +325,7 @@ class ContactSync:
                 items += self.pipedrive.search_organizations(term, fields="name", exact_match=True)
         else:
             items = self.pipedrive.search_organizations(terms[0].split()[0], fields="name", exact_match=False)
-        chosen = self._pick_by_name(contact_id, self._name_candidates(items, wanted), notes)
+        chosen = self.pick_by_name(contact_id, self._name_candidates(items, wanted), notes)
         notes.append(
             "searched Pipedrive" if self.index is not None else "index unavailable: searched Pipedrive"
         )
@@ -363,7 +367,7 @@ class ContactSync:
                 existing_id, last_hash = link.pipedrive_id, link.payload_hash
             else:
                 search = found is not None and found.state == RecordLink.State.CREATING
-                existing_id, last_hash = self._match_person(xero_id, key, payload, org_id, search=search), ""
+                existing_id, last_hash = self.match_person(xero_id, key, payload, org_id, search=search), ""
                 if existing_id is None and stale:
                     moved = self._same_person_new_key(payload["name"], org_id, stale)
                     existing_id = moved.pipedrive_id if moved else None
@@ -384,8 +388,8 @@ class ContactSync:
             actions.append(write.action)
         return actions
 
-    def _match_person(
-        self, xero_id: str, key: str, payload: dict, org_id: int, search: bool = False
+    def match_person(
+        self, xero_id: str, key: str, payload: dict, org_id: int | None, search: bool = False
     ) -> int | None:
         """``search``: ask Pipedrive (20 tokens) even when the index could answer (an earlier create's
         answer was lost, so the index has not seen the person it may have made)."""
@@ -407,7 +411,7 @@ class ContactSync:
                 self.connection, payload["name"], org_id
             )
         candidates = [c for c in candidates if c]
-        taken = self._linked_elsewhere("person", [c.record_id for c in candidates], "contact_person", xero_id)
+        taken = self.linked_elsewhere("person", [c.record_id for c in candidates], "contact_person", xero_id)
         free = [c for c in candidates if c.record_id not in taken]
         return free[0].record_id if free else None
 

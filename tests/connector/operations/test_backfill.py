@@ -46,7 +46,7 @@ def invoice_pipeline(sandbox, default_rules):
 def no_queue(monkeypatch):
     """Runs are driven by the test (as a worker would), not inline by the sync task queue."""
     queued = []
-    monkeypatch.setattr(backfill, "enqueue", queued.append)
+    monkeypatch.setattr(backfill.control, "enqueue", queued.append)
     return queued
 
 
