@@ -29,16 +29,18 @@ from connector.models import BackfillRun, ReconciliationState, SyncPair
 from connector.operations.window import received_since, record_id
 from connector.options import pair_options
 from connector.sync.contacts import ContactSync
-from connector.sync.invoices import SALES, InvoiceRun
-from connector.sync.payments import SALES_PAYMENT, PaymentRun
+from connector.sync.invoices import InvoiceRun
+from connector.sync.payments import PaymentRun
+from connector.sync.record_types import RECONCILED_TYPES
 
 logger = logging.getLogger(__name__)
 
 SCHEDULE_PREFIX = "connector: reconcile pair "
 DEFAULT_INTERVAL = 15
-ORDER = {"Contacts": "ContactID", "Invoices": "InvoiceID", "Payments": "PaymentID"}
-WHERE = {"Contacts": None, "Invoices": f'Type=="{SALES}"', "Payments": f'PaymentType=="{SALES_PAYMENT}"'}
-CATEGORIES = {"Contacts": "CONTACT", "Invoices": "INVOICE", "Payments": "PAYMENT"}
+# From the registry of record types (connector/sync/record_types.py), in the order they run.
+ORDER = {t.resource: t.id_field for t in RECONCILED_TYPES}
+WHERE = {t.resource: t.sales_filter for t in RECONCILED_TYPES}
+CATEGORIES = {t.resource: t.category for t in RECONCILED_TYPES}
 
 
 def overlap() -> dt.timedelta:

@@ -3,8 +3,8 @@
 ``sync_records`` is the one entry point the webhook drain, backfills and replays use.
 """
 
-from connector.sync import contacts, credit_notes, invoices, payments
 from connector.sync.common import RecordOutcome
+from connector.sync.record_types import BY_CATEGORY
 
 __all__ = ["RecordOutcome", "sync_records"]
 
@@ -17,13 +17,7 @@ def sync_records(pair, category: str, resource_ids: list[str], *, trigger: str =
     one. Whole-batch problems raise: RateLimited, BudgetExhausted, ConnectionBroken, AuthExpired.
     ``on_outcome(resource_id, outcome)``, when given, is called as each record's sync ends.
     """
-    handlers = {
-        "CONTACT": contacts.sync_contacts,
-        "INVOICE": invoices.sync_invoices,
-        "PAYMENT": payments.sync_payments,
-        "CREDITNOTE": credit_notes.sync_credit_notes,
-    }
-    handler = handlers.get(category.upper())
-    if handler is None:
+    record_type = BY_CATEGORY.get(category.upper())
+    if record_type is None:
         return {rid: RecordOutcome("ignored", f"Category {category} is not synced") for rid in resource_ids}
-    return handler(pair, list(dict.fromkeys(resource_ids)), trigger=trigger, on_outcome=on_outcome)
+    return record_type.sync(pair, list(dict.fromkeys(resource_ids)), trigger=trigger, on_outcome=on_outcome)

@@ -13,9 +13,10 @@ from connector.intake.inbox.pairs import ReceiverPair
 from connector.intake.inbox.parsing import XeroEvent
 from connector.intake.pipedrive_events import ENTITIES_WITH_LINKS, PipedriveEvent
 from connector.models import WebhookEvent
+from connector.sync.record_types import SYNCED_CATEGORIES
 
 # In sync order; a credit note re-syncs the invoices and the contact it touches.
-XERO_SYNCED_CATEGORIES = ("CONTACT", "INVOICE", "PAYMENT", "CREDITNOTE")
+XERO_SYNCED_CATEGORIES = SYNCED_CATEGORIES  # the registry's (connector/sync/record_types.py)
 Source = WebhookEvent.Source
 Status = WebhookEvent.Status
 

@@ -10,6 +10,7 @@ from connector.errors import ConnectorError
 from connector.models import BackfillRun
 from connector.sync.invoices import SALES
 from connector.sync.payments import SALES_PAYMENT
+from connector.sync.record_types import BACKFILL_TYPES
 
 logger = logging.getLogger(__name__)
 
@@ -22,8 +23,9 @@ RESOURCES: dict[str, str] = {
     Phase.INVOICES: "Invoices",
     Phase.PAYMENTS: "Payments",
 }
-ORDER = {"Contacts": "ContactID", "Invoices": "InvoiceID", "Payments": "PaymentID"}
-CATEGORIES = {"Contacts": "CONTACT", "Invoices": "INVOICE", "Payments": "PAYMENT"}
+# From the registry of record types (connector/sync/record_types.py).
+ORDER = {t.resource: t.id_field for t in BACKFILL_TYPES}
+CATEGORIES = {t.resource: t.category for t in BACKFILL_TYPES}
 # Pipedrive tokens of each write (v2 create/update 5, v1 note 10) and of listing 500 records.
 CREATE_TOKENS = {"organization": 5, "person": 5, "deal": 5, "note": 10}
 UPDATE_TOKENS = 5
