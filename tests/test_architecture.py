@@ -251,6 +251,29 @@ def _excused(text: str) -> bool:
     return bool(set(re.findall(r"[\w.]+", text)) & set(KNOWN_UNTIL_BACKFILL_SPLIT))
 
 
+def _reason(comment: str) -> str:
+    """A comment's words, tool directives (``noqa``, ``type: ignore``, ``pragma``) left out."""
+    comment = re.sub(r"(noqa|type:\s*ignore|pragma)(\[[^\]]*\]|:\s*[\w, ]+)?", "", comment)
+    return comment.strip(" #")
+
+
+def unexplained_function_imports(root: Path) -> list[str]:
+    """Each import inside a function of product code with no comment saying why, on its line or
+    the line just before."""
+    offenders = []
+    for found in product_imports(root):
+        if not found.in_function:
+            continue
+        lines = found.path.read_text().splitlines()
+        own = lines[found.line - 1]
+        before = lines[found.line - 2].strip() if found.line > 1 else ""
+        own_comment = own.split("#", 1)[1] if "#" in own else ""
+        before_comment = before if before.startswith("#") else ""
+        if not (_reason(own_comment) or _reason(before_comment)):
+            offenders.append(str(found))
+    return sorted(set(offenders))
+
+
 # ---------------------------------------------------------------- the project
 
 
@@ -284,6 +307,13 @@ def test_no_import_cycle_in_product_code():
 def test_the_known_cycles_are_still_there():
     """When the split lands, this fails: empty KNOWN_UNTIL_BACKFILL_SPLIT of what no longer needs it."""
     assert any(_excused(chain.split("[group:")[1]) for chain in product_cycles(BASE))
+
+
+def test_every_import_inside_a_function_says_why():
+    offenders = [
+        line for line in unexplained_function_imports(BASE) if not _excused(line.split(" imports ")[0])
+    ]
+    assert offenders == [], "\n".join(offenders)
 
 
 def test_no_private_name_is_imported_from_another_module():
@@ -475,3 +505,29 @@ def test_a_planted_private_import_is_reported(tmp_path, path, source, expected):
 def test_dunder_names_and_other_libraries_private_names_are_fine(tmp_path):
     root = plant(tmp_path, {"connector/x.py": "from connector import __version__\nfrom os import _exit\n"})
     assert private_imports(root) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "reported"),
+    [
+        ("def f():\n    from mapping import models\n", True),
+        ("def f():\n    from mapping import models  # noqa: F401\n", True),
+        (
+            "def f():\n    # a cycle: mapping.models imports this module\n    from mapping import models\n",
+            False,
+        ),
+        ("def f():\n    from mapping import models  # only when the sandbox is on\n", False),
+        ("def f():\n    x = 1  # set up\n    from mapping import models\n", True),
+        ("from mapping import models\n", False),
+        ("class A:\n    def f(self):\n        if True:\n            import decimal\n", True),
+        ("f = lambda: __import__('x')\nasync def g():\n    import decimal\n", True),
+    ],
+)
+def test_a_planted_function_import_without_a_reason_is_reported(tmp_path, source, reported):
+    root = plant(tmp_path, {"mapping/rules.py": source})
+    offenders = unexplained_function_imports(root)
+    imported = "decimal" if "decimal" in source else "mapping.models"
+    line = source.count("\n")
+    assert offenders == (
+        [f"{root / 'mapping/rules.py'}:{line}: mapping.rules imports {imported}"] if reported else []
+    )
