@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from audit.models import SyncRecord
 from audit.redaction import redact
+from mapping.rules import field_rules
 
 # Xero webhook categories and the record types they sync.
 CATEGORY_TYPES = {"CONTACT": "contact", "INVOICE": "invoice", "PAYMENT": "payment"}
@@ -187,7 +188,6 @@ def payload_size(payload) -> int:
 
 
 def _mapped_sources(pair, target: str) -> dict:
-    from mapping.rules import field_rules
 
     try:
         return {rule.pipedrive_field: rule.source_path for rule in field_rules(pair, target)}

@@ -108,12 +108,14 @@ class ConnectorAdminSite(admin.AdminSite):
 
     @property
     def login_form(self):  # type: ignore[override]
+        # at use: this module is the admin's default_site, loaded while the apps load
         from config.two_factor import AdminLoginForm
 
         return AdminLoginForm
 
     def has_permission(self, request):
         """Active staff, and with REQUIRE_2FA a session verified by the second factor."""
+        # at use: this module is the admin's default_site, loaded while the apps load
         from config.two_factor import needs_second_factor
 
         return super().has_permission(request) and not needs_second_factor(request.user)
@@ -121,8 +123,10 @@ class ConnectorAdminSite(admin.AdminSite):
     @method_decorator(never_cache)
     def login(self, request, extra_context=None):
         """A signed-in staff user without an authenticator app goes to set one up (REQUIRE_2FA)."""
+        # at use: this module is the admin's default_site, loaded while the apps load
         from django_otp import user_has_device
 
+        # at use: this module is the admin's default_site, loaded while the apps load
         from config.two_factor import needs_second_factor
 
         user = request.user
@@ -136,7 +140,10 @@ class ConnectorAdminSite(admin.AdminSite):
         return super().login(request, extra_context)
 
     def get_urls(self):
+        # at use: this module is the admin's default_site, loaded while the apps load
         from config.two_factor import enrol
+
+        # at use: this module is the admin's default_site, loaded while the apps load
         from connector.setup.views import setup_page
 
         setup = self.admin_view(lambda request: setup_page(request, self))
@@ -148,6 +155,7 @@ class ConnectorAdminSite(admin.AdminSite):
         ]
 
     def index(self, request, extra_context=None):
+        # at use: this module is the admin's default_site, loaded while the apps load
         from connector.setup.status import setup_status
 
         extra_context = {**(extra_context or {}), "setup_status": setup_status()}

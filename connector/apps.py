@@ -9,7 +9,14 @@ class ConnectorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        # each registers on import (checks, signal receivers, admin pages): once the registry is ready
         from connector import checks, signals  # noqa: F401
+
+        # admin pages register on import, once the registry is ready
         from connector.admin import backfill as admin_backfill  # noqa: F401
+
+        # admin pages register on import, once the registry is ready
         from connector.admin import inbox as admin_inbox  # noqa: F401
+
+        # admin pages register on import, once the registry is ready
         from connector.admin import limits as admin_limits  # noqa: F401

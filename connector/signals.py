@@ -2,6 +2,7 @@ from django.db.models.signals import post_delete, post_migrate, post_save, pre_s
 from django.dispatch import receiver
 
 from connector.models import EncryptionCanary
+from connector.operations.reconciliation import drop_schedule, on_pair_saved
 from connector.sync.credit_recheck import contacts_to_recheck, queue_credit_recheck
 from mapping.models import CreditLimit
 
@@ -18,15 +19,11 @@ def ensure_encryption_canary(sender, app_config=None, using="default", **kwargs)
 @receiver(post_save, sender="connector.SyncPair")
 def keep_reconciliation_schedule(sender, instance, **kwargs):
     """The pair's reconciliation schedule follows its options (interval, on/off) and its enabled flag."""
-    from connector.operations.reconciliation import on_pair_saved
-
     on_pair_saved(instance)
 
 
 @receiver(post_delete, sender="connector.SyncPair")
 def drop_reconciliation_schedule(sender, instance, **kwargs):
-    from connector.operations.reconciliation import drop_schedule
-
     drop_schedule(instance.pk)
 
 

@@ -9,6 +9,7 @@ from connector.connections import oauth
 from connector.errors import ConnectorError
 from connector.intake import drain, inbox
 from connector.models import ConnectionStatus, PipedriveConnection, SyncPair, XeroConnection
+from connector.operations import backfill, reconciliation
 from connector.sync import credit_recheck
 
 logger = logging.getLogger(__name__)
@@ -61,20 +62,14 @@ def recheck_credit(pair_id: int, contact_ids: list[str]) -> None:
 
 def run_backfill(run_id: int) -> str:
     """Preview or carry forward one backfill run (connector.operations.backfill)."""
-    from connector.operations import backfill
-
     return backfill.run_backfill(run_id)
 
 
 def reconcile_pair(pair_id: int) -> dict:
     """One reconciliation pass of a pair (connector.operations.reconciliation), on its schedule."""
-    from connector.operations import reconciliation
-
     return reconciliation.reconcile_pair(pair_id)
 
 
 def backfill_upkeep() -> dict:
     """Every minute: resume backfills a killed worker left; keep reconciliation schedules in step."""
-    from connector.operations import backfill, reconciliation
-
     return {"resumed": backfill.resume_stalled_runs(), "pairs": reconciliation.ensure_all_schedules()}

@@ -10,6 +10,7 @@ from django.utils.html import format_html
 
 from connector.admin import mapping as admin_mapping  # noqa: F401
 from connector.admin import tasks as admin_tasks  # noqa: F401
+from connector.admin.backfill import backfill_urls
 from connector.connections import oauth
 from connector.connections import services as connections
 from connector.connections.forms import PipedriveConnectionAdminForm, WriteOnlySecretWidget
@@ -278,8 +279,6 @@ class SyncPairAdmin(admin.ModelAdmin):
     actions = ["test_pair", "register_pipedrive_webhooks"]
 
     def get_urls(self):
-        from connector.admin.backfill import backfill_urls
-
         return [*backfill_urls(self), *super().get_urls()]
 
     @admin.display(description="Backfill")

@@ -11,6 +11,7 @@ from django.utils.html import format_html
 
 from connector.intake.inbox import request_drain
 from connector.models import WebhookEvent
+from connector.operations.replay import replay_inbox_events
 
 
 class AgeFilter(admin.SimpleListFilter):
@@ -111,8 +112,6 @@ class WebhookEventAdmin(admin.ModelAdmin):
     def replay_from_xero(self, request, queryset):
         """Each failed Xero event's record is fetched from Xero and synced now, with a sync record
         linked to the last one (connector.operations.replay); the event is marked done or failed."""
-        from connector.operations.replay import replay_inbox_events
-
         failed = queryset.filter(status=WebhookEvent.Status.FAILED, source=WebhookEvent.Source.XERO)
         results = replay_inbox_events(list(failed.select_related("pair")))
         good = sum(1 for r in results if r.succeeded)

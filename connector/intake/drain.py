@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django_q.models import Schedule
 
 from audit.services import sync_cause
 from connector.errors import AuthExpired, BudgetExhausted, ConnectionBroken, RateLimited
@@ -38,6 +39,7 @@ from connector.intake.pipedrive_events import (
 from connector.locks import lock_path, named_lock
 from connector.logging import redact
 from connector.models import ConnectionStatus, SyncPair, WebhookEvent
+from connector.sync import sync_records
 from connector.sync.common import RETRY_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -49,8 +51,6 @@ MAX_REASON = 2000
 
 def _sync_records(pair, category, resource_ids, trigger="webhook", on_outcome=None):
     """The sync service (connector.sync); one name tests can replace."""
-    from connector.sync import sync_records
-
     return sync_records(pair, category, resource_ids, trigger=trigger, on_outcome=on_outcome)
 
 
@@ -396,7 +396,6 @@ LATER_DRAIN = "connector: drain pair {} later"
 
 
 def _pairs_with_a_later_drain(now) -> set[int]:
-    from django_q.models import Schedule
 
     later = Schedule.objects.filter(name__startswith="connector: drain pair ", next_run__gt=now).exclude(
         repeats=0
@@ -406,8 +405,6 @@ def _pairs_with_a_later_drain(now) -> set[int]:
 
 def schedule_drain(pair_id: int, when) -> None:
     """A one-off drain at ``when`` (after a rate limit or a budget reset); one per pair, latest wins."""
-    from django_q.models import Schedule
-
     Schedule.objects.update_or_create(
         name=LATER_DRAIN.format(pair_id),
         defaults={

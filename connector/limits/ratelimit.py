@@ -164,7 +164,7 @@ return 0
     """
 
     def __init__(self, url: str):
-        import redis
+        import redis  # only with a Redis limiter configured: redis is an optional dependency
 
         self.redis = redis.Redis.from_url(url)
         self._spend = self.redis.register_script(self.SPEND)

@@ -10,7 +10,6 @@ open ones' messages current and clears those whose cause is gone.
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -19,9 +18,10 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from audit.models import Alert, SyncRecord
-
-if TYPE_CHECKING:  # connector.models is imported where used, as elsewhere in this module
-    from connector.models import SyncPair
+from connector.limits.budget import reserve
+from connector.limits.ratelimit import PipedriveLimiter
+from connector.models import ConnectionStatus, DeferredJob, SyncPair, WebhookEvent
+from connector.options import pair_options
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,6 @@ def failure_threshold() -> int:
 
 
 def _connection_incidents(pair) -> list[Incident]:
-    from connector.models import ConnectionStatus
 
     found = []
     for service, connection in (("Xero", pair.xero_connection), ("Pipedrive", pair.pipedrive_connection)):
@@ -71,8 +70,6 @@ def _connection_incidents(pair) -> list[Incident]:
 
 
 def _silence_incidents(pair, now) -> list[Incident]:
-    from connector.models import WebhookEvent
-    from connector.options import pair_options
 
     options = pair_options(pair)
     hours = options.webhook_silence_alert_hours
@@ -133,9 +130,6 @@ def budget_usage_today(pair, now) -> str:
 
 
 def _budget_incidents(pair, now, seen_companies: set) -> list[Incident]:
-    from connector.limits.budget import reserve
-    from connector.limits.ratelimit import PipedriveLimiter
-    from connector.models import DeferredJob
 
     company = pair.pipedrive_connection.company_id
     if not company or company in seen_companies:
@@ -194,7 +188,6 @@ def _failure_incidents(pair, now) -> list[Incident]:
 
 
 def current_incidents(now=None) -> list[Incident]:
-    from connector.models import SyncPair
 
     now = now or timezone.now()
     incidents: list[Incident] = []

@@ -15,6 +15,10 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from audit.models import Alert, ReplayRun, SyncRecord
+from connector.limits.budget import reserve
+from connector.limits.ratelimit import PipedriveLimiter, XeroLimiter
+from connector.models import ConnectionStatus, DeferredJob, SyncPair, WebhookEvent
+from connector.options import pair_options
 
 
 def admin_list(model_label: str, **filters) -> str:
@@ -82,7 +86,6 @@ def _age(delta: timedelta) -> str:
 
 
 def _connection_figure(service: str, connection, now) -> Figure:
-    from connector.models import ConnectionStatus
 
     model = f"{service.lower()}connection"
     url = admin_change(f"connector_{model}", connection.pk)
@@ -102,7 +105,6 @@ def _connection_figure(service: str, connection, now) -> Figure:
 
 
 def _webhook_figure(pair, source: str, label: str, last, now) -> Figure:
-    from connector.options import pair_options
 
     url = admin_list("connector_webhookevent", pair__id__exact=pair.pk, source__exact=source)
     if last is None:
@@ -113,9 +115,6 @@ def _webhook_figure(pair, source: str, label: str, last, now) -> Figure:
 
 
 def pair_health(pair, now=None) -> PairHealth:
-    from connector.limits.budget import reserve
-    from connector.limits.ratelimit import PipedriveLimiter, XeroLimiter
-    from connector.models import DeferredJob, WebhookEvent
 
     now = now or timezone.now()
     health = PairHealth(pair)
@@ -255,8 +254,6 @@ class Health:
 def health(now=None, user=None) -> Health:
     """The whole page: every pair's figures, the alerts open and recently cleared, recent bulk replays.
     With ``user``, figures link only to pages the user may open."""
-    from connector.models import SyncPair
-
     pairs = SyncPair.objects.select_related("xero_connection", "pipedrive_connection").order_by("name")
     healths = [pair_health(pair, now) for pair in pairs]
     if user is not None:

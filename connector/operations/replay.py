@@ -13,9 +13,14 @@ from math import ceil
 
 from django.db import transaction
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from audit.models import ReplayRun, SyncRecord
 from audit.services import TYPE_CATEGORIES, record_sync, replay_cause
+from connector.errors import AuthExpired, BudgetExhausted, ConnectionBroken, RateLimited, ServerError
+from connector.limits.ratelimit import PipedriveLimiter
+from connector.models import WebhookEvent
+from connector.sync import sync_records
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +50,6 @@ def replay_problem(record: SyncRecord) -> str:
 
 
 def _limit_errors():
-    from connector.errors import AuthExpired, BudgetExhausted, ConnectionBroken, RateLimited, ServerError
-
     return (RateLimited, BudgetExhausted, ConnectionBroken, AuthExpired, ServerError)
 
 
@@ -54,8 +57,6 @@ def replay_records(records: list[SyncRecord], replay_run: ReplayRun | None = Non
     """Replay these records (one sync call per pair and record type); ``{replayed id: new record}``.
 
     Whole-run problems (limits, budget, a broken connection) propagate to the caller."""
-    from connector.sync import sync_records
-
     groups: dict[tuple, list[SyncRecord]] = {}
     for record in records:
         groups.setdefault((record.pair_id, record.xero_type), []).append(record)
@@ -140,8 +141,6 @@ class ReplayEstimate:
 
 def estimate(queryset) -> ReplayEstimate:
     """How many records a replay of this selection syncs, and what it costs at most."""
-    from connector.limits.ratelimit import PipedriveLimiter
-
     ids = latest_per_xero_record(queryset)
     records = list(SyncRecord.objects.filter(id__in=ids).select_related("pair"))
     ok = [r for r in records if not replay_problem(r)]
@@ -172,15 +171,12 @@ def start_bulk_replay(queryset, user=None) -> ReplayRun:
 
 
 def enqueue(run: ReplayRun) -> None:
-    from django_q.tasks import async_task
 
     async_task("connector.operations.tasks.run_replay", run.pk, task_name=f"bulk replay {run.pk}")
 
 
 def run_bulk_replay(run_id: int) -> ReplayRun:
     """Replay the run's records from where it stopped, CHUNK at a time, saving progress after each."""
-    from connector.errors import BudgetExhausted, RateLimited
-
     claimable = [ReplayRun.Status.QUEUED, ReplayRun.Status.WAITING]
     if not ReplayRun.objects.filter(pk=run_id, status__in=claimable).update(
         status=ReplayRun.Status.RUNNING, resumes_at=None, message=""
@@ -244,8 +240,6 @@ def resume_due_runs() -> int:
 def replay_inbox_events(events) -> list[ReplayResult]:
     """Replay failed Xero inbox events: the newest sync record of each event's record is replayed;
     the event is marked done or failed with the replay's outcome."""
-    from connector.models import WebhookEvent
-
     results = []
     for event in events:
         if event.source != WebhookEvent.Source.XERO:
