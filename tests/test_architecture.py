@@ -142,13 +142,6 @@ def forbidden_imports(root: Path, rule: Rule) -> list[str]:
 # Modules of colleagues' files being split (connector/operations/backfill.py and reconciliation.py
 # into smaller modules, connector/sync/contacts.py with them): a cycle through one of them, a private
 # name they import and an import inside one of their functions are excused until the split lands.
-KNOWN_UNTIL_BACKFILL_SPLIT = (
-    "connector.operations.backfill",  # <-> reconciliation: each imports the other inside a function
-    "connector.operations.reconciliation",  # imports backfill's _received_since and _record_id
-    "connector.sync.contacts",
-)
-
-
 def _strongly_connected(edges: dict[str, set[str]]) -> list[list[str]]:
     """Tarjan's strongly connected components of more than one node (or a node importing itself)."""
     index: dict[str, int] = {}
@@ -246,11 +239,6 @@ def private_imports(root: Path) -> list[str]:
     ]
 
 
-def _excused(text: str) -> bool:
-    """Whether ``text`` names a module of KNOWN_UNTIL_BACKFILL_SPLIT (as a whole dotted name)."""
-    return bool(set(re.findall(r"[\w.]+", text)) & set(KNOWN_UNTIL_BACKFILL_SPLIT))
-
-
 def _reason(comment: str) -> str:
     """A comment's words, tool directives (``noqa``, ``type: ignore``, ``pragma``) left out."""
     comment = re.sub(r"(noqa|type:\s*ignore|pragma)(\[[^\]]*\]|:\s*[\w, ]+)?", "", comment)
@@ -300,24 +288,17 @@ def test_no_import_cycle_among_the_sync_modules():
 
 
 def test_no_import_cycle_in_product_code():
-    cycles = [chain for chain in product_cycles(BASE) if not _excused(chain.split("[group:")[1])]
+    cycles = product_cycles(BASE)
     assert cycles == [], "\n".join(cycles)
 
 
-def test_the_known_cycles_are_still_there():
-    """When the split lands, this fails: empty KNOWN_UNTIL_BACKFILL_SPLIT of what no longer needs it."""
-    assert any(_excused(chain.split("[group:")[1]) for chain in product_cycles(BASE))
-
-
 def test_every_import_inside_a_function_says_why():
-    offenders = [
-        line for line in unexplained_function_imports(BASE) if not _excused(line.split(" imports ")[0])
-    ]
+    offenders = unexplained_function_imports(BASE)
     assert offenders == [], "\n".join(offenders)
 
 
 def test_no_private_name_is_imported_from_another_module():
-    offenders = [line for line in private_imports(BASE) if not _excused(line.split(" imports ")[0])]
+    offenders = private_imports(BASE)
     assert offenders == [], "\n".join(offenders)
 
 
@@ -531,22 +512,3 @@ def test_a_planted_function_import_without_a_reason_is_reported(tmp_path, source
     assert offenders == (
         [f"{root / 'mapping/rules.py'}:{line}: mapping.rules imports {imported}"] if reported else []
     )
-
-
-def test_the_allow_list_excuses_only_the_modules_being_split(tmp_path):
-    root = plant(
-        tmp_path,
-        {
-            "connector/operations/__init__.py": "",
-            "connector/operations/backfill.py": "def f():\n    from . import reconciliation\n",
-            "connector/operations/reconciliation.py": "from .backfill import _record_id\n",
-            "connector/operations/replay.py": "from .alerts import _raise\n",
-            "connector/operations/alerts.py": "from . import replay\n",
-        },
-    )
-    cycles = product_cycles(root)
-    assert sorted(_excused(chain.split("[group:")[1]) for chain in cycles) == [False, True], cycles
-    privates = private_imports(root)
-    assert sorted(_excused(line.split(" imports ")[0]) for line in privates) == [False, True], privates
-    unexplained = unexplained_function_imports(root)
-    assert [_excused(line.split(" imports ")[0]) for line in unexplained] == [True], unexplained

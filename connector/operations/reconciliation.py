@@ -21,9 +21,11 @@ import logging
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django_q.models import Schedule
 
 from connector.connections.services import pipedrive_client, xero_client
 from connector.errors import BudgetExhausted, ConnectorError
+from connector.intake.drain import pair_drain_lock
 from connector.limits import budget
 from connector.models import BackfillRun, ReconciliationState, SyncPair
 from connector.operations.window import received_since, record_id
@@ -58,7 +60,6 @@ def schedule_name(pair_id: int) -> str:
 
 def ensure_schedule(pair: SyncPair):
     """Create, update or delete the pair's schedule to match its option (idempotent); returns it or None."""
-    from django_q.models import Schedule
 
     options = pair_options(pair)
     minutes = options.reconciliation_interval_minutes
@@ -91,7 +92,6 @@ def ensure_schedule(pair: SyncPair):
 
 def ensure_all_schedules() -> int:
     """Every pair's schedule as its options say; schedules of deleted pairs removed."""
-    from django_q.models import Schedule
 
     pairs = list(SyncPair.objects.all())
     for pair in pairs:
@@ -103,7 +103,6 @@ def ensure_all_schedules() -> int:
 
 
 def drop_schedule(pair_id: int) -> None:
-    from django_q.models import Schedule
 
     Schedule.objects.filter(name=schedule_name(pair_id)).delete()
 
@@ -152,7 +151,6 @@ def reconcile_since(
     Returns per kind how many Xero listed and each outcome. Whole-run problems (budget, limits,
     connections) raise.
     """
-    from connector.intake.drain import pair_drain_lock
 
     xero = xero or xero_client(pair.xero_connection)
     pipedrive = pipedrive or pipedrive_client(pair.pipedrive_connection)

@@ -9,6 +9,7 @@ import logging
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from connector.errors import AuthExpired, BudgetExhausted, ConnectionBroken, ConnectorError, RateLimited
 from connector.limits import ratelimit
@@ -142,7 +143,6 @@ def resume_after_reset(run_id: int) -> None:
 
 
 def enqueue(run_id: int) -> None:
-    from django_q.tasks import async_task
 
     transaction.on_commit(lambda: async_task("connector.tasks.run_backfill", run_id, group="backfill"))
 

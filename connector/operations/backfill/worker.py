@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from connector.connections.services import pipedrive_client, xero_client
 from connector.errors import AuthExpired, BudgetExhausted, ConnectionBroken, RateLimited
+from connector.intake.drain import pair_drain_lock
 from connector.limits import budget, ratelimit
 from connector.models import BackfillRun, DeferredJob, WebhookEvent
 from connector.operations.backfill import control  # control.enqueue: one place to queue (and patch)
@@ -34,6 +35,7 @@ from connector.operations.backfill.paging import (
     slice_seconds,
     xero_day_reserve,
 )
+from connector.operations.reconciliation import reconcile_since
 from connector.operations.window import received_since, record_id
 from connector.sync.invoices import InvoiceRun
 from connector.sync.payments import PaymentRun
@@ -207,7 +209,6 @@ class BackfillWorker:
         self, phase: str, resource: str, rows: list[dict], fetched_at, start: int | None = None
     ) -> None:
         start = self.run.position if start is None else start
-        from connector.intake.drain import pair_drain_lock
 
         while start < len(rows):
             chunk = rows[start : start + chunk_size()]
@@ -253,7 +254,6 @@ class BackfillWorker:
 
     def catch_up(self) -> None:
         """What changed in Xero while the backfill ran (a webhook may have been missed meanwhile)."""
-        from connector.operations.reconciliation import reconcile_since
 
         since = (self.run.started_at or timezone.now()) - dt.timedelta(minutes=5)
         reconcile_since(self.pair, since, trigger="backfill", xero=self.xero, pipedrive=self.pipedrive)
