@@ -10,7 +10,28 @@ from connector.models import PipedriveConnection
 from mapping.rules import is_pipedrive_company_label
 
 
-class XeroConnectForm(forms.Form):
+class AppCredentialsForm(forms.Form):
+    """An OAuth app's client id and secret; blank fields fall back to the settings named below."""
+
+    service = ""
+    settings_prefix = ""
+
+    def clean(self):
+        super().clean()
+        data = self.cleaned_data
+        data["client_id"] = data.get("client_id") or getattr(settings, f"{self.settings_prefix}_CLIENT_ID")
+        data["client_secret"] = data.get("client_secret") or getattr(
+            settings, f"{self.settings_prefix}_CLIENT_SECRET"
+        )
+        if not data["client_id"] or not data["client_secret"]:
+            raise forms.ValidationError(
+                f"Enter the {self.service} app's client id and secret (or set them in settings)."
+            )
+        return data
+
+
+class XeroConnectForm(AppCredentialsForm):
+    service, settings_prefix = "Xero", "XERO"
     client_id = forms.CharField(
         max_length=100, required=False, help_text="Blank: XERO_CLIENT_ID from settings."
     )
@@ -18,32 +39,11 @@ class XeroConnectForm(forms.Form):
         required=False, widget=forms.PasswordInput, help_text="Blank: XERO_CLIENT_SECRET from settings."
     )
 
-    def clean(self):
-        super().clean()
-        data = self.cleaned_data
-        data["client_id"] = data.get("client_id") or settings.XERO_CLIENT_ID
-        data["client_secret"] = data.get("client_secret") or settings.XERO_CLIENT_SECRET
-        if not data["client_id"] or not data["client_secret"]:
-            raise forms.ValidationError(
-                "Enter the Xero app's client id and secret (or set them in settings)."
-            )
-        return data
 
-
-class PipedriveOAuthForm(forms.Form):
+class PipedriveOAuthForm(AppCredentialsForm):
+    service, settings_prefix = "Pipedrive", "PIPEDRIVE"
     client_id = forms.CharField(max_length=100, required=False)
     client_secret = forms.CharField(required=False, widget=forms.PasswordInput)
-
-    def clean(self):
-        super().clean()
-        data = self.cleaned_data
-        data["client_id"] = data.get("client_id") or settings.PIPEDRIVE_CLIENT_ID
-        data["client_secret"] = data.get("client_secret") or settings.PIPEDRIVE_CLIENT_SECRET
-        if not data["client_id"] or not data["client_secret"]:
-            raise forms.ValidationError(
-                "Enter the Pipedrive app's client id and secret (or set them in settings)."
-            )
-        return data
 
 
 class PipedriveApiTokenForm(forms.Form):
