@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 
 from audit.models import SyncRecord
 from connector.clients.xero import XeroClient
+from connector.errors import RateLimited
 from connector.limits import budget, ratelimit
 from connector.models import BackfillRun, DeferredJob
 from connector.operations import backfill
@@ -152,6 +153,33 @@ def test_pause_resume_and_cancel(sync_pair, sandbox, invoice_pipeline, no_queue)
     second = backfill.start_preview(sync_pair)
     backfill.cancel(second)
     assert BackfillRun.objects.get(pk=second.pk).status == BackfillRun.Status.CANCELLED
+
+
+def test_a_rate_limit_that_outlasts_the_clients_wait_requeues_the_run_and_it_finishes(
+    sync_pair, sandbox, invoice_pipeline, no_queue, monkeypatch
+):
+    seed_contacts(sandbox.organisation, 12, person_every=0)
+    run = previewed(sync_pair)
+    backfill.confirm(run)
+    no_queue.clear()
+    real_pages, limited = backfill.BackfillWorker.pages, []
+
+    def pages_limited_once(worker, phase):
+        if not limited:
+            limited.append(phase)
+            raise RateLimited(0)
+        return real_pages(worker, phase)
+
+    monkeypatch.setattr(backfill.BackfillWorker, "pages", pages_limited_once)
+    backfill.run_backfill(run.pk)
+    waiting = BackfillRun.objects.get(pk=run.pk)
+    assert (waiting.status, waiting.state_message) == (
+        BackfillRun.Status.QUEUED,
+        "Waiting a moment for a rate limit.",
+    )
+    assert no_queue == [run.pk]  # handed on to a worker, not lost
+    assert drive(run.pk).status == BackfillRun.Status.DONE
+    assert len(sandbox.organizations()) == 12  # every contact once
 
 
 # The size (2,000 contacts, 5,000 invoices, 1,500 organizations of which 500 the same customers)
