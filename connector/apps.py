@@ -9,14 +9,6 @@ class ConnectorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        # each registers on import (checks, signal receivers, admin pages): once the registry is ready
+        # each registers on import (the start-up checks, the signal receivers) once the registry is
+        # ready; the admin pages register through Django's autodiscovery of connector.admin
         from connector import checks, signals  # noqa: F401
-
-        # admin pages register on import, once the registry is ready
-        from connector.admin import backfill as admin_backfill  # noqa: F401
-
-        # admin pages register on import, once the registry is ready
-        from connector.admin import inbox as admin_inbox  # noqa: F401
-
-        # admin pages register on import, once the registry is ready
-        from connector.admin import limits as admin_limits  # noqa: F401

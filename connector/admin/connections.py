@@ -8,8 +8,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from connector.admin import mapping as admin_mapping  # noqa: F401
-from connector.admin import tasks as admin_tasks  # noqa: F401
 from connector.admin.backfill import backfill_urls
 from connector.connections import oauth
 from connector.connections import services as connections

@@ -159,16 +159,24 @@ def test_pair_actions_need_the_change_permission(
     assert len(responses.calls) == 0
 
 
+def create_pair_form(xero_connection, pipedrive_connection) -> dict:
+    return {
+        "action": "create_pair",
+        "xero_connection": xero_connection.pk,
+        "pipedrive_connection": pipedrive_connection.pk,
+    }
+
+
 def test_finance_cannot_run_a_setup_action(
     client, finance_user, xero_connection, pipedrive_api_token_connection
 ):
     client.force_login(finance_user)
-    form = {
-        "action": "create_pair",
-        "xero_connection": xero_connection.pk,
-        "pipedrive_connection": pipedrive_api_token_connection.pk,
-    }
-    assert client.post(reverse("admin:setup"), form).status_code == 403
+    assert (
+        client.post(
+            reverse("admin:setup"), create_pair_form(xero_connection, pipedrive_api_token_connection)
+        ).status_code
+        == 403
+    )
     assert not SyncPair.objects.exists()
 
 
@@ -178,12 +186,12 @@ def test_creating_a_pair_on_the_setup_page_needs_the_add_permission(
     editor = User.objects.create_user("editor", "e@example.com", "pw-for-tests-1", is_staff=True)
     editor.user_permissions.add(Permission.objects.get(codename="change_syncpair"))
     client.force_login(editor)
-    form = {
-        "action": "create_pair",
-        "xero_connection": xero_connection.pk,
-        "pipedrive_connection": pipedrive_api_token_connection.pk,
-    }
-    assert client.post(reverse("admin:setup"), form).status_code == 403
+    assert (
+        client.post(
+            reverse("admin:setup"), create_pair_form(xero_connection, pipedrive_api_token_connection)
+        ).status_code
+        == 403
+    )
     assert not SyncPair.objects.exists()
 
 
@@ -191,11 +199,7 @@ def test_the_setup_page_changes_nothing_on_get(
     client, integration_admin, xero_connection, pipedrive_api_token_connection
 ):
     client.force_login(integration_admin)
-    query = {
-        "action": "create_pair",
-        "xero_connection": xero_connection.pk,
-        "pipedrive_connection": pipedrive_api_token_connection.pk,
-    }
+    query = create_pair_form(xero_connection, pipedrive_api_token_connection)
     assert client.get(reverse("admin:setup"), query).status_code == 200
     assert not SyncPair.objects.exists() and not SetupStepResult.objects.exists()
     # The same action over POST does run for the Integration admin.
