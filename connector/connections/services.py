@@ -155,7 +155,9 @@ def connect_pipedrive_api_token(api_token: str, api_domain: str = "") -> Pipedri
     return _activate(conn)
 
 
-ME_429_TRIES = 4  # a rate-limited "who am I" is asked again after Retry-After, this many times at most
+ME_429_TRIES = (
+    4  # a rate-limited (or 5xx) "who am I" is asked again after Retry-After, this many times at most
+)
 ME_429_MAX_WAIT = 10.0  # seconds; a longer Retry-After is not waited for in a connect request
 
 
@@ -172,7 +174,8 @@ def _pipedrive_me(base: str, headers: dict) -> dict:
 def _ask_pipedrive_me(base: str, headers: dict) -> dict:
     for _ in range(ME_429_TRIES):
         response = requests.get(f"{base}/api/v1/users/me", headers=headers, timeout=oauth.timeout())
-        if response.status_code != 429:
+        # A 429 or a passing server error (502/503/504) is asked again, as the API clients do.
+        if response.status_code not in (429, 502, 503, 504):
             break
         wait = retry_after_seconds(response.headers.get("Retry-After")) or 1.0
         if wait > ME_429_MAX_WAIT:

@@ -83,6 +83,20 @@ def test_connecting_a_pipedrive_token_waits_out_a_rate_limit(db):
 
 
 @responses.activate
+def test_connecting_a_pipedrive_token_asks_again_after_a_passing_server_error(db):
+    from unittest import mock
+
+    from connector.connections import services as connections
+
+    responses.get(f"{PD_API}/api/v1/users/me", status=503)
+    responses.get(f"{PD_API}/api/v1/users/me", json=ME)
+    with mock.patch.object(connections.time, "sleep") as slept:
+        conn = connections.connect_pipedrive_api_token("a" * 40, PD_API)
+    assert slept.call_args_list == [mock.call(1.0)]
+    assert conn.company_name == "Acme" and len(responses.calls) == 2
+
+
+@responses.activate
 def test_a_lasting_pipedrive_rate_limit_says_to_try_again(db):
     from unittest import mock
 
