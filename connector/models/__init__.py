@@ -7,6 +7,7 @@
 - ``inbox``: received webhook events
 - ``pipedrive_index``: the local index of Pipedrive organizations and persons
 - ``operations``: backfill runs and their ambiguities, reconciliation state
+- ``ledger``: what the connector last read of Xero contacts and sales invoices (balances, due dates)
 
 Every model is imported here so Django registers it under the ``connector`` app label. The pair
 defaults (``default_pair_options``, ``new_pair_key``, ...) are re-exported too: migrations refer
@@ -16,6 +17,7 @@ to them as ``connector.models.<name>``.
 from connector.models.connections import ConnectionStatus, OAuthState, PipedriveConnection, XeroConnection
 from connector.models.encryption import EncryptionCanary
 from connector.models.inbox import WebhookEvent
+from connector.models.ledger import KnownContact, KnownInvoice
 from connector.models.limits import ApiRateWindow, ApiSlot, DeferredJob
 from connector.models.operations import BackfillAmbiguity, BackfillRun, ReconciliationState
 from connector.models.pairs import (
@@ -36,6 +38,8 @@ __all__ = [
     "ConnectionStatus",
     "DeferredJob",
     "EncryptionCanary",
+    "KnownContact",
+    "KnownInvoice",
     "OAuthState",
     "PipedriveConnection",
     "PipedriveIndexEmail",

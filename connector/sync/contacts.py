@@ -24,7 +24,7 @@ from django.utils import timezone
 from connector.connections.services import pipedrive_client, xero_client
 from connector.errors import ConnectorError, NotFound
 from connector.options import pair_options
-from connector.sync import credit, pipedrive_index
+from connector.sync import credit, ledger, pipedrive_index
 from connector.sync.common import (
     RETRY_ERRORS,
     Outcomes,
@@ -85,6 +85,7 @@ def sync_contacts(
     for batch in _chunks(wanted, BATCH_SIZE):
         contacts = run.xero.get_contacts(ids=batch, include_archived=True)
         by_id = {str(c.get("ContactID", "")).lower(): c for c in contacts}
+        ledger.remember_contacts(pair, contacts)
         if fetched is not None:
             fetched.update({str(c["ContactID"]): c for c in contacts if c.get("ContactID")})
         for contact_id in batch:

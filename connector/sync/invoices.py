@@ -21,7 +21,7 @@ from django.utils import timezone
 from connector.connections.services import pipedrive_client, xero_client
 from connector.errors import ConnectorError, ServerError, ValidationFailed
 from connector.options import pair_options
-from connector.sync import credit
+from connector.sync import credit, ledger
 from connector.sync.common import (
     RETRY_ERRORS,
     Outcomes,
@@ -135,6 +135,7 @@ class InvoiceRun:
     def sync_batch(self, invoices: list[dict], *, refresh_contacts: bool = True) -> dict[str, RecordOutcome]:
         """Sync fetched invoices; returns an outcome per InvoiceID."""
         sales = [inv for inv in invoices if inv.get("Type") == SALES]
+        ledger.remember_invoices(self.pair, sales)
         contact_ids = _contact_ids(sales)  # a malformed invoice (no contact) fails alone in sync_one
         if self.prefetch_contact_links:
             linked = self._live_org_links(contact_ids)
