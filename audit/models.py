@@ -28,16 +28,41 @@ class SyncRecord(models.Model):
         BACKFILL = "backfill", "Backfill"
         RECONCILIATION = "reconciliation", "Reconciliation"
         MANUAL = "manual", "Manual"
+        CREDIT_RECHECK = "credit_recheck", "Credit re-check"
 
     pair = models.ForeignKey(
         "connector.SyncPair", on_delete=models.SET_NULL, null=True, blank=True, related_name="sync_records"
     )
     direction = models.CharField(max_length=30, default="xero→pipedrive")
-    trigger = models.CharField(max_length=20, default="webhook", choices=Trigger.choices)
+    # Not limited to the choices: a pass of its own (e.g. "overdue roll-over") may name its own kind.
+    trigger = models.CharField(max_length=40, default="webhook", choices=Trigger.choices)
+    trigger_text = models.CharField(
+        "triggered by",
+        max_length=255,
+        blank=True,
+        help_text='What started this sync in words, e.g. "credit limit changed by fiona".',
+    )
     xero_type = models.CharField(max_length=20)
     xero_id = models.CharField(max_length=200)
     label = models.CharField(
-        max_length=255, blank=True, help_text="The contact's name or the invoice number, as finance knows it."
+        max_length=255,
+        blank=True,
+        help_text="The record's name as Pipedrive shows it: the customer's name, the invoice number with "
+        "the customer, the payment with its invoice. Kept readable under every AUDIT_PERSONAL_DATA setting.",
+    )
+    customer_name = models.CharField(
+        max_length=255, blank=True, help_text="The customer (Xero contact) the record belongs to."
+    )
+    contact_id = models.CharField(
+        max_length=200,
+        blank=True,
+        db_index=True,
+        help_text="The Xero ContactID of that customer: the key of the customer's timeline.",
+    )
+    email_keys = models.TextField(
+        blank=True,
+        help_text="Keyed hashes (HMAC-SHA256) of the record's e-mail addresses, space-separated, so a "
+        "search by an exact e-mail finds it without the address being stored.",
     )
     pipedrive_type = models.CharField(max_length=20, blank=True)
     pipedrive_id = models.BigIntegerField(null=True, blank=True)
@@ -82,6 +107,11 @@ class SyncRecord(models.Model):
     def __str__(self):
         subject = self.label or f"{self.xero_type} {self.xero_id}"
         return f"{subject}: {self.get_outcome_display()}"
+
+    @property
+    def trigger_description(self) -> str:
+        """The trigger as finance reads it: the words recorded, else the trigger's name."""
+        return self.trigger_text or self.get_trigger_display()
 
     @property
     def failed(self) -> bool:

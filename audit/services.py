@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from audit.models import SyncRecord
 from audit.redaction import redact
 from mapping.rules import field_rules
+from mapping.source_labels import source_label
 
 # Xero webhook categories and the record types they sync.
 CATEGORY_TYPES = {"CONTACT": "contact", "INVOICE": "invoice", "PAYMENT": "payment"}
@@ -65,6 +67,7 @@ class Cause:
     """What a block of syncs was started by; read by ``record_sync`` for every row written inside."""
 
     trigger: str = ""
+    trigger_text: str = ""  # the trigger in words ("credit limit changed by fiona"), shown on the record
     events: dict = field(default_factory=dict)  # (xero_type, id lower) -> [inbox event ids]
     attempts: dict = field(default_factory=dict)  # (xero_type, id lower) -> attempt number
     replays: dict = field(default_factory=dict)  # (xero_type, id lower) -> SyncRecord replayed
@@ -89,16 +92,37 @@ def _caused_by(cause: Cause):
 
 
 @contextmanager
-def sync_cause(category: str, events: dict, attempts: dict | None = None):
+def sync_cause(
+    category: str, events: dict, attempts: dict | None = None, *, trigger: str = "", trigger_text: str = ""
+):
     """The drain's syncs of ``category``: ``events`` maps each resource id to the ids of the inbox
     events behind it and ``attempts`` to the attempt number, both handed over by the caller, so
-    each sync record names the events behind it (audit reads no inbox row)."""
+    each sync record names the events behind it (audit reads no inbox row). ``trigger`` and
+    ``trigger_text`` (e.g. "overdue roll-over") name what started the block, on every row inside."""
     xero_type = CATEGORY_TYPES.get(str(category).upper(), str(category).lower())
-    cause = Cause()
+    cause = Cause(trigger=trigger, trigger_text=trigger_text)
     for resource_id, event_ids in events.items():
         cause.events[_key(xero_type, resource_id)] = list(event_ids)
     for resource_id, attempt in (attempts or {}).items():
         cause.attempts[_key(xero_type, resource_id)] = attempt or 1
+    with _caused_by(cause):
+        yield cause
+
+
+@contextmanager
+def trigger_cause(trigger: str, trigger_text: str = ""):
+    """Syncs started by ``trigger`` (a re-check, a roll-over pass): every row written inside names it.
+
+    Inside another cause the events, attempts and replays of the outer block still apply and the rows
+    are counted in its ``written``; the outer block's words win when it has some (a limit change that
+    re-checks deals says "credit limit changed by …" on every deal, not the re-check's generic words)."""
+    outer = _cause.get()
+    cause = Cause(trigger=trigger, trigger_text=trigger_text)
+    if outer is not None:
+        cause.events, cause.attempts, cause.replays = outer.events, outer.attempts, outer.replays
+        cause.replay_run, cause.written = outer.replay_run, outer.written
+        if outer.trigger_text:
+            cause.trigger, cause.trigger_text = outer.trigger or trigger, outer.trigger_text
     with _caused_by(cause):
         yield cause
 
@@ -160,24 +184,73 @@ def redact_secrets(text: str) -> str:
 
 
 def record_label(xero_type: str, source: dict | None) -> str:
-    """The name finance knows the Xero record by: the contact's name, the invoice number, or the
-    payment's amount and invoice. Contact names follow ``AUDIT_PERSONAL_DATA``."""
-    if not source:
-        return ""
+    """The name finance knows the Xero record by, as Pipedrive shows it: the contact's name, the invoice
+    number with the customer, the payment's amount with its invoice and customer. Readable under every
+    ``AUDIT_PERSONAL_DATA`` setting (the payload's values are what that setting protects)."""
+    return record_subject(xero_type, source)["label"]
+
+
+def _contact_of(xero_type: str, source: dict) -> dict:
     if xero_type == "contact":
-        name = str(source.get("Name") or "")
-        mode = personal_data_mode()
-        return "" if mode == "none" else mask_text(name) if mode == "masked" else name
-    if xero_type == "invoice":
-        number = source.get("InvoiceNumber") or source.get("Reference") or ""
-        return f"Invoice {number}" if number else ""
+        return source
     if xero_type == "payment":
+        return (source.get("Invoice") or {}).get("Contact") or {}
+    return source.get("Contact") or {}
+
+
+def record_subject(xero_type: str, source: dict | None) -> dict:
+    """What names a sync record and finds it: ``label``, ``customer_name`` and ``contact_id`` (the
+    customer's Xero ContactID, for the timeline) and ``email_keys`` (keyed hashes of its e-mails)."""
+    subject = {"label": "", "customer_name": "", "contact_id": "", "email_keys": ""}
+    if not source:
+        return subject
+    contact = _contact_of(xero_type, source)
+    customer = str(contact.get("Name") or "").strip()
+    subject["customer_name"] = customer
+    subject["contact_id"] = str(contact.get("ContactID") or "")
+    subject["email_keys"] = email_keys_text(record_emails(xero_type, source))
+    with_customer = f" · {customer}" if customer else ""
+    if xero_type == "contact":
+        subject["label"] = customer
+    elif xero_type == "invoice":
+        number = source.get("InvoiceNumber") or source.get("Reference") or ""
+        subject["label"] = f"Invoice {number}{with_customer}" if number else customer
+    elif xero_type == "payment":
         invoice = source.get("Invoice") or {}
         amount = source.get("Amount")
         number = invoice.get("InvoiceNumber") or ""
         text = f"Payment {amount}" if amount is not None else "Payment"
-        return f"{text} on invoice {number}" if number else text
-    return ""
+        subject["label"] = (f"{text} on invoice {number}" if number else text) + with_customer
+    return subject
+
+
+def record_emails(xero_type: str, source: dict) -> list[str]:
+    """The e-mail addresses a Xero record carries: the contact's and its contact persons'."""
+    contact = _contact_of(xero_type, source)
+    found = [contact.get("EmailAddress")]
+    found += [person.get("EmailAddress") for person in contact.get("ContactPersons") or []]
+    return [str(address) for address in found if address and "@" in str(address)]
+
+
+def email_key(address: str) -> str:
+    """A keyed hash of an e-mail address (HMAC-SHA256, its key derived from ``SECRET_KEY``): the same
+    address always gives the same key, and the key does not give the address back. Case and outer
+    spaces do not count."""
+    normalised = str(address).strip().lower()
+    return salted_hmac("audit.SyncRecord.email_keys", normalised, algorithm="sha256").hexdigest()
+
+
+def email_keys_text(addresses) -> str:
+    """The ``email_keys`` column: " key1 key2 " (spaces around each, so a search matches whole keys).
+    Nothing is kept when ``AUDIT_PERSONAL_DATA`` is "none"."""
+    if personal_data_mode() == "none":
+        return ""
+    keys = list(dict.fromkeys(email_key(a) for a in addresses if a))
+    return f" {' '.join(keys)} " if keys else ""
+
+
+def looks_like_email(text: str) -> bool:
+    return bool(re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", str(text).strip()))
 
 
 def payload_size(payload) -> int:
@@ -188,35 +261,84 @@ def payload_size(payload) -> int:
 
 
 def _mapped_sources(pair, target: str) -> dict:
-
     try:
-        return {rule.pipedrive_field: rule.source_path for rule in field_rules(pair, target)}
+        return {rule.pipedrive_field: rule for rule in field_rules(pair, target)}
     except Exception:  # a mapping problem must never stop the audit row
         return {}
+
+
+def _rule_facts(pipedrive_type: str, rule) -> dict:
+    """A mapping rule (a FieldMapping row, or only its source path as text) as the row keeps it: the
+    Xero source, its words, the Pipedrive field's name and the row's id (the story page links it)."""
+    if isinstance(rule, str):
+        return {"source": rule}
+    path = str(getattr(rule, "source_path", "") or "")
+    facts = {"source": path, "name": str(getattr(rule, "pipedrive_field_name", "") or "")}
+    try:
+        label = source_label(pipedrive_type, path) if path else ""
+    except Exception:  # an unusual path must never stop the audit row
+        label = ""
+    if label and label != path:
+        facts["source_label"] = label
+    if getattr(rule, "pk", None):
+        facts["mapping_id"] = rule.pk
+    return facts
+
+
+def _before_values(previous: SyncRecord | None) -> dict:
+    """{(custom?, field): value sent last time}; a custom_fields blob of an older row read per field."""
+    before: dict = {}
+    if previous is None:
+        return before
+    for row in previous.fields_written or []:
+        key = row.get("field")
+        if row.get("custom"):
+            before[(True, key)] = row.get("new")
+        elif key == "custom_fields" and isinstance(row.get("new"), str):
+            try:
+                blob = json.loads(row["new"])
+            except ValueError:
+                blob = None
+            if isinstance(blob, dict):
+                before.update({(True, k): v for k, v in blob.items()})
+        else:
+            before[(False, key)] = row.get("new")
+    return before
 
 
 def fields_written(
     pair, pipedrive_type: str, payload: dict | None, previous: SyncRecord | None, mapped_sources=None
 ) -> list[dict]:
-    """Field by field what was sent: the Pipedrive field, its Xero source, the value before (from the
-    last record that wrote this field, when there is one) and the value sent. ``mapped_sources``
-    ({Pipedrive field: Xero source path}): the rules the sync mapped with, when it has them (a run
-    reads them once, not once per record)."""
+    """Field by field what was sent: the Pipedrive field (a custom field's hash, with its name), its
+    Xero source and the mapping row that produced it, the value before (from the last record that
+    wrote this field, when there is one), the value sent and whether it changed. Each custom field is a
+    row of its own (``"custom": true``). ``mapped_sources`` ({Pipedrive field: FieldMapping row, or its
+    Xero source path}): the rules the sync mapped with, when it has them (read once per run)."""
     if not isinstance(payload, dict):
         return []
     mode = personal_data_mode()
     if mapped_sources is None:
         mapped_sources = _mapped_sources(pair, pipedrive_type)
     sources = {**BUILT_IN_SOURCES.get(pipedrive_type, {}), **mapped_sources}
-    before = {}
-    if previous is not None:
-        before = {row.get("field"): row.get("new") for row in previous.fields_written or []}
+    before = _before_values(previous)
+    items = [(False, key, value) for key, value in payload.items() if key != "custom_fields"]
+    custom = payload.get("custom_fields")
+    if isinstance(custom, dict):
+        items += [(True, key, value) for key, value in custom.items()]
+    elif "custom_fields" in payload:
+        items.append((False, "custom_fields", custom))
     rows = []
-    for key, value in payload.items():
+    for is_custom, key, value in items:
         new = stored_value(value, "full" if mode == "masked" and key in NOT_PERSONAL_FIELDS else mode)
-        row = {"field": key, "source": sources.get(key, ""), "new": new}
-        if key in before:
-            row["old"] = before[key]
+        facts = _rule_facts(pipedrive_type, sources.get(key, ""))
+        row = {"field": key, **facts, "new": new}
+        if is_custom:
+            row["custom"] = True
+        if (is_custom, key) in before:
+            row["old"] = before[(is_custom, key)]
+            row["changed"] = row["old"] != new
+        else:
+            row["changed"] = True  # first written by this sync (or nothing known before it)
         rows.append(row)
     return rows
 
@@ -256,8 +378,9 @@ def previous_record(
 def record_sync(*, pair, xero_type, xero_id, outcome, started_at=None, payload=None, source=None,
                 error=None, trigger=None, mapped_sources=None, **fields) -> SyncRecord:  # fmt: skip
     """Store one record sync. ``payload`` (what was sent) is kept field by field under
-    ``AUDIT_PERSONAL_DATA``, never whole; ``source`` (the Xero record) gives the label; ``error``
-    (or the exception being handled) the failure details; ``mapped_sources`` see ``fields_written``."""
+    ``AUDIT_PERSONAL_DATA``, never whole; ``source`` (the Xero record) gives the label, the customer
+    and the e-mail keys; ``error`` (or the exception being handled) the failure details;
+    ``mapped_sources`` see ``fields_written``; ``trigger_text`` (optional) the trigger in words."""
     xero_id = str(xero_id)
     pipedrive_type = fields.get("pipedrive_type", "")
     cause = _cause.get()
@@ -272,12 +395,20 @@ def record_sync(*, pair, xero_type, xero_id, outcome, started_at=None, payload=N
         if pair is not None
         else None
     )
-    if not label:  # from the Xero record; without it (not fetched), the last label known
-        label = record_label(xero_type, source) if source else (previous.label if previous else "")
+    subject = record_subject(xero_type, source)
+    if not source and previous is not None:  # not fetched: the names last known
+        subject = {name: getattr(previous, name) for name in subject}
+    if not label:
+        label = subject["label"]
+    if xero_type == "contact" and not subject["contact_id"]:
+        subject["contact_id"] = xero_id
     extra = {}
+    trigger_text = str(fields.pop("trigger_text", "") or "")
     if cause is not None:
         if cause.trigger:
             trigger = cause.trigger
+        if cause.trigger_text and not trigger_text:
+            trigger_text = cause.trigger_text
         if key in cause.events:
             extra["inbox_event_ids"] = cause.events[key]
         if key in cause.attempts:
@@ -293,8 +424,12 @@ def record_sync(*, pair, xero_type, xero_id, outcome, started_at=None, payload=N
         xero_type=xero_type,
         xero_id=xero_id,
         label=label[:255],
+        customer_name=subject["customer_name"][:255],
+        contact_id=subject["contact_id"][:200],
+        email_keys=subject["email_keys"],
         outcome=outcome,
-        trigger=trigger or SyncRecord.Trigger.WEBHOOK,
+        trigger=(trigger or SyncRecord.Trigger.WEBHOOK)[:40],
+        trigger_text=redact_secrets(trigger_text)[:255],
         started_at=started_at or timezone.now(),
         payload_size=payload_size(payload),
         fields_written=fields_written(pair, pipedrive_type, payload, previous, mapped_sources),

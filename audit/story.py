@@ -3,6 +3,8 @@ to do next. Plain functions over a SyncRecord; the admin renders them."""
 
 from dataclasses import dataclass
 
+from django.db.models import Q
+
 from audit.models import SyncRecord
 from mapping.rules import pipedrive_url, xero_url
 
@@ -76,3 +78,70 @@ def replay_chain(record: SyncRecord) -> list[SyncRecord]:
         chain += rows
         frontier = [r.pk for r in rows]
     return chain
+
+
+# --- The fields sent, as rows ----------------------------------------------------------
+
+
+@dataclass
+class FieldRow:
+    """One field sent to Pipedrive as the story page shows it."""
+
+    field: str  # the Pipedrive key (a custom field's 40-character hash)
+    name: str  # the Pipedrive field's name ("Xero amount due"), or the key when none is known
+    source: str  # the Xero field it came from (its path), or how the connector made it
+    source_label: str  # that path in finance's words, when they differ
+    mapping_id: int | None  # the FieldMapping row that produced it
+    custom: bool
+    before: object
+    known_before: bool
+    sent: object
+    changed: bool
+
+
+def field_rows(record: SyncRecord) -> list[FieldRow]:
+    """``fields_written`` as rows: names resolved at write time, custom fields one row each."""
+    rows = []
+    for row in record.fields_written or []:
+        key = str(row.get("field") or "")
+        rows.append(
+            FieldRow(
+                field=key,
+                name=str(row.get("name") or "") or key,
+                source=str(row.get("source") or ""),
+                source_label=str(row.get("source_label") or ""),
+                mapping_id=row.get("mapping_id"),
+                custom=bool(row.get("custom")),
+                before=row.get("old"),
+                known_before="old" in row,
+                sent=row.get("new"),
+                changed=bool(row.get("changed", row.get("old") != row.get("new"))),
+            )
+        )
+    return rows
+
+
+# --- A customer's timeline ---------------------------------------------------------------
+
+TIMELINE_LIMIT = 500
+
+
+def customer_records(pair_id, contact_id: str):
+    """Every sync record of one customer: the contact (its organization and persons), its invoices and
+    their payments, newest first."""
+    return (
+        SyncRecord.objects.filter(pair_id=pair_id)
+        .filter(Q(contact_id__iexact=contact_id) | Q(xero_type="contact", xero_id__iexact=contact_id))
+        .order_by("-finished_at", "-id")
+    )
+
+
+def customer_name(pair_id, contact_id: str) -> str:
+    """The customer's name as last recorded (the newest record that names it)."""
+    found = (
+        customer_records(pair_id, contact_id)
+        .exclude(customer_name="")
+        .values_list("customer_name", flat=True)
+        .first()
+    )
+    return found or ""

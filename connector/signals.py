@@ -3,7 +3,7 @@ from django.dispatch import receiver
 
 from connector.models import EncryptionCanary
 from connector.operations.reconciliation import drop_schedule, on_pair_saved
-from connector.sync.credit_recheck import contacts_to_recheck, queue_credit_recheck
+from connector.sync.credit_recheck import contacts_to_recheck, limit_change_words, queue_credit_recheck
 from mapping.models import CreditLimit
 
 
@@ -39,10 +39,14 @@ def remember_limit_scope(sender, instance, raw=False, **kwargs):
 def recheck_after_limit_saved(sender, instance, raw=False, **kwargs):
     if not raw:
         queue_credit_recheck(
-            instance.pair_id, contacts_to_recheck(instance, getattr(instance, "_previous_row", None))
+            instance.pair_id,
+            contacts_to_recheck(instance, getattr(instance, "_previous_row", None)),
+            limit_change_words(instance),
         )
 
 
 @receiver(post_delete, sender=CreditLimit)
 def recheck_after_limit_deleted(sender, instance, **kwargs):
-    queue_credit_recheck(instance.pair_id, contacts_to_recheck(instance))
+    queue_credit_recheck(
+        instance.pair_id, contacts_to_recheck(instance), limit_change_words(instance, deleted=True)
+    )

@@ -53,11 +53,12 @@ def refresh_quiet_connections() -> dict:
     return outcome
 
 
-def recheck_credit(pair_id: int, contact_ids: list[str]) -> None:
-    """After a credit limit was saved or deleted (connector.sync.credit_recheck.recheck_credit)."""
+def recheck_credit(pair_id: int, contact_ids: list[str], trigger_text: str = "") -> None:
+    """After a credit limit was saved or deleted (connector.sync.credit_recheck.recheck_credit);
+    ``trigger_text`` names the change (a task queued before it existed has none: the default words)."""
     pair = SyncPair.objects.filter(pk=pair_id).first()
     if pair is not None:
-        credit_recheck.recheck_credit(pair, contact_ids)
+        credit_recheck.recheck_credit(pair, contact_ids, trigger_text=trigger_text)
 
 
 def run_backfill(run_id: int) -> str:

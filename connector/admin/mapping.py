@@ -385,6 +385,7 @@ class CreditLimitAdmin(admin.ModelAdmin):
         return form
 
     def save_model(self, request, obj, form, change):
+        obj.changed_by = request.user.get_username()  # the re-check's records name who changed it
         super().save_model(request, obj, form, change)
         # The re-check itself is queued by a signal on every save or delete (connector.signals).
         contacts = credit.contacts_under_limit(obj)
@@ -394,6 +395,15 @@ class CreditLimitAdmin(admin.ModelAdmin):
                 f"Credit re-check queued for {len(contacts)} contact(s): their organizations' available "
                 "credit and their open deals' flags follow the new limit shortly (see Sync records).",
             )
+
+    def delete_model(self, request, obj):
+        obj.changed_by = request.user.get_username()
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        # One by one, so that each row's re-check names the user (a queryset delete loads fresh rows).
+        for obj in queryset:
+            self.delete_model(request, obj)
 
 
 __all__ = ["CreditLimitAdmin", "FieldMappingAdmin", "StageMappingAdmin"]

@@ -7,18 +7,23 @@ from datetime import timedelta
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.db.models import Q
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from audit import story
+from audit import services, story
 from audit.models import Alert, ReplayRun, SyncRecord
+from connector.models import SyncPair
 from connector.operations import replay
+from mapping.rules import xero_url
 
 REPLAY_PERMISSION = "audit.replay_syncrecord"
+MAPPING_VIEW_PERMISSION = "mapping.view_fieldmapping"
+EMAIL_CUSTOMERS = 50  # customers an e-mail search widens to (an address shared by more is unusual)
 
 
 class PeriodFilter(admin.SimpleListFilter):
@@ -69,10 +74,14 @@ class XeroTypeFilter(admin.SimpleListFilter):
 class SyncRecordAdmin(admin.ModelAdmin):
     """Every record sync; the change page tells its story and offers a replay."""
 
-    list_display = ("record", "action_badge", "short_reason", "pipedrive", "finished_at", "pair")
+    # The Pipedrive id is searchable and on the story page: left out so the list fits 1280 pixels.
+    list_display = ("record", "customer", "action_badge", "triggered_by", "short_reason", "finished_at")
     list_display_links = ("record",)
     list_filter = ("pair", XeroTypeFilter, "outcome", FailedOnlyFilter, "trigger", PeriodFilter)
-    search_fields = ("xero_id", "=pipedrive_id", "label")
+    search_fields = ("label", "customer_name", "xero_id", "contact_id", "=pipedrive_id")
+    search_help_text = (
+        "A customer's name, an invoice number, an exact e-mail address, a Xero id or a Pipedrive id."
+    )
     list_select_related = ("pair",)
     date_hierarchy = "finished_at"
     actions = ["replay_selected"]
@@ -92,12 +101,29 @@ class SyncRecordAdmin(admin.ModelAdmin):
         return request.user.has_perm(REPLAY_PERMISSION)
 
     def get_search_results(self, request, queryset, search_term):
-        # "INV-0042" finds "Invoice INV-0042"; a Xero id is matched whatever its case.
-        return super().get_search_results(request, queryset, search_term.strip())
+        # "INV-0042" finds "Invoice INV-0042 · …"; a Xero id is matched whatever its case. An e-mail is
+        # matched exactly through its keyed hash (the address itself is not stored), and finds every
+        # record of the customers that carry it.
+        term = search_term.strip()
+        if services.looks_like_email(term):
+            return email_search(queryset, term), False
+        return super().get_search_results(request, queryset, term)
 
     @admin.display(description="Xero record", ordering="label")
     def record(self, obj):
         return obj.label or f"{obj.xero_type} {obj.xero_id[:13]}…"
+
+    @admin.display(description="customer", ordering="customer_name")
+    def customer(self, obj):
+        url = timeline_url(obj)
+        name = obj.customer_name or ("(timeline)" if url else "")
+        return (
+            format_html('<a href="{}" title="Every sync of this customer">{}</a>', url, name) if url else name
+        )
+
+    @admin.display(description="triggered by", ordering="trigger")
+    def triggered_by(self, obj):
+        return obj.trigger_description
 
     @admin.display(description="action", ordering="outcome")
     def action_badge(self, obj):
@@ -121,12 +147,18 @@ class SyncRecordAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.replay_view),
                 name="audit_syncrecord_replay",
             ),
+            path(
+                "customer/<int:pair_id>/<str:contact_id>/",
+                self.admin_site.admin_view(self.timeline_view),
+                name="audit_syncrecord_timeline",
+            ),
             *super().get_urls(),
         ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         record = get_object_or_404(SyncRecord.objects.select_related("pair", "replay_of"), pk=object_id)
         step = story.next_step(record)
+        rows = story.field_rows(record)
         extra = {
             "title": record.label or f"{record.xero_type} {record.xero_id}".capitalize(),
             "subtitle": None,
@@ -136,11 +168,55 @@ class SyncRecordAdmin(admin.ModelAdmin):
             "next_step": step,
             "next_step_url": _reverse_or_blank(step.link),
             "replays": story.replay_chain(record),
+            "changed_rows": [row for row in rows if row.changed],
+            "unchanged_rows": [row for row in rows if not row.changed],
+            "can_see_mappings": request.user.has_perm(MAPPING_VIEW_PERMISSION),
+            "timeline_url": timeline_url(record),
             "can_replay": self.has_replay_permission(request),
             "replay_problem": replay.replay_problem(record),
             "inbox_url": _inbox_url(record),
         }
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+    def timeline_view(self, request, pair_id, contact_id):
+        """Every sync of one customer (contact, organization and persons, invoices, payments), newest
+        first. Read-only: whoever may view sync records may view it."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET"])
+        pair = SyncPair.objects.filter(pk=pair_id).first()
+        rows = story.customer_records(pair_id, contact_id).select_related("pair")
+        records = list(rows[: story.TIMELINE_LIMIT + 1])
+        if not records:
+            raise Http404("No sync records of this customer.")
+        name = story.customer_name(pair_id, contact_id) or contact_id
+        organization = next(
+            (
+                r
+                for r in records
+                if r.xero_type == "contact" and r.pipedrive_type == "organization" and r.pipedrive_id
+            ),
+            None,
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Every sync of {name}",
+            "customer": name,
+            "pair": pair,
+            "contact_id": contact_id,
+            "records": records[: story.TIMELINE_LIMIT],
+            "more": len(records) > story.TIMELINE_LIMIT,
+            "limit": story.TIMELINE_LIMIT,
+            "xero_link": xero_url("contact", contact_id),
+            "pipedrive_link": story.pipedrive_link(organization) if organization else "",
+            "counts": {
+                kind: sum(1 for r in records if r.xero_type == kind)
+                for kind in ("contact", "invoice", "payment")
+            },
+        }
+        return TemplateResponse(request, "admin/audit/syncrecord/timeline.html", context)
 
     def replay_view(self, request, pk):
         if not self.has_replay_permission(request):
@@ -171,11 +247,31 @@ class SyncRecordAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "title": "Replay these records?",
             "estimate": replay.estimate(queryset),
+            "names": list(queryset.order_by("-id")[:20]),
             "selected": queryset.values_list("pk", flat=True),
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/audit/syncrecord/replay_confirm.html", context)
+
+
+def email_search(queryset, address: str):
+    """The records carrying this exact e-mail (by its keyed hash) and every record of their customers."""
+    key = services.email_key(address)
+    carrying = queryset.filter(email_keys__contains=f" {key} ")
+    customers = carrying.exclude(contact_id="").values_list("pair_id", "contact_id").distinct()
+    wanted = Q(pk__in=carrying.values("pk"))
+    for pair_id, contact_id in customers[:EMAIL_CUSTOMERS]:
+        wanted |= Q(pair_id=pair_id, contact_id__iexact=contact_id)
+    return queryset.filter(wanted)
+
+
+def timeline_url(record: SyncRecord) -> str:
+    """The customer's timeline, for a record that names its customer."""
+    contact_id = record.contact_id or (record.xero_id if record.xero_type == "contact" else "")
+    if not contact_id or record.pair_id is None or "/" in contact_id:
+        return ""
+    return reverse("admin:audit_syncrecord_timeline", args=[record.pair_id, contact_id])
 
 
 def _reverse_or_blank(name: str) -> str:
@@ -212,6 +308,7 @@ class ReplayRunAdmin(admin.ModelAdmin):
         "created_at",
         "finished_at",
         "new_records",
+        "records_replayed",
     )
     readonly_fields = fields
 
@@ -239,6 +336,21 @@ class ReplayRunAdmin(admin.ModelAdmin):
     def new_records(self, obj):
         url = reverse("admin:audit_syncrecord_changelist") + f"?replay_run__id__exact={obj.pk}"
         return format_html('<a href="{}">{} record(s)</a>', url, obj.records.count())
+
+    @admin.display(description="records replayed")
+    def records_replayed(self, obj):
+        """The names of the records the run replays (the first 20), each linked to its story."""
+        rows = SyncRecord.objects.filter(pk__in=(obj.record_ids or [])[:20]).order_by("-id")
+        items = format_html_join(
+            "",
+            '<li><a href="{}">{}</a></li>',
+            (
+                (reverse("admin:audit_syncrecord_change", args=[r.pk]), str(r.label or r.xero_id))
+                for r in rows
+            ),
+        )
+        more = len(obj.record_ids or []) - 20
+        return format_html("<ul>{}</ul>{}", items, f"and {more} more" if more > 0 else "")
 
 
 class AlertStateFilter(admin.SimpleListFilter):

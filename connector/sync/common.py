@@ -217,8 +217,8 @@ def audit(pair, xero_type, xero_id, *, action, started_at, trigger="webhook", pi
           rules=None):  # fmt: skip
     """One audit row per record sync (audit.services keeps the payload field by field, never whole).
     ``source`` is the Xero record (for its label); ``error`` the exception of a failure; ``rules`` the
-    run's field rules for ``pipedrive_type`` (each field's Xero source, read once per run)."""
-    mapped_sources = None if rules is None else {rule.pipedrive_field: rule.source_path for rule in rules}
+    run's field rules for ``pipedrive_type`` (each field's Xero source, name and row, read once per run)."""
+    mapped_sources = None if rules is None else {rule.pipedrive_field: rule for rule in rules}
     return record_sync(
         pair=pair,
         xero_type=xero_type,

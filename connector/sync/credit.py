@@ -13,6 +13,8 @@ label ids are options of Pipedrive's deal "label" field, which the sandbox and o
 let us create, so a field is what finance staff can map and change in the admin.
 """
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import Decimal, InvalidOperation
 
 from connector.errors import NotFound
@@ -21,6 +23,32 @@ from mapping.models import RecordLink
 from mapping.rules import contact_context, credit_limit_for
 
 BATCH_SIZE = 100  # ContactIDs per GET /Contacts?IDs=
+
+# What a re-check of open deals follows, in the words its sync records show, by the run's trigger
+# (a caller that knows better says so with ``recheck_reason``).
+RECHECK_WORDS = {
+    "webhook": "credit re-check after an invoice changed",
+    "reconciliation": "credit re-check during reconciliation",
+    "backfill": "credit re-check during a backfill",
+    "replay": "credit re-check after a replay",
+}
+_recheck_reason: ContextVar[str] = ContextVar("credit_recheck_reason", default="")
+
+
+@contextmanager
+def recheck_reason(words: str):
+    """Re-checks of open deals inside this block say what started them ("credit re-check after a
+    payment"); the syncs of the records themselves keep their own trigger."""
+    token = _recheck_reason.set(words)
+    try:
+        yield
+    finally:
+        _recheck_reason.reset(token)
+
+
+def recheck_words(trigger: str) -> str:
+    """The words of a re-check of open deals in a run started by ``trigger``."""
+    return _recheck_reason.get() or RECHECK_WORDS.get(str(trigger), "credit re-check")
 
 
 def _decimal(value) -> Decimal | None:

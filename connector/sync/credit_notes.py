@@ -5,7 +5,7 @@ It reads the credit note, then syncs the invoices it is allocated to (their amou
 value) and its contact (outstanding and overdue balances, available credit) as Xero has them now.
 """
 
-from connector.sync import contacts, invoices
+from connector.sync import contacts, credit, invoices
 from connector.sync.common import Outcomes, RecordOutcome
 from connector.sync.invoices import InvoiceRun, chunks, is_xero_id
 
@@ -63,7 +63,8 @@ def sync_credit_notes(
     contact_ids = list(dict.fromkeys(i for c in found.values() for i in touched(c)[1]))
     # The contact first: an invoice's deal needs its organization.
     contact_outcomes = contacts.sync_contacts(pair, contact_ids, trigger=trigger) if contact_ids else {}
-    invoice_outcomes = invoices.sync_invoices(pair, invoice_ids, trigger=trigger) if invoice_ids else {}
+    with credit.recheck_reason("credit re-check after a credit note"):
+        invoice_outcomes = invoices.sync_invoices(pair, invoice_ids, trigger=trigger) if invoice_ids else {}
     for credit_note_id, credit_note in found.items():
         its_invoices, its_contact = touched(credit_note)
         results = [invoice_outcomes[i] for i in its_invoices if i in invoice_outcomes]

@@ -18,6 +18,8 @@ from decimal import Decimal, InvalidOperation
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.models import SyncRecord
+from audit.services import trigger_cause
 from connector.connections.services import pipedrive_client, xero_client
 from connector.errors import ConnectorError, ServerError, ValidationFailed
 from connector.options import pair_options
@@ -402,8 +404,10 @@ class InvoiceRun:
             ]
             if others:
                 self.credit.load(_contact_ids(others))
-                for invoice in others:
-                    self.sync_one(invoice)
+                # Each re-checked deal's record names the re-check and what it followed.
+                with trigger_cause(SyncRecord.Trigger.CREDIT_RECHECK, credit.recheck_words(self.trigger)):
+                    for invoice in others:
+                        self.sync_one(invoice)
 
 
 def _contact_ids(invoices: list[dict]) -> list[str]:

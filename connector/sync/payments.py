@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from connector.errors import ConnectorError
 from connector.options import pair_options
+from connector.sync import credit
 from connector.sync.common import (
     RETRY_ERRORS,
     Outcomes,
@@ -260,4 +261,5 @@ def sync_payments(
     pair, ids: list[str], *, trigger: str = "webhook", on_outcome=None
 ) -> dict[str, RecordOutcome]:
     """Sync these Xero payments as Xero has them now; ``{PaymentID: RecordOutcome}``."""
-    return PaymentRun(pair, trigger).sync(ids, on_outcome=on_outcome)
+    with credit.recheck_reason("credit re-check after a payment"):
+        return PaymentRun(pair, trigger).sync(ids, on_outcome=on_outcome)

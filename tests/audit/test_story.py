@@ -53,7 +53,7 @@ def test_created_updated_unchanged_each_write_one_record_with_the_story(sync_pai
     assert touched == ("contact", "organization", org["id"])
     assert created.inbox_event_ids == [event.pk] and created.attempt == 1
     name_row = next(row for row in created.fields_written if row["field"] == "name")
-    assert name_row == {"field": "name", "source": "Name", "new": "Story Traders Ltd"}  # nothing before
+    assert name_row == {"field": "name", "source": "Name", "new": "Story Traders Ltd", "changed": True}
     assert created.payload_size > 0 and created.error_class == ""
 
     sandbox.update_contact(contact_id, Name="Story Traders Group Ltd")
@@ -82,7 +82,7 @@ def test_skipped_failed_and_deferred_each_write_one_record_with_the_error(sync_p
     [skipped] = records(bill)
     assert skipped.outcome == "skipped" and "ACCREC" in skipped.reason
     [failed] = records(invoice_id)
-    assert failed.outcome == "failed" and failed.label == f"Invoice {number}"
+    assert failed.outcome == "failed" and failed.label == f"Invoice {number} · Stageless Ltd"
     assert "pipeline" in failed.reason.lower() or "stage" in failed.reason.lower()
     assert failed.error_class and failed.traceback.startswith("Traceback")
     assert failed.pipedrive_type == "deal" and failed.pipedrive_id is None
@@ -103,7 +103,9 @@ def test_personal_data_masked_or_left_out_and_secrets_never_kept(sync_pair, sand
     )
     sync_records(sync_pair, "CONTACT", [contact_id])
     record = records(contact_id)[-1]
-    assert record.label == "P•••••• P•••••"
+    # The record's name is what Pipedrive shows anyway: readable; the values written stay masked.
+    assert record.label == "Private Person"
+    assert next(r for r in record.fields_written if r["field"] == "name")["new"] == "P•••••• P•••••"
     text = str(record.fields_written)
     assert "Private" not in text and "SECRETVALUE123" not in text
 
@@ -111,5 +113,6 @@ def test_personal_data_masked_or_left_out_and_secrets_never_kept(sync_pair, sand
     sandbox.update_contact(contact_id, Name="Private Person Two")
     sync_records(sync_pair, "CONTACT", [contact_id])
     record = records(contact_id)[-1]
-    assert record.label == "" and all(row["new"] is None for row in record.fields_written)
+    assert record.label == "Private Person Two"
+    assert all(row["new"] is None for row in record.fields_written)
     assert {row["field"] for row in record.fields_written} >= {"name"}
