@@ -229,7 +229,12 @@ class PipedriveConnectionAdmin(ConnectionAdmin):
 @admin.register(SyncPair)
 class SyncPairAdmin(admin.ModelAdmin):
     list_display = ("name", "xero_connection", "pipedrive_connection", "enabled", "pending_events")
-    secret_fields = ("xero_webhook_key", "pipedrive_signing_secret", "pipedrive_webhook_password")
+    secret_fields = (
+        "xero_webhook_key",
+        "pipedrive_signing_secret",
+        "pipedrive_webhook_password",
+        "pipedrive_panel_secret",
+    )
     fieldsets = (
         (None, {"fields": ("name", "xero_connection", "pipedrive_connection", "enabled")}),
         (
@@ -263,6 +268,7 @@ class SyncPairAdmin(admin.ModelAdmin):
                 )
             },
         ),
+        ("Pipedrive panel", {"fields": ("panel_endpoint_url", "pipedrive_panel_secret")}),
         ("Existing records", {"fields": ("backfill_link",)}),
     )
     readonly_fields = (
@@ -273,6 +279,7 @@ class SyncPairAdmin(admin.ModelAdmin):
         "webhook_rejections",
         "options_check",
         "backfill_link",
+        "panel_endpoint_url",
     )
     actions = ["test_pair", "register_pipedrive_webhooks"]
 
@@ -336,6 +343,10 @@ class SyncPairAdmin(admin.ModelAdmin):
     @admin.display(description="Pipedrive webhook URL (registered by the connector, with basic auth)")
     def pipedrive_webhook_url(self, obj):
         return webhook_url("webhooks:pipedrive", obj) if obj.pk else "shown after saving"
+
+    @admin.display(description="Panel API endpoint (paste into Developer Hub → App extensions → JSON panel)")
+    def panel_endpoint_url(self, obj):
+        return webhook_url("panel:panel", obj) if obj.pk else "shown after saving"
 
     @admin.display(description="Rejected webhooks (bad or missing signature / credentials)")
     def webhook_rejections(self, obj):
