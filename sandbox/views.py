@@ -124,7 +124,7 @@ def webhook_deliver_now(request):
     return JsonResponse({"sent": webhooks.deliver_pending(limit)})
 
 
-# ---------------------------------------------------------------- JSON panels (Pipedrive's Developer Hub part)
+# ---------------------------------------------------------------- JSON panels (Developer Hub)
 
 
 @control_endpoint

@@ -22,6 +22,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import jwt
+import jwt.types
 from django.utils import timezone
 
 from connector.models import PipedriveConnection, SyncPair
@@ -103,7 +104,9 @@ def _integer(value, name: str) -> int:
 def verified_claims(token: str, secrets: list[str], now: dt.datetime) -> dict:
     """The token's claims once its signature and freshness are checked; ``PanelRefused`` (401) otherwise."""
     if not token:
-        raise PanelRefused(401, "Not signed by Pipedrive", "The request has no token: Pipedrive signs each one.")
+        raise PanelRefused(
+            401, "Not signed by Pipedrive", "The request has no token: Pipedrive signs each one."
+        )
     if len(token) > MAX_TOKEN_LENGTH:
         raise PanelRefused(401, "Not signed by Pipedrive", "The token is not a JWT Pipedrive signs.")
     if not secrets:
@@ -113,25 +116,33 @@ def verified_claims(token: str, secrets: list[str], now: dt.datetime) -> dict:
             "No JWT secret is stored for this panel: paste the panel's JWT secret into the sync pair "
             "(Pipedrive panel section) or connect Pipedrive with the app's OAuth client secret.",
         )
-    options = {"require": ["iat"], "verify_iat": True}
+    options: jwt.types.Options = {"require": ["iat"], "verify_iat": True}
     for secret in secrets:
         try:
             claims = jwt.decode(token, secret, algorithms=ALGORITHMS, options=options, leeway=LEEWAY)
         except jwt.InvalidSignatureError:
             continue
         except jwt.ExpiredSignatureError:
-            raise PanelRefused(401, "Token expired", "The token has expired: Pipedrive signs a new one per view.") from None
+            raise PanelRefused(
+                401, "Token expired", "The token has expired: Pipedrive signs a new one per view."
+            ) from None
         except jwt.ImmatureSignatureError:
             raise PanelRefused(401, "Token not yet valid", "The token was issued in the future.") from None
         except jwt.InvalidTokenError:
-            raise PanelRefused(401, "Not signed by Pipedrive", "The token is not a valid JWT (HS256).") from None
+            raise PanelRefused(
+                401, "Not signed by Pipedrive", "The token is not a valid JWT (HS256)."
+            ) from None
         break
     else:
-        raise PanelRefused(401, "Not signed by Pipedrive", "The token's signature does not verify with the panel's secret.")
+        raise PanelRefused(
+            401, "Not signed by Pipedrive", "The token's signature does not verify with the panel's secret."
+        )
     if "exp" not in claims:
         issued = dt.datetime.fromtimestamp(int(claims["iat"]), tz=dt.UTC)
         if now - issued > MAX_AGE + LEEWAY:
-            raise PanelRefused(401, "Token expired", "The token is too old: Pipedrive signs a new one per view.")
+            raise PanelRefused(
+                401, "Token expired", "The token is too old: Pipedrive signs a new one per view."
+            )
     return claims
 
 
@@ -143,7 +154,9 @@ def verify(pair: SyncPair, query, now: dt.datetime | None = None) -> PanelReques
         if claim not in claims:
             raise PanelRefused(401, "Not signed by Pipedrive", f"The token carries no {claim}.")
         if str(claims[claim]) != str(query.get(parameter) or ""):
-            raise PanelRefused(401, "Token does not match", f"The token's {claim} is not the request's {parameter}.")
+            raise PanelRefused(
+                401, "Token does not match", f"The token's {claim} is not the request's {parameter}."
+            )
     company_id = _integer(claims["companyId"], "companyId")
     user_id = _integer(claims["userId"], "userId")
     if company_id != pair.pipedrive_connection.company_id:

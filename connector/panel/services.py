@@ -26,6 +26,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
@@ -137,19 +138,19 @@ def account(pair: SyncPair, contact_id: str, today: dt.date) -> Account:
         )
         .order_by("currency")
     )
-    last_paid = (
+    last_paid: Any = (
         invoices.filter(last_payment_on__isnull=False)
         .order_by("-last_payment_on", "-id")
         .values("last_payment_on", "last_payment_amount", "currency")
         .first()
-    )
+    ) or {}
     limit, limit_currency, limit_known = contact_limit(pair, contact_id)
     if len(by_currency) == 1:
         currency = by_currency[0]["currency"]
         overdue = by_currency[0]["overdue"] or Decimal("0.00")
     else:
         # None or several currencies open: Xero's overdue balance (in the organisation's currency).
-        currency = limit_currency or (last_paid or {}).get("currency") or ""
+        currency = limit_currency or last_paid.get("currency") or ""
         overdue = contact.overdue if contact else None
         if not by_currency and overdue is None:
             overdue = Decimal("0.00")
@@ -165,8 +166,8 @@ def account(pair: SyncPair, contact_id: str, today: dt.date) -> Account:
         open_count=sum(row["count"] for row in by_currency),
         credit_limit=limit,
         credit_limit_known=limit_known,
-        last_payment_on=(last_paid or {}).get("last_payment_on"),
-        last_payment_amount=(last_paid or {}).get("last_payment_amount"),
+        last_payment_on=last_paid.get("last_payment_on"),
+        last_payment_amount=last_paid.get("last_payment_amount"),
         read_at=contact.read_at if contact else None,
     )
 
@@ -178,11 +179,19 @@ def account_object(number: int, figures: Account) -> dict:
     if figures.credit_limit is not None:
         available = figures.credit_limit - (figures.outstanding or Decimal(0))
         over = available < 0
-        credit = {"color": "red", "label": "Over credit limit"} if over else {"color": "green", "label": "Within credit limit"}
+        credit = (
+            {"color": "red", "label": "Over credit limit"}
+            if over
+            else {"color": "green", "label": "Within credit limit"}
+        )
     elif not figures.credit_limit_known:
         credit = {"color": "grey", "label": "Limit kept elsewhere"}
     if figures.last_payment_on:
-        amount = f"{figures.last_payment_amount:,.2f} {currency}".strip() if figures.last_payment_amount is not None else ""
+        amount = (
+            f"{figures.last_payment_amount:,.2f} {currency}".strip()
+            if figures.last_payment_amount is not None
+            else ""
+        )
         last_payment = f"{amount} on {figures.last_payment_on:%-d %b %Y}".strip()
     else:
         last_payment = "No payment yet"
@@ -198,7 +207,11 @@ def account_object(number: int, figures: Account) -> dict:
         "last_payment": last_payment,
         "open_invoices": figures.open_count,
         "note": f"From Xero, read {read}.",
-        "xero": {"label": "Open the contact in Xero", "value": xero_url("contact", figures.contact_id), "external": True},
+        "xero": {
+            "label": "Open the contact in Xero",
+            "value": xero_url("contact", figures.contact_id),
+            "external": True,
+        },
     }
 
 
@@ -208,7 +221,9 @@ def customer_invoices(pair: SyncPair, contact_id: str, room: int, exclude: str =
     chosen = list(invoices.filter(status=OPEN, amount_due__gt=0).order_by("due_on", "number", "id")[:room])
     if len(chosen) < room:
         chosen += list(
-            invoices.filter(status="PAID").order_by("-fully_paid_on", "-issued_on", "-id")[: room - len(chosen)]
+            invoices.filter(status="PAID").order_by("-fully_paid_on", "-issued_on", "-id")[
+                : room - len(chosen)
+            ]
         )
     return chosen
 
@@ -245,7 +260,10 @@ def organization_panel(pair: SyncPair, organization_id: int, today: dt.date) -> 
     objects = [account_object(1, figures)]
     for number, invoice in enumerate(customer_invoices(pair, contact_id, MAX_OBJECTS - 1), start=2):
         objects.append(invoice_object(number, invoice, today))
-    return {"data": objects, "external_link": {"url": xero_url("contact", contact_id), "label": "Open in Xero"}}
+    return {
+        "data": objects,
+        "external_link": {"url": xero_url("contact", contact_id), "label": "Open in Xero"},
+    }
 
 
 def deal_panel(pair: SyncPair, deal_id: int, today: dt.date) -> dict:

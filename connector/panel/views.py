@@ -13,7 +13,9 @@ logger = logging.getLogger(__name__)
 
 def refusal(refused: auth.PanelRefused) -> JsonResponse:
     """Pipedrive's panel error shape: a non-success status with ``{"error": {"title", "subtitle"}}``."""
-    return JsonResponse({"error": {"title": refused.title, "subtitle": refused.detail}}, status=refused.status)
+    return JsonResponse(
+        {"error": {"title": refused.title, "subtitle": refused.detail}}, status=refused.status
+    )
 
 
 @never_cache

@@ -22,9 +22,13 @@ class PanelsOnDetailPage(admin.ModelAdmin):
         # Drawn before the admin's transaction opens: the panel's endpoint answers from another
         # connection (another thread or process) and must not wait on this one.
         extra_context = dict(extra_context or {})
-        record = self.model._default_manager.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        record = (
+            self.model._default_manager.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        )
         if record is not None and self.panel_resource and request.method == "GET":
-            extra_context["json_panels"] = panels.draw_panels(record.company_id, self.panel_resource, record.pk)
+            extra_context["json_panels"] = panels.draw_panels(
+                record.company_id, self.panel_resource, record.pk
+            )
         return super().change_view(request, object_id, form_url, extra_context)
 
 
@@ -125,7 +129,9 @@ class WebhookAdmin(admin.ModelAdmin):
 class PanelExtensionForm(forms.ModelForm):
     """The JWT secret is write-only: never rendered back; left empty, the stored one is kept."""
 
-    endpoint_url = forms.URLField(max_length=500, assume_scheme="https", help_text="The panel's API endpoint (GET).")
+    endpoint_url = forms.URLField(
+        max_length=500, assume_scheme="https", help_text="The panel's API endpoint (GET)."
+    )
     jwt_secret = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),

@@ -36,7 +36,11 @@ ENDPOINTS = [
     ("get", "/sandbox/pipedrive/_counters", None),
     ("post", "/sandbox/pipedrive/_reset", None),
     ("get", "/sandbox/pipedrive/_panels", None),
-    ("post", "/sandbox/pipedrive/_panels", {"name": "Invoices", "endpoint_url": RECEIVER, "jwt_secret": "PANEL-JWT-SECRET-VALUE"}),
+    (
+        "post",
+        "/sandbox/pipedrive/_panels",
+        {"name": "Invoices", "endpoint_url": RECEIVER, "jwt_secret": "PANEL-JWT-SECRET-VALUE"},
+    ),
 ]
 IDS = [f"{m} {p}" for m, p, _ in ENDPOINTS]
 

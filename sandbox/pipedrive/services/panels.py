@@ -109,7 +109,9 @@ def panel_as_dict(panel: PanelExtension) -> dict:
 
 def panels_for(company_id: int, resource: str) -> list[PanelExtension]:
     rows = PanelExtension.objects.filter(company_id=company_id).order_by("pk")
-    return list(rows.filter(on_organization=True) if resource == "organization" else rows.filter(on_deal=True))
+    return list(
+        rows.filter(on_organization=True) if resource == "organization" else rows.filter(on_deal=True)
+    )
 
 
 def viewing_user(company_id: int) -> User | None:
@@ -166,7 +168,11 @@ def drawn_field(name: str, definition: dict, value) -> DrawnField:
     if kind == "currency":
         if not isinstance(value, dict) or "value" not in value:
             raise ValueError(f"{name}: a currency is {{code, value}}")
-        return DrawnField(label, kind, f"{_number(value['value'])} {value.get('code') or ''}".strip())
+        try:
+            amount = f"{Decimal(str(value['value'])):,.2f}"
+        except (InvalidOperation, ValueError):
+            raise ValueError(f"{name}: a currency's value is a number") from None
+        return DrawnField(label, kind, f"{amount} {value.get('code') or ''}".strip())
     if kind == "label":
         if not isinstance(value, dict) or value.get("color") not in LABEL_COLOURS:
             raise ValueError(f"{name}: a label is {{color, label}} with one of Pipedrive's colours")

@@ -88,7 +88,11 @@ def add_invoice(pair, number, *, status="AUTHORISED", total="100.00", due=None, 
 def customer(panel_pair):
     """A linked customer with one overdue invoice, one not yet due and one paid."""
     RecordLink.objects.create(
-        pair=panel_pair, xero_type="contact", xero_id=CONTACT.upper(), pipedrive_type="organization", pipedrive_id=ORG
+        pair=panel_pair,
+        xero_type="contact",
+        xero_id=CONTACT.upper(),
+        pipedrive_type="organization",
+        pipedrive_id=ORG,
     )
     KnownContact.objects.create(
         pair=panel_pair,

@@ -13,7 +13,6 @@ from connector.panel.services import MAX_OBJECTS, SCHEMA_PATH
 from mapping.models import CreditLimit, RecordLink
 from tests.connector.panel.conftest import (
     CONTACT,
-    ORG,
     PANEL_SECRET,
     add_invoice,
     days,
@@ -25,12 +24,10 @@ from tests.connector.panel.conftest import (
 pytestmark = pytest.mark.django_db
 
 
-def get_panel(client, pair, **query):
-    return client.get(panel_url(pair), panel_query(**query) if "token" not in query else panel_query(**query))
-
-
 def test_a_signed_request_gets_the_organizations_account_and_invoices(client, customer, panel_pair):
-    CreditLimit.objects.create(pair=panel_pair, contact_id=CONTACT.upper(), amount=Decimal("2000"), currency="NZD")
+    CreditLimit.objects.create(
+        pair=panel_pair, contact_id=CONTACT.upper(), amount=Decimal("2000"), currency="NZD"
+    )
     response = client.get(panel_url(panel_pair), panel_query())
     assert response.status_code == 200, response.content
     data = response.json()["data"]
@@ -142,7 +139,9 @@ def test_a_badly_signed_request_is_refused(client, customer, panel_pair):
     forged = signed_token("someone-elses-panel-secret-VALUE-0000")
     assert_refused(client.get(panel_url(panel_pair), panel_query(token=forged)), 401, "signature")
     assert_refused(client.get(panel_url(panel_pair), panel_query(token="not.a.jwt")), 401, "not a valid JWT")
-    unsigned = jwt.encode({"userId": 777, "companyId": 1, "iat": int(time.time())}, key=None, algorithm="none")
+    unsigned = jwt.encode(
+        {"userId": 777, "companyId": 1, "iat": int(time.time())}, key=None, algorithm="none"
+    )
     assert_refused(client.get(panel_url(panel_pair), panel_query(token=unsigned)), 401, "not signed")
 
 
@@ -160,7 +159,9 @@ def test_a_foreign_company_is_refused(client, customer, panel_pair):
     """Signed with the right secret but for another Pipedrive company: that company sees nothing."""
     token = signed_token(company=99)
     error = assert_refused(
-        client.get(panel_url(panel_pair), panel_query(token=token, company=99)), 403, "another pipedrive company"
+        client.get(panel_url(panel_pair), panel_query(token=token, company=99)),
+        403,
+        "another pipedrive company",
     )
     assert "Acme" not in json.dumps(error)
 
@@ -168,7 +169,9 @@ def test_a_foreign_company_is_refused(client, customer, panel_pair):
 def test_claims_must_match_the_query(client, customer, panel_pair):
     """A token is bound to its request: it cannot be replayed with another company or user."""
     token = signed_token(company=99)
-    assert_refused(client.get(panel_url(panel_pair), panel_query(token=token)), 401, "not the request's companyId")
+    assert_refused(
+        client.get(panel_url(panel_pair), panel_query(token=token)), 401, "not the request's companyId"
+    )
     token = signed_token(user=1)
     assert_refused(client.get(panel_url(panel_pair), panel_query(token=token)), 401, "userId")
 
@@ -177,14 +180,20 @@ def test_an_unknown_panel_address_and_bad_parameters(client, customer, panel_pai
     response = client.get("/pipedrive/panel/no-such-pair/", panel_query())
     assert_refused(response, 404, "unknown panel address")
     assert_refused(client.get(panel_url(panel_pair), panel_query("abc")), 400, "selectedIds")
-    assert_refused(client.get(panel_url(panel_pair), panel_query(resource="person")), 400, "organization and deal")
+    assert_refused(
+        client.get(panel_url(panel_pair), panel_query(resource="person")), 400, "organization and deal"
+    )
     assert client.post(panel_url(panel_pair), panel_query()).status_code == 405
 
 
-def test_without_a_panel_secret_the_oauth_apps_client_secret_verifies(client, xero_connection, pipedrive_oauth_connection):
+def test_without_a_panel_secret_the_oauth_apps_client_secret_verifies(
+    client, xero_connection, pipedrive_oauth_connection
+):
     from connector.models import SyncPair
 
-    pair = SyncPair.objects.create(name="OAuth pair", xero_connection=xero_connection, pipedrive_connection=pipedrive_oauth_connection)
+    pair = SyncPair.objects.create(
+        name="OAuth pair", xero_connection=xero_connection, pipedrive_connection=pipedrive_oauth_connection
+    )
     client_secret = pipedrive_oauth_connection.client_secret
     ok = client.get(panel_url(pair), panel_query(token=signed_token(client_secret, company=2), company=2))
     assert ok.status_code == 200
@@ -192,10 +201,14 @@ def test_without_a_panel_secret_the_oauth_apps_client_secret_verifies(client, xe
     assert_refused(wrong, 401, "signature")
 
 
-def test_a_pair_with_no_secret_at_all_says_how_to_set_it_up(client, xero_connection, pipedrive_api_token_connection):
+def test_a_pair_with_no_secret_at_all_says_how_to_set_it_up(
+    client, xero_connection, pipedrive_api_token_connection
+):
     from connector.models import SyncPair
 
-    pair = SyncPair.objects.create(name="No secret", xero_connection=xero_connection, pipedrive_connection=pipedrive_api_token_connection)
+    pair = SyncPair.objects.create(
+        name="No secret", xero_connection=xero_connection, pipedrive_connection=pipedrive_api_token_connection
+    )
     assert_refused(client.get(panel_url(pair), panel_query()), 403, "no jwt secret is stored")
 
 
@@ -208,11 +221,17 @@ def test_a_refusal_never_echoes_the_token_or_a_secret(client, customer, panel_pa
     assert "refused" in caplog.text
 
 
-def test_the_panel_answers_within_a_bounded_number_of_queries(client, customer, panel_pair, django_assert_max_num_queries):
+def test_the_panel_answers_within_a_bounded_number_of_queries(
+    client, customer, panel_pair, django_assert_max_num_queries
+):
     for number in range(100, 150):
         add_invoice(panel_pair, number, total="10.00", due=days(number - 140))
     RecordLink.objects.create(
-        pair=panel_pair, xero_type="invoice", xero_id=customer["overdue"].invoice_id, pipedrive_type="deal", pipedrive_id=9001
+        pair=panel_pair,
+        xero_type="invoice",
+        xero_id=customer["overdue"].invoice_id,
+        pipedrive_type="deal",
+        pipedrive_id=9001,
     )
     with django_assert_max_num_queries(7):
         assert client.get(panel_url(panel_pair), panel_query()).status_code == 200
