@@ -286,6 +286,16 @@ class SyncPairAdmin(admin.ModelAdmin):
     def get_urls(self):
         return [*backfill_urls(self), *super().get_urls()]
 
+    def get_fieldsets(self, request, obj=None):
+        # A user who may only view pairs would see the secrets as read-only text: leave them out.
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.has_change_permission(request, obj):
+            return fieldsets
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f not in self.secret_fields]})
+            for name, options in fieldsets
+        ]
+
     @admin.display(description="Backfill")
     def backfill_link(self, obj):
         if not obj.pk:
