@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("connect/", include("connector.connections.urls")),
     path("webhooks/", include("connector.intake.urls")),
+    path("pipedrive/panel/", include("connector.panel.urls")),  # the JSON panel Pipedrive draws
 ]
 
 if settings.SANDBOX_ENABLED:

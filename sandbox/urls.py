@@ -16,6 +16,7 @@ urlpatterns = [
     ),
     path("xero/", include("sandbox.xero.urls")),
     path("pipedrive/", include("sandbox.pipedrive.urls")),
+    path("pipedrive/_panels", views.pipedrive_panels, name="sandbox-pipedrive-panels"),
     path("<str:service>/_faults", views.fault_switches, name="sandbox-faults"),
     path("<str:service>/_counters", views.call_counters, name="sandbox-counters"),
     path("<str:service>/_reset", views.reset, name="sandbox-reset"),

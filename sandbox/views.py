@@ -14,6 +14,8 @@ from django.views.decorators.http import require_http_methods
 from sandbox import clock, counters, faults, ratelimit, webhooks
 from sandbox.control import control_endpoint
 from sandbox.models import Service, WebhookDelivery, WebhookSubscription
+from sandbox.pipedrive.models import Company, PanelExtension
+from sandbox.pipedrive.services import ensure_demo_company, panels
 
 
 def _service_or_400(service):
@@ -120,3 +122,43 @@ def webhook_deliver_now(request):
     except ValueError:
         return HttpResponseBadRequest("limit must be a number")
     return JsonResponse({"sent": webhooks.deliver_pending(limit)})
+
+
+# ---------------------------------------------------------------- JSON panels (Developer Hub)
+
+
+@control_endpoint
+@require_http_methods(["GET", "POST"])
+def pipedrive_panels(request):
+    """GET lists the registered JSON panels; POST {"name", "endpoint_url", "jwt_secret", "schema"?,
+    "company_id"?, "on_organization"?, "on_deal"?} registers one (Pipedrive has no API for this: it is
+    Developer Hub). ``company_id`` may be left out when the sandbox has one company (or none: the demo
+    company is made). No answer carries the secret."""
+    if request.method == "POST":
+        try:
+            data = json.loads(request.body or b"{}")
+            if not isinstance(data, dict):
+                raise ValueError("the body must be a JSON object")
+            companies = Company.objects.all()
+            if "company_id" in data:
+                company = companies.filter(pk=int(data["company_id"])).first()
+            elif not companies.exists():
+                company = ensure_demo_company()
+            else:
+                company = companies.first() if companies.count() == 1 else None
+            if company is None:
+                return HttpResponseBadRequest("company_id: the id of one sandbox Pipedrive company")
+            panel = panels.register_panel(
+                company,
+                name=str(data.get("name") or ""),
+                endpoint_url=str(data.get("endpoint_url") or ""),
+                jwt_secret=str(data.get("jwt_secret") or ""),
+                schema=data.get("schema") if isinstance(data.get("schema"), dict) else None,
+                on_organization=bool(data.get("on_organization", True)),
+                on_deal=bool(data.get("on_deal", True)),
+            )
+        except (ValueError, TypeError) as exc:
+            return HttpResponseBadRequest(str(exc))
+        return JsonResponse(panels.panel_as_dict(panel), status=201)
+    rows = PanelExtension.objects.order_by("pk")
+    return JsonResponse({"panels": [panels.panel_as_dict(p) for p in rows]})

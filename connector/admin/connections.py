@@ -229,7 +229,12 @@ class PipedriveConnectionAdmin(ConnectionAdmin):
 @admin.register(SyncPair)
 class SyncPairAdmin(admin.ModelAdmin):
     list_display = ("name", "xero_connection", "pipedrive_connection", "enabled", "pending_events")
-    secret_fields = ("xero_webhook_key", "pipedrive_signing_secret", "pipedrive_webhook_password")
+    secret_fields = (
+        "xero_webhook_key",
+        "pipedrive_signing_secret",
+        "pipedrive_webhook_password",
+        "pipedrive_panel_secret",
+    )
     fieldsets = (
         (None, {"fields": ("name", "xero_connection", "pipedrive_connection", "enabled")}),
         (
@@ -263,6 +268,7 @@ class SyncPairAdmin(admin.ModelAdmin):
                 )
             },
         ),
+        ("Pipedrive panel", {"fields": ("panel_endpoint_url", "pipedrive_panel_secret")}),
         ("Existing records", {"fields": ("backfill_link",)}),
     )
     readonly_fields = (
@@ -273,11 +279,22 @@ class SyncPairAdmin(admin.ModelAdmin):
         "webhook_rejections",
         "options_check",
         "backfill_link",
+        "panel_endpoint_url",
     )
     actions = ["test_pair", "register_pipedrive_webhooks"]
 
     def get_urls(self):
         return [*backfill_urls(self), *super().get_urls()]
+
+    def get_fieldsets(self, request, obj=None):
+        # A user who may only view pairs would see the secrets as read-only text: leave them out.
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.has_change_permission(request, obj):
+            return fieldsets
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f not in self.secret_fields]})
+            for name, options in fieldsets
+        ]
 
     @admin.display(description="Backfill")
     def backfill_link(self, obj):
@@ -336,6 +353,10 @@ class SyncPairAdmin(admin.ModelAdmin):
     @admin.display(description="Pipedrive webhook URL (registered by the connector, with basic auth)")
     def pipedrive_webhook_url(self, obj):
         return webhook_url("webhooks:pipedrive", obj) if obj.pk else "shown after saving"
+
+    @admin.display(description="Panel API endpoint (paste into Developer Hub → App extensions → JSON panel)")
+    def panel_endpoint_url(self, obj):
+        return webhook_url("panel:panel", obj) if obj.pk else "shown after saving"
 
     @admin.display(description="Rejected webhooks (bad or missing signature / credentials)")
     def webhook_rejections(self, obj):

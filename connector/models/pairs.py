@@ -41,6 +41,11 @@ class SyncPair(models.Model):
     pipedrive_webhook_user = models.CharField(max_length=64, default=new_webhook_user)
     pipedrive_webhook_password = EncryptedSecretField(default=new_webhook_password)
     pipedrive_signing_secret = EncryptedSecretField(blank=True)
+    pipedrive_panel_secret = EncryptedSecretField(
+        blank=True,
+        help_text="JWT secret of the Pipedrive JSON panel (Developer Hub → App extensions); empty: the "
+        "Pipedrive app's client secret verifies the panel's requests.",
+    )
     enabled = models.BooleanField(default=True)
     options = models.JSONField(default=default_pair_options, blank=True)
     secrets_set_at = models.DateTimeField(null=True, blank=True)

@@ -270,3 +270,25 @@ class Webhook(models.Model):
 
     def __str__(self):
         return f"{self.event_action}.{self.event_object} -> {self.subscription_url}"
+
+
+class PanelExtension(models.Model):
+    """A JSON panel an app registered in Developer Hub (App extensions → JSON panel): its name, the API
+    endpoint Pipedrive calls to draw it, the JWT secret it signs each call with, the JSON schema
+    uploaded for it and the detail views it shows on. Registered only by a staff member (the admin)
+    or a ``X-Sandbox-Token`` caller (``/sandbox/pipedrive/_panels``); the sandbox calls no other URL."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="panels")
+    name = models.CharField(max_length=30)
+    endpoint_url = models.URLField(max_length=500, help_text="The panel's API endpoint (GET).")
+    jwt_secret = models.CharField(max_length=200, help_text="Signs the token sent with each request.")
+    schema = models.JSONField(default=dict, blank=True, help_text="The panel's JSON data structure.")
+    on_organization = models.BooleanField(default=True, help_text="Shown on organization detail views.")
+    on_deal = models.BooleanField(default=True, help_text="Shown on deal detail views.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "JSON panel"
+
+    def __str__(self):
+        return self.name

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from sandbox import faults, webhooks
 from sandbox.models import FaultSwitch, WebhookSubscription
+from sandbox.pipedrive.models import PanelExtension
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-sandbox-control-token"  # config/settings_test.py
@@ -34,6 +35,12 @@ ENDPOINTS = [
     ("post", "/sandbox/xero/_faults", {"error_rate": 1}),
     ("get", "/sandbox/pipedrive/_counters", None),
     ("post", "/sandbox/pipedrive/_reset", None),
+    ("get", "/sandbox/pipedrive/_panels", None),
+    (
+        "post",
+        "/sandbox/pipedrive/_panels",
+        {"name": "Invoices", "endpoint_url": RECEIVER, "jwt_secret": "PANEL-JWT-SECRET-VALUE"},
+    ),
 ]
 IDS = [f"{m} {p}" for m, p, _ in ENDPOINTS]
 
@@ -69,6 +76,7 @@ def state():
     return (
         list(WebhookSubscription.objects.values_list("pk", "intent_verified_at", "signing_key")),
         list(FaultSwitch.objects.values_list("service", "error_rate")),
+        list(PanelExtension.objects.values_list("pk", "endpoint_url", "jwt_secret")),
     )
 
 
@@ -174,6 +182,10 @@ def test_no_answer_or_page_shows_the_signing_key(hook, admin_client, django_user
         "pipedrive", RECEIVER, b"{}", {"Authorization": "Basic UEQtSE9PSy1QQVNTV09SRC1WQUxVRQ=="}
     )
     secrets.append("UEQtSE9PSy1QQVNTV09SRC1WQUxVRQ==")
+    panel = PanelExtension.objects.create(
+        company=company, name="Invoices", endpoint_url=RECEIVER, jwt_secret="PANEL-JWT-SECRET-VALUE-0001"
+    )
+    secrets += [panel.jwt_secret, "PANEL-JWT-SECRET-VALUE"]
 
     bodies = []
     for method, path, body in ENDPOINTS:
@@ -190,6 +202,8 @@ def test_no_answer_or_page_shows_the_signing_key(hook, admin_client, django_user
         f"/admin/sandbox_pipedrive/user/{pd_user.pk}/change/",
         f"/admin/sandbox_pipedrive/oauthapp/{app.pk}/change/",
         f"/admin/sandbox_pipedrive/webhook/{pd_hook.pk}/change/",
+        "/admin/sandbox_pipedrive/panelextension/",
+        f"/admin/sandbox_pipedrive/panelextension/{panel.pk}/change/",
     ]
     for page in pages:
         answer = admin_client.get(page)
