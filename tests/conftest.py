@@ -115,9 +115,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 def _is_property_based(item) -> bool:
     """Hypothesis examples, or requests schemathesis generates from the specs (the timing table's "fuzz")."""
-    if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
-        return True
-    return any(name.startswith("schemathesis") for name in tiers.direct_imports(item.path))
+    return bool(getattr(getattr(item, "obj", None), "is_hypothesis_test", False))
 
 
 # Tests that cannot share the machine with each other: one xdist worker runs each group, one test at a

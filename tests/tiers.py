@@ -7,6 +7,8 @@ Tiers, one per test, the first that applies:
 - ``browser``: under ``tests/browser/`` (Chromium through Playwright);
 - ``resilience``: under ``tests/resilience/`` (real connector processes, killed and faulted);
 - ``sdk``: an official client (``tests/**/*_sdk.py``: xero-python, Pipedrive's Node client);
+- ``fuzz``: requests generated from the official specs (its module imports ``schemathesis``;
+  ``FUZZ_EXAMPLES`` sets the depth, ``make soak`` runs it deep);
 - ``live``: a live server (``live_server``, ``sandbox_urls``...) or other processes (its module imports
   ``subprocess`` or ``tests.app_process``);
 - ``db``: the test database (``db``, ``transactional_db``, ``django_db``...);
@@ -26,7 +28,7 @@ import ast
 import functools
 from pathlib import Path
 
-TIERS = ("browser", "resilience", "sdk", "live", "db", "unit")
+TIERS = ("browser", "resilience", "sdk", "fuzz", "live", "db", "unit")
 ROOT = Path(__file__).resolve().parents[1]
 
 # Modules whose behaviour differs between SQLite + the ORM broker and PostgreSQL + Redis: a test module
@@ -137,16 +139,18 @@ def tier_of(path: str | Path, fixturenames=(), markers=()) -> str:
         return "resilience"
     if Path(where).stem.endswith("_sdk"):
         return "sdk"
+    imported = imports_through_helpers(Path(path).resolve())
+    if any(_within(name, ("schemathesis",)) for name in imported):
+        return "fuzz"
     fixtures = set(fixturenames)
-    if fixtures & LIVE_FIXTURES or any(
-        _within(name, PROCESS_MODULES) for name in imports_through_helpers(Path(path).resolve())
-    ):
+    if fixtures & LIVE_FIXTURES or any(_within(name, PROCESS_MODULES) for name in imported):
         return "live"
     if fixtures & DB_FIXTURES or "django_db" in markers:
         return "db"
     return "unit"
 
 
-def group_of(tier: str, is_fuzz: bool) -> str:
-    """The timing table's group (scripts/test_timing.py): the tier, with property-based runs apart."""
-    return "fuzz" if is_fuzz and tier in ("unit", "db", "live") else tier
+def group_of(tier: str, is_property_based: bool) -> str:
+    """The timing table's group (scripts/test_timing.py): the tier, with the spec fuzzing and the
+    other property-based (hypothesis) tests of the unit, db and live tiers together as "fuzz"."""
+    return "fuzz" if is_property_based and tier in ("unit", "db", "live") else tier
