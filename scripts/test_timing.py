@@ -56,6 +56,10 @@ def read(path: Path) -> Run:
     run.wall = sum(float(suite.get("time", 0)) for suite in suites)
     for case in root.iter("testcase"):
         test_id = f"{case.get('classname')}::{case.get('name')}"
+        repeat = 1
+        while f"{test_id}#{repeat}" in run.tests or (repeat == 1 and test_id in run.tests):
+            repeat += 1  # schemathesis' items share one name: each is still its own test
+        test_id = test_id if repeat == 1 else f"{test_id}#{repeat}"
         properties = {p.get("name"): p.get("value") for p in case.iter("property")}
         run.tests[test_id] = (properties.get("group", ""), float(case.get("time", 0)), _outcome(case))
     return run
@@ -66,7 +70,7 @@ def guess_group(test_id: str) -> str:
     sys.path.insert(0, str(ROOT))
     from tests import tiers  # the suite's own rules; imported here so the script runs without them too
 
-    module = test_id.split("::")[0]
+    module = test_id.split("::")[0].split("#")[0]
     path = ROOT.joinpath(*module.split(".")).with_suffix(".py")
     tier = tiers.tier_of(path)
     return tier if tier != "unit" else "db"  # without its fixtures, "db" is the likelier (and costlier)
