@@ -5,18 +5,29 @@ the ORM broker, and on PostgreSQL and Redis.
 """
 
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 # A fixed key so tests never touch a developer's own key file.
 os.environ.setdefault("FIELD_ENCRYPTION_KEY", "8Yx3pZbM0P8Ck8sUiZr2m3qW2b9yUOvRZ0xWgsl0c0Q=")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
 # The test client and live servers speak plain HTTP with DEBUG off.
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+# Under pytest-xdist each worker (PYTEST_XDIST_WORKER=gw0, gw1...) has a data folder of its own: its SQLite
+# test database (pytest-django adds the worker to TEST NAME too), its lock files (connector/locks.py), its
+# static root; processes the tests start inherit it.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 os.environ.setdefault(
-    "CONNECTOR_DATA_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test")
+    "CONNECTOR_DATA_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test", _WORKER)
 )
+# And a Redis database of its own (the cache, the rate limits' counters and django-q2's queue would
+# otherwise be shared): worker n uses REDIS_URL's database + 8 * n, modulo 16 (docs/testing.md).
+_redis = urlsplit(os.environ.get("REDIS_URL", ""))
+if _WORKER.removeprefix("gw").isdigit() and _redis.scheme in ("redis", "rediss"):
+    _database = int(_redis.path.strip("/") or 0) + 8 * int(_WORKER.removeprefix("gw"))
+    os.environ["REDIS_URL"] = urlunsplit(_redis._replace(path=f"/{_database % 16}"))
 
-from config.settings import *  # noqa: F403
-from config.settings import DATA_DIR, DATABASES, Q_CLUSTER
+from config.settings import *  # noqa: F403, E402 (after the environment above)
+from config.settings import DATA_DIR, DATABASES, Q_CLUSTER  # noqa: E402
 
 # django-q2 reads Q_CLUSTER once at import; run tasks inline in tests.
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}

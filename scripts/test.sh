@@ -1,7 +1,19 @@
 #!/usr/bin/env bash
-# Run every test (and the linter). Extra arguments go to pytest.
+# Run every test (and the linter, the type checker, the migrations check). Extra arguments go to pytest
+# (`make test PYTEST_ARGS='-m backend'`). docs/testing.md: tiers, markers and timings.
+#   TEST_WORKERS=N   pytest-xdist workers (default 2; 0: everything in this one process)
+#   TEST_FAST=1      the edit loop (`make test-fast`): the unit and db tiers only, ruff only, and no
+#                    installs of chromium or node
 set -euo pipefail
 EXTRAS="test" source "$(dirname "$0")/bootstrap.sh"
+WORKERS="${TEST_WORKERS:-2}"
+PARALLEL=()
+[ "$WORKERS" = 0 ] || PARALLEL=(-n "$WORKERS" --dist loadgroup)
+if [ -n "${TEST_FAST:-}" ]; then
+  ruff check .
+  ruff format --check . || { echo "Code not formatted: run ruff format ." >&2; exit 1; }
+  exec python -m pytest "${PARALLEL[@]}" -m "unit or db" "$@"
+fi
 # The browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -39,4 +51,4 @@ ruff format --check . || { echo "Code not formatted: run ruff format ." >&2; exi
 mypy || { echo "Type errors (mypy, files listed in pyproject.toml [tool.mypy])" >&2; exit 1; }
 env -u DATABASE_URL -u REDIS_URL python manage.py makemigrations --check --dry-run --settings=config.settings_test >/dev/null ||
   { echo "Model changes without a migration: run python manage.py makemigrations" >&2; exit 1; }
-exec python -m pytest "$@"
+exec python -m pytest "${PARALLEL[@]}" "$@"

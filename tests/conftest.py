@@ -5,6 +5,8 @@ import pytest
 from cryptography.fernet import Fernet, MultiFernet
 from encrypted_model_fields import fields as emf
 
+from tests import tiers
+
 # The public address the connect-flow tests pretend to have (redirect URIs are built on it).
 SANDBOX_PUBLIC_BASE = "https://app.example"
 
@@ -67,12 +69,35 @@ def pytest_configure(config):
     logging.getLogger().addHandler(handler)
 
 
-def pytest_sessionfinish(session, exitstatus):
-    from connector.models import EncryptionCanary
+def _leaked_lines() -> list[str]:
+    from connector.models import EncryptionCanary  # the app registry is ready only by the session's end
 
     secrets = _SECRETS - {EncryptionCanary.PLAINTEXT}
-    leaks = sorted({line[:120] for line in _LOG_LINES for secret in secrets if secret in line})
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    return sorted({line[:120] for line in _LOG_LINES for secret in secrets if secret in line})
+
+
+_WORKER_COUNTS: list[tuple[int, int]] = []  # (secrets, log lines) of each xdist worker, on the controller
+_WORKER_LEAKS: list[str] = []
+
+
+def pytest_testnodedown(node, error):
+    """On the xdist controller: each worker's guard result (pytest_sessionfinish below, in the worker)."""
+    output = getattr(node, "workeroutput", {})
+    _WORKER_LEAKS.extend(output.get("secret_leaks", []))
+    _WORKER_COUNTS.append((output.get("secret_count", 0), output.get("log_line_count", 0)))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    if hasattr(config, "workeroutput"):  # an xdist worker: its counts and leaks go to the controller
+        config.workeroutput["secret_leaks"] = _leaked_lines()
+        config.workeroutput["secret_count"] = len(_SECRETS)
+        config.workeroutput["log_line_count"] = len(_LOG_LINES)
+        return
+    leaks = sorted({*_leaked_lines(), *_WORKER_LEAKS})
+    secret_count = len(_SECRETS) + sum(count for count, _ in _WORKER_COUNTS)
+    line_count = len(_LOG_LINES) + sum(lines for _, lines in _WORKER_COUNTS)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
     if leaks:
         if reporter:
             reporter.write_line(f"SECRET LEAK: {len(leaks)} log line(s) contain a stored secret:", red=True)
@@ -81,5 +106,37 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     elif reporter:
         reporter.write_line(
-            f"Secret guard: {len(secrets)} stored secrets, {len(_LOG_LINES)} log lines, no secret logged."
+            f"Secret guard: {secret_count} stored secrets, {line_count} log lines, no secret logged."
         )
+
+
+# --- Tiers and the pass-2 marker (tests/tiers.py, docs/testing.md) ---------------------
+
+
+def _is_property_based(item) -> bool:
+    """Hypothesis examples, or requests schemathesis generates from the specs (the timing table's "fuzz")."""
+    return bool(getattr(getattr(item, "obj", None), "is_hypothesis_test", False))
+
+
+# Tests that cannot share the machine with each other: one xdist worker runs each group, one test at a
+# time (``--dist loadgroup``), while the other worker runs the rest.
+SERIAL_GROUPS = {"resilience": "processes", "browser": "browser"}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Every test gets its tier marker, ``backend`` when its outcome can depend on the database or the
+    broker, and an xdist group when it must not run beside its like; the tier and group are written to
+    the junit XML (scripts/test_timing.py reads them)."""
+    for item in items:
+        markers = {mark.name for mark in item.iter_markers()}
+        fixturenames = getattr(item, "fixturenames", ())
+        tier = tiers.tier_of(item.path, fixturenames, markers)
+        if tier not in markers:
+            item.add_marker(getattr(pytest.mark, tier))
+        if "backend" not in markers and tiers.backend_reasons(item.path, fixturenames, markers):
+            item.add_marker(pytest.mark.backend)
+        if tier in SERIAL_GROUPS and "xdist_group" not in markers:
+            item.add_marker(pytest.mark.xdist_group(SERIAL_GROUPS[tier]))
+        item.user_properties.append(("tier", tier))
+        item.user_properties.append(("group", tiers.group_of(tier, _is_property_based(item))))

@@ -4,11 +4,14 @@ at the top or inside a function, absolute or relative), and the checker shown ab
 import ast
 import itertools
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+from tests import tiers
 
 BASE = Path(settings.BASE_DIR)
 PRODUCT_APPS = ("config", "connector", "mapping", "audit")
@@ -512,3 +515,115 @@ def test_a_planted_function_import_without_a_reason_is_reported(tmp_path, source
     assert offenders == (
         [f"{root / 'mapping/rules.py'}:{line}: mapping.rules imports {imported}"] if reported else []
     )
+
+
+# ---------------------------------------------------------------- pass 2 of .ci/run (docs/testing.md)
+
+# What a test may touch only if it runs on PostgreSQL + Redis too: the drain, the inbox and its
+# skip-locked claims, locks, token refresh, rate limits, transactions, migrations, the task queue.
+BOTH_BACKENDS = (
+    "connector.intake.drain",
+    "connector.intake.inbox",
+    "connector.locks",
+    "connector.connections.oauth",
+    "connector.limits",
+    "django.db.transaction",
+    "django.db.migrations",
+    "django_q",
+    "redis",
+)
+WORKER_FIXTURES = ("make_stack",)  # fixtures that start the connector's workers (tests/resilience)
+
+
+def _test_functions_fixtures(path: Path) -> set[str]:
+    """The argument names of the module's test functions (the fixtures they ask for)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
+            names.update(argument.arg for argument in [*node.args.args, *node.args.kwonlyargs])
+    return names
+
+
+def modules_needing_both_backends(root: Path) -> dict[Path, set[str]]:
+    """Each test module (``tests/**/test_*.py``) that imports, itself or through the suite's helper
+    modules (``tests.…``, conftest files left out), one of BOTH_BACKENDS, or asks for a worker fixture:
+    what it touches."""
+    imports_by_module: dict[str, set[str]] = defaultdict(set)
+    for found in all_imports(root, ("tests",)):
+        imports_by_module[found.importer].add(found.imported)
+    modules = source_modules(root, ("tests",))
+    needing = {}
+    for module, path in modules.items():
+        if not path.name.startswith("test_"):
+            continue
+        reached, todo = set(), [module]
+        while todo:
+            current = todo.pop()
+            for imported in imports_by_module.get(current, ()):
+                if imported not in reached:
+                    reached.add(imported)
+                    if imported in modules and not imported.endswith("conftest"):
+                        todo.append(imported)
+        touched = {name for name in reached if _within(name, BOTH_BACKENDS)}
+        touched |= set(WORKER_FIXTURES) & _test_functions_fixtures(path)
+        if touched:
+            needing[path] = touched
+    return needing
+
+
+def unmarked_backend_tests(root: Path, runs_on_both) -> list[str]:
+    """Each test module touching the database- or broker-dependent code that ``runs_on_both(path,
+    fixtures)`` (the collection hook's rule) leaves out of pass 2."""
+    return [
+        f"{path.relative_to(root)}: touches {', '.join(sorted(touched))} but is not marked backend"
+        for path, touched in sorted(modules_needing_both_backends(root).items())
+        if not runs_on_both(path, _test_functions_fixtures(path))
+    ]
+
+
+def _hook_rule(path: Path, fixtures: set[str]) -> bool:
+    return bool(tiers.backend_reasons(path, fixtures))
+
+
+def test_every_test_touching_the_database_or_broker_runs_on_both_backends():
+    offenders = unmarked_backend_tests(BASE, _hook_rule)
+    assert offenders == [], "\n".join(offenders)
+    assert len(modules_needing_both_backends(BASE)) >= 20  # the rule sees the suite (not an empty tree)
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (  # through a helper module of the suite
+            {
+                "tests/connector/helpers.py": "from connector.locks import pair_lock\n",
+                "tests/connector/test_x.py": "from tests.connector.helpers import something\n",
+            },
+            "tests/connector/test_x.py: touches connector.locks but is not marked backend",
+        ),
+        (  # inside a function, from the inbox package
+            {"tests/test_x.py": "def test_a():\n    from connector.intake.inbox import claims\n"},
+            "tests/test_x.py: touches connector.intake.inbox but is not marked backend",
+        ),
+        (  # a worker fixture
+            {"tests/other/test_x.py": "def test_a(make_stack):\n    pass\n"},
+            "tests/other/test_x.py: touches make_stack but is not marked backend",
+        ),
+    ],
+)
+def test_a_planted_unmarked_backend_test_is_reported(tmp_path, files, expected):
+    root = plant(tmp_path, {"tests/__init__.py": "", "connector/locks.py": "", **files})
+    assert unmarked_backend_tests(root, lambda path, fixtures: False) == [expected]
+    assert unmarked_backend_tests(root, lambda path, fixtures: True) == []
+
+
+def test_tests_touching_none_of_it_are_not_asked_to_run_twice(tmp_path):
+    root = plant(
+        tmp_path,
+        {
+            "tests/__init__.py": "",
+            "tests/conftest.py": "from connector.locks import pair_lock\n",  # conftest: not followed
+            "tests/test_x.py": "from mapping.engine import run\nfrom tests import conftest\n",
+        },
+    )
+    assert modules_needing_both_backends(root) == {}
