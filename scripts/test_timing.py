@@ -50,11 +50,17 @@ def _outcome(case: ET.Element) -> str:
 
 
 def read(path: Path) -> Run:
+    """One pass's report: ``FILE.xml`` and, when the run wrote it, ``FILE-fuzz.xml`` (scripts/test.sh
+    runs the spec fuzzing in a second pytest process after the workers)."""
     run = Run()
-    root = ET.parse(path).getroot()  # noqa: S314 (pytest's own report of this machine's run)
-    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
-    run.wall = sum(float(suite.get("time", 0)) for suite in suites)
-    for case in root.iter("testcase"):
+    reports = [report for report in (path, path.with_name(f"{path.stem}-fuzz.xml")) if report.exists()]
+    roots = [ET.parse(report).getroot() for report in reports]  # noqa: S314 (this machine's own reports)
+    cases = []
+    for root in roots:
+        suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+        run.wall += sum(float(suite.get("time", 0)) for suite in suites)
+        cases += list(root.iter("testcase"))
+    for case in cases:
         test_id = f"{case.get('classname')}::{case.get('name')}"
         repeat = 1
         while f"{test_id}#{repeat}" in run.tests or (repeat == 1 and test_id in run.tests):
