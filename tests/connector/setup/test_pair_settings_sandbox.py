@@ -16,6 +16,7 @@ urlpatterns = [
     path("connect/", include("connector.connections.urls")),  # the home's set-up call-out links there
     path("admin/", admin.site.urls),
     path("webhooks/", include("connector.intake.urls")),
+    path("pipedrive/panel/", include("connector.panel.urls")),  # the pair page shows its endpoint
     path("sandbox/", include("sandbox.urls")),
 ]
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=True)]

@@ -21,6 +21,7 @@ urlpatterns = [
     path("admin/", __import__("django.contrib.admin", fromlist=["site"]).site.urls),
     path("connect/", include("connector.connections.urls")),
     path("webhooks/", include("connector.intake.urls")),
+    path("pipedrive/panel/", include("connector.panel.urls")),  # the pair page shows its endpoint
     path("sandbox/", include("sandbox.urls")),
 ]
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=True)]

@@ -30,6 +30,7 @@ from sandbox.xero.models import Contact, Invoice, Organisation, Payment
 SYNC_URLS = [
     path("sandbox/", include("sandbox.urls")),
     path("webhooks/", include("connector.intake.urls")),
+    path("pipedrive/panel/", include("connector.panel.urls")),  # the pair page shows its endpoint
     path("connect/", include("connector.connections.urls")),  # the admin home's set-up call-out links there
     path("admin/", include("connector.operations.urls")),
     path("admin/", admin.site.urls),
