@@ -32,7 +32,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -44,6 +44,7 @@ from connector.intake.pipedrive_events import (
     apply_pipedrive_event,
     parse_pipedrive_body,
 )
+from connector.limits.ratelimit import XeroLimiter
 from connector.locks import claim_lock, lock_path, named_lock
 from connector.logging import redact
 from connector.models import ConnectionStatus, SyncPair, WebhookEvent
@@ -74,6 +75,7 @@ class DrainReport:
     retried: int = 0  # of those, put back after a transient error, for a later drain
     stopped_by: str = ""
     handed_over: bool = False  # time was up with rows pending: a new drain was asked for
+    batch_wait_seconds: float = 0.0  # waited to fill Xero batches (the Xero minute short of room)
     # Rows whose sync failed transiently: held (processing) until the drain ends, so this drain
     # does not claim them again at once, then released or, past the attempts, failed.
     to_retry: list = field(default_factory=list, repr=False)
@@ -195,6 +197,84 @@ def _release(rows: list[WebhookEvent], reason: str, report: DrainReport) -> None
     report.released += _still_ours(rows).update(
         status=Status.PENDING, reason=reason[:MAX_REASON], claimed_at=None, claim_token=""
     )
+
+
+# ---------------------------------------------------------------- batching against the Xero minute
+
+FULL_BATCH = 100  # Xero's IDs= / ContactIDs= / InvoiceIDs= take up to 100 ids per call
+ARRIVAL_SECONDS = 1.0  # the recent arrival rate of a pair's Xero events is measured over this long
+BATCH_POLL_SECONDS = 0.1
+
+
+def _clock() -> float:  # names the tests replace
+    return time.monotonic()
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def batch_wait_seconds() -> float:
+    """The most a drain waits to fill a batch when the Xero minute is short of room
+    (INBOX_BATCH_WAIT_SECONDS, 2 s)."""
+    return float(settings.INBOX_BATCH_WAIT_SECONDS)
+
+
+def _claimable_xero(pair_id: int):
+    return WebhookEvent.objects.filter(
+        pair_id=pair_id,
+        status=Status.PENDING,
+        source=WebhookEvent.Source.XERO,
+        category__in=XERO_SYNCED_CATEGORIES,
+    )
+
+
+def xero_short_of_room(pair: SyncPair) -> bool:
+    """Whether the Xero minute cannot afford reading the pair's events as they arrive.
+
+    Reading at once costs about one call per event while events come slower than a drain's round;
+    at the rate they arrived over the last ARRIVAL_SECONDS that is ``rate times the window's length``
+    calls before the window has turned, against the calls the limiter has left in it now (its
+    ``room``). A lone change, or a steady trickle the minute can carry, is read at once; a burst
+    (a batch of invoices, a payment run), or any change once the window runs low, waits for a fuller
+    batch. The limiter's state decides, not a fixed window."""
+    limiter = XeroLimiter(pair.xero_connection.tenant_id)
+    minute = next(w for w in limiter.windows(1) if w.kind == "minute")
+    since = timezone.now() - timedelta(seconds=ARRIVAL_SECONDS)
+    recent = WebhookEvent.objects.filter(
+        pair_id=pair.pk,
+        source=WebhookEvent.Source.XERO,
+        category__in=XERO_SYNCED_CATEGORIES,
+        received_at__gte=since,
+    ).count()
+    calls_if_read_at_once = recent * minute.seconds / ARRIVAL_SECONDS
+    return calls_if_read_at_once > limiter.room("minute")
+
+
+def _largest_category(pair_id: int) -> int:
+    counts = _claimable_xero(pair_id).values("category").annotate(n=Count("id")).values_list("n", flat=True)
+    return max(counts, default=0)
+
+
+def wait_for_fuller_batch(pair: SyncPair, deadline: float) -> float:
+    """Before a claim: when Xero events are pending and the Xero minute is short of room, wait (at
+    most ``batch_wait_seconds``, never past the drain's deadline) until one category has a full batch
+    of FULL_BATCH ids pending; with room, or a full batch, or only Pipedrive events, claim at once.
+    Returns the seconds waited (for the drain's report)."""
+    if batch_wait_seconds() <= 0:
+        return 0.0
+    pending = _largest_category(pair.pk)
+    if pending == 0 or pending >= FULL_BATCH:
+        return 0.0
+    if not xero_short_of_room(pair):
+        return 0.0
+    started = _clock()
+    until = min(started + batch_wait_seconds(), deadline)
+    while _clock() < until:
+        _sleep(min(BATCH_POLL_SECONDS, max(0.0, until - _clock())))
+        if _largest_category(pair.pk) >= FULL_BATCH:
+            break
+    return _clock() - started
 
 
 # ---------------------------------------------------------------- processing
@@ -400,6 +480,7 @@ def _drain(pair_id: int) -> dict:
                 ).exists()
                 report.stopped_by = TIME_UP if report.handed_over else ""
                 break
+            report.batch_wait_seconds += wait_for_fuller_batch(pair, deadline)
             rows = claim_pending(pair_id, _claim_size(report, started, deadline))
             if not rows:
                 break
