@@ -82,7 +82,7 @@ def test_short_of_room_the_drain_waits_for_a_full_batch_of_100(pair, fake_sync, 
     arrivals.per_pause = 25  # a payment run arriving
     arrivals.add(3)
     report = drain.drain_pair(pair.pk)
-    assert len(arrivals.pauses) == 4  # 3 + 4 × 25 = 103: a full batch, then no more waiting
+    assert len(arrivals.pauses) == 4  # 3 + 4 x 25 = 103: a full batch, then no more waiting
     assert sum(arrivals.pauses) <= 2
     assert report["batch_wait_seconds"] == pytest.approx(sum(arrivals.pauses))
     # One claim of all that arrived: Xero is read for 100 ids per call, not for 3 and then more.
