@@ -123,7 +123,7 @@ def _is_property_based(item) -> bool:
 SERIAL_GROUPS = {"resilience": "processes", "browser": "browser"}
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(tryfirst=True)  # before -m deselects and xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     """Every test gets its tier marker, ``backend`` when its outcome can depend on the database or the
     broker, and an xdist group when it must not run beside its like; the tier and group are written to
