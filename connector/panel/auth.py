@@ -3,8 +3,8 @@
 Pipedrive draws the panel by calling its API endpoint with GET and the query parameters
 ``resource``, ``view``, ``userId``, ``companyId``, ``selectedIds`` and ``token``: a JWT (HS256) signed
 with the panel's JWT secret, or the app's client secret when the panel has none
-(Pipedrive's JSON panel documentation, app-panels-adding-a-panel). Anyone who knows the endpoint's URL can call it, so an
-answer is given only when
+(Pipedrive's JSON panel documentation, app-panels-adding-a-panel). Anyone who knows the endpoint's
+URL can call it, so an answer is given only when
 
 - the token's signature verifies with the pair's panel secret (``SyncPair.pipedrive_panel_secret``)
   or, when that is empty, the client secret of the pair's Pipedrive OAuth app;
