@@ -174,8 +174,8 @@ def _pipedrive_me(base: str, headers: dict) -> dict:
 def _ask_pipedrive_me(base: str, headers: dict) -> dict:
     for _ in range(ME_429_TRIES):
         response = requests.get(f"{base}/api/v1/users/me", headers=headers, timeout=oauth.timeout())
-        # A 429 or a passing server error (502/503/504) is asked again, as the API clients do.
-        if response.status_code not in (429, 502, 503, 504):
+        # A 429 or a server error (5xx) is asked again, as the API clients do (connector/clients/http.py).
+        if response.status_code != 429 and response.status_code < 500:
             break
         wait = retry_after_seconds(response.headers.get("Retry-After")) or 1.0
         if wait > ME_429_MAX_WAIT:
