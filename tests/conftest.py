@@ -80,6 +80,7 @@ _WORKER_COUNTS: list[tuple[int, int]] = []  # (secrets, log lines) of each xdist
 _WORKER_LEAKS: list[str] = []
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: the suite also runs with -p no:xdist
 def pytest_testnodedown(node, error):
     """On the xdist controller: each worker's guard result (pytest_sessionfinish below, in the worker)."""
     output = getattr(node, "workeroutput", {})

@@ -2,14 +2,11 @@
 name, the story page of its invoice (custom fields by name, changed marks) and its timeline.
 Screenshots: audit-search-list, audit-search-story, audit-search-timeline."""
 
-import importlib
 import re
-
-import pytest
-from django.contrib.auth.models import Group, User
 
 from connector.setup import pipedrive_fields as pipedrive_setup
 from connector.sync import sync_records
+from tests.browser.conftest import FINANCE_PASSWORD, log_in
 from tests.connector.sync.conftest import (  # noqa: F401 (fixtures)
     default_rules,
     empty_shared_cache,
@@ -25,18 +22,7 @@ from tests.connector.sync.harness import SYNC_MARKS, SYNC_URLS
 
 urlpatterns = SYNC_URLS
 pytestmark = SYNC_MARKS
-PASSWORD = "finance-pw-for-tests-1"
 STAGES = ["Draft", "Awaiting approval", "Awaiting payment", "Part paid", "Paid", "Voided"]
-
-
-@pytest.fixture
-def finance_login(db):
-    from django.apps import apps
-
-    importlib.import_module("audit.migrations.0003_schedules_and_roles").add_roles(apps, None)
-    user = User.objects.create_user("fiona", "fiona@example.com", PASSWORD, is_staff=True)
-    user.groups.add(Group.objects.get(name="Finance"))
-    return user
 
 
 def test_finance_finds_a_customer_reads_the_story_and_the_timeline(
@@ -60,10 +46,7 @@ def test_finance_finds_a_customer_reads_the_story_and_the_timeline(
     sync_records(sync_pair, "INVOICE", [invoice])
     number = sandbox.xero_invoice(invoice).invoice_number
 
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/audit/syncrecord/")
-    page.fill("#id_username", "fiona")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
+    log_in(page, f"{live_server.url}/admin/audit/syncrecord/", "fiona", FINANCE_PASSWORD)
     page.wait_for_url(re.compile(r"/audit/syncrecord/"))
     page.fill("#searchbar", "Oracle Alpha")
     page.press("#searchbar", "Enter")

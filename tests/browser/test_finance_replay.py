@@ -2,16 +2,15 @@
 the stage is missing and where to fix it; the user fixes the stage mapping, replays the record with
 one click and sees it succeed. Screenshots: the health page, the sync record list, the story pages."""
 
-import importlib
 import re
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from audit.models import SyncRecord
 from connector.intake.drain import drain_pair
 from connector.models import WebhookEvent
+from tests.browser.conftest import FINANCE_PASSWORD, log_in
 from tests.connector.sync.conftest import (  # noqa: F401 (fixtures)
     default_rules,
     empty_shared_cache,
@@ -27,17 +26,6 @@ from tests.connector.sync.harness import SYNC_MARKS, SYNC_URLS
 
 urlpatterns = SYNC_URLS
 pytestmark = SYNC_MARKS
-PASSWORD = "finance-pw-for-tests-1"
-
-
-@pytest.fixture
-def finance_login(db):
-    from django.apps import apps
-
-    importlib.import_module("audit.migrations.0003_schedules_and_roles").add_roles(apps, None)
-    user = User.objects.create_user("fiona", "fiona@example.com", PASSWORD, is_staff=True)
-    user.groups.add(Group.objects.get(name="Finance"))
-    return user
 
 
 @pytest.fixture
@@ -68,10 +56,7 @@ def test_finance_sees_a_failure_fixes_the_stage_and_replays_it(
     sandbox,  # noqa: F811
 ):
     invoice_id, number = failed_invoice
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", "fiona")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
+    log_in(page, f"{live_server.url}/admin/", "fiona", FINANCE_PASSWORD)
 
     # The admin home opens on the health summary: the failure is there.
     summary = page.locator("#health-summary")

@@ -7,6 +7,7 @@ from django.contrib.auth.models import User
 
 from connector.sync import sync_records
 from mapping.models import RecordLink
+from tests.browser.conftest import log_in
 from tests.connector.panel.sandbox.test_panel_on_sandbox import PANEL_SECRET, STAGES, register_panel
 from tests.connector.panel.sandbox.urls import PANEL_MARKS
 from tests.connector.sync.conftest import (  # noqa: F401 (fixtures)
@@ -42,10 +43,8 @@ def test_the_sandbox_organization_page_shows_the_panel(page, screenshot, live_se
     register_panel(live_server, sync_pair)
     User.objects.create_superuser("admin", "admin@example.com", PASSWORD)
 
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/sandbox_pipedrive/organization/{org_id}/change/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
+    organization_page = f"{live_server.url}/admin/sandbox_pipedrive/organization/{org_id}/change/"
+    log_in(page, organization_page, "admin", PASSWORD)
     panel = page.locator("section.json-panel")
     panel.wait_for()
     text = panel.inner_text()
