@@ -28,8 +28,11 @@ def roles(db):
     importlib.import_module("audit.migrations.0003_schedules_and_roles").add_roles(apps, None)
 
 
+STAFF_PASSWORD = "pw-for-tests-1"  # every role's test user (the browser tests sign in with it)
+
+
 def _member(group: str, username: str) -> User:
-    user = User.objects.create_user(username, f"{username}@example.com", "pw-for-tests-1", is_staff=True)
+    user = User.objects.create_user(username, f"{username}@example.com", STAFF_PASSWORD, is_staff=True)
     user.groups.add(Group.objects.get(name=group))
     return user
 

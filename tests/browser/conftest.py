@@ -1,8 +1,8 @@
 """Browser tests: Playwright's sync API driving Debian's Chromium (never a downloaded browser).
 
 Fixtures: ``browser`` (one Chromium per test module), ``page`` (a fresh 1280x800 page per test) and
-``finance_login`` (a staff user "fiona" in the Finance role, password ``FINANCE_PASSWORD``),
-``log_in(page, url, username, password)`` (the admin's login form, then ``url``) and
+``finance_user`` (tests/audit/conftest.py: "fiona" in the Finance role, password ``STAFF_PASSWORD``),
+``log_in(page, server_url, path, username, password)`` (the admin's login form, then ``path``) and
 ``screenshot`` (``screenshot(page, name)`` saves a full-page PNG under ``test-artifacts/screenshots/``
 and checks the page has no horizontal scrolling at that width). Every test under ``tests/browser``
 is marked ``browser``, so ``pytest -m "not browser"`` leaves them out.
@@ -11,15 +11,14 @@ Without a ``chromium`` on PATH the tests are skipped with the reason on a develo
 fail in CI (``CI`` set), where ``scripts/test.sh`` has installed it.
 """
 
-import importlib
 import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
-from django.apps import apps
-from django.contrib.auth.models import Group, User
+
+from tests.audit.conftest import finance_user, roles  # noqa: F401 (fixtures)
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
@@ -105,22 +104,9 @@ def screenshot():
     return save_screenshot
 
 
-FINANCE_PASSWORD = "finance-pw-for-tests-1"
-
-
-@pytest.fixture
-def finance_login(db):
-    """A staff user in the Finance role as the data migration defines it (the roles exist)."""
-    importlib.import_module("audit.migrations.0003_schedules_and_roles").add_roles(apps, None)
-    user = User.objects.create_user("fiona", "fiona@example.com", FINANCE_PASSWORD, is_staff=True)
-    user.groups.add(Group.objects.get(name="Finance"))
-    return user
-
-
-def log_in(page, url: str, username: str, password: str) -> None:
-    """Sign in through the admin's login form and land on ``url`` (its path as ``next``)."""
-    origin, _, path = re.match(r"(https?://[^/]+)(/?)(.*)", url).groups()
-    page.goto(f"{origin}/admin/login/?next=/{path}")
+def log_in(page, server_url: str, path: str, username: str, password: str) -> None:
+    """Sign in through the admin's login form and land on ``path``."""
+    page.goto(f"{server_url}/admin/login/?next={path}")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("input[type=submit]")

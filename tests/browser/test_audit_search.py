@@ -6,7 +6,8 @@ import re
 
 from connector.setup import pipedrive_fields as pipedrive_setup
 from connector.sync import sync_records
-from tests.browser.conftest import FINANCE_PASSWORD, log_in
+from tests.audit.conftest import STAFF_PASSWORD
+from tests.browser.conftest import log_in
 from tests.connector.sync.conftest import (  # noqa: F401 (fixtures)
     default_rules,
     empty_shared_cache,
@@ -29,7 +30,7 @@ def test_finance_finds_a_customer_reads_the_story_and_the_timeline(
     page,
     screenshot,
     live_server,
-    finance_login,
+    finance_user,
     sync_pair,  # noqa: F811
     sandbox,  # noqa: F811
     settings,
@@ -46,7 +47,7 @@ def test_finance_finds_a_customer_reads_the_story_and_the_timeline(
     sync_records(sync_pair, "INVOICE", [invoice])
     number = sandbox.xero_invoice(invoice).invoice_number
 
-    log_in(page, f"{live_server.url}/admin/audit/syncrecord/", "fiona", FINANCE_PASSWORD)
+    log_in(page, live_server.url, "/admin/audit/syncrecord/", "fiona", STAFF_PASSWORD)
     page.wait_for_url(re.compile(r"/audit/syncrecord/"))
     page.fill("#searchbar", "Oracle Alpha")
     page.press("#searchbar", "Enter")

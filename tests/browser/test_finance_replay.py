@@ -10,7 +10,8 @@ from django.utils import timezone
 from audit.models import SyncRecord
 from connector.intake.drain import drain_pair
 from connector.models import WebhookEvent
-from tests.browser.conftest import FINANCE_PASSWORD, log_in
+from tests.audit.conftest import STAFF_PASSWORD
+from tests.browser.conftest import log_in
 from tests.connector.sync.conftest import (  # noqa: F401 (fixtures)
     default_rules,
     empty_shared_cache,
@@ -51,12 +52,12 @@ def test_finance_sees_a_failure_fixes_the_stage_and_replays_it(
     page,
     screenshot,
     live_server,
-    finance_login,
+    finance_user,
     failed_invoice,
     sandbox,  # noqa: F811
 ):
     invoice_id, number = failed_invoice
-    log_in(page, f"{live_server.url}/admin/", "fiona", FINANCE_PASSWORD)
+    log_in(page, live_server.url, "/admin/", "fiona", STAFF_PASSWORD)
 
     # The admin home opens on the health summary: the failure is there.
     summary = page.locator("#health-summary")

@@ -43,8 +43,9 @@ def test_the_sandbox_organization_page_shows_the_panel(page, screenshot, live_se
     register_panel(live_server, sync_pair)
     User.objects.create_superuser("admin", "admin@example.com", PASSWORD)
 
-    organization_page = f"{live_server.url}/admin/sandbox_pipedrive/organization/{org_id}/change/"
-    log_in(page, organization_page, "admin", PASSWORD)
+    log_in(
+        page, live_server.url, f"/admin/sandbox_pipedrive/organization/{org_id}/change/", "admin", PASSWORD
+    )
     panel = page.locator("section.json-panel")
     panel.wait_for()
     text = panel.inner_text()
