@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from connector.clients.http import retry_after_seconds
+from connector.clients.http import backoff, retry_after_seconds
 from connector.clients.pipedrive import PipedriveClient
 from connector.clients.xero import XeroClient
 from connector.connections import hosts, oauth
@@ -156,7 +156,7 @@ def connect_pipedrive_api_token(api_token: str, api_domain: str = "") -> Pipedri
 
 
 ME_429_TRIES = (
-    4  # a rate-limited (or 5xx) "who am I" is asked again after Retry-After, this many times at most
+    4  # a rate-limited, 5xx or timed-out "who am I" is asked again after Retry-After, this many times at most
 )
 ME_429_MAX_WAIT = 10.0  # seconds; a longer Retry-After is not waited for in a connect request
 
@@ -172,9 +172,16 @@ def _pipedrive_me(base: str, headers: dict) -> dict:
 
 
 def _ask_pipedrive_me(base: str, headers: dict) -> dict:
-    for _ in range(ME_429_TRIES):
-        response = requests.get(f"{base}/api/v1/users/me", headers=headers, timeout=oauth.timeout())
-        # A 429 or a server error (5xx) is asked again, as the API clients do (connector/clients/http.py).
+    for attempt in range(ME_429_TRIES):
+        # A 429, a server error (5xx), a time-out or a dropped connection is asked again, as the API
+        # clients do for a GET (connector/clients/http.py).
+        try:
+            response = requests.get(f"{base}/api/v1/users/me", headers=headers, timeout=oauth.timeout())
+        except (requests.ConnectionError, requests.Timeout):
+            if attempt + 1 == ME_429_TRIES:
+                raise
+            time.sleep(backoff(attempt))
+            continue
         if response.status_code != 429 and response.status_code < 500:
             break
         wait = retry_after_seconds(response.headers.get("Retry-After")) or 1.0

@@ -97,6 +97,33 @@ def test_connecting_a_pipedrive_token_asks_again_after_a_passing_server_error(db
 
 
 @responses.activate
+def test_connecting_a_pipedrive_token_asks_again_after_a_time_out(db):
+    from unittest import mock
+
+    import pytest
+    import requests
+
+    from connector.connections import services as connections
+    from connector.errors import ConnectorError
+    from connector.models import PipedriveConnection
+
+    responses.get(f"{PD_API}/api/v1/users/me", body=requests.ReadTimeout("stalled"))
+    responses.get(f"{PD_API}/api/v1/users/me", json=ME)
+    with mock.patch.object(connections.time, "sleep") as slept:
+        conn = connections.connect_pipedrive_api_token("a" * 40, PD_API)
+    assert slept.call_count == 1 and conn.company_name == "Acme" and len(responses.calls) == 2
+
+    # Time-outs every time: the last try's error is the admin's message, and nothing is saved.
+    PipedriveConnection.objects.all().delete()
+    responses.reset()
+    responses.get(f"{PD_API}/api/v1/users/me", body=requests.ReadTimeout("stalled"))
+    with mock.patch.object(connections.time, "sleep"), pytest.raises(ConnectorError, match="did not answer"):
+        connections.connect_pipedrive_api_token("a" * 40, PD_API)
+    assert len(responses.calls) == connections.ME_429_TRIES
+    assert not PipedriveConnection.objects.exists()
+
+
+@responses.activate
 def test_a_lasting_pipedrive_rate_limit_says_to_try_again(db):
     from unittest import mock
 
