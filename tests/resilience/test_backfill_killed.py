@@ -60,7 +60,8 @@ def test_backfill_worker_killed_halfway_resumes_where_it_stood_and_writes_every_
     )
     assert halfway["status"] == "running" and halfway["phase"] == "invoices", halfway
     assert 0 < halfway["deals_at_kill"] < INVOICES and halfway["deals_at_kill"] > halfway["saved_at_kill"]
-    assert halfway["page"] == KILL_AT_DEAL // PAGE + 1 and halfway["saved_at_kill"] >= 2 * PAGE, halfway
+    # The watcher polls, so a worker near a page's end may have stored the next page before the kill.
+    assert halfway["page"] >= KILL_AT_DEAL // PAGE + 1 and halfway["saved_at_kill"] >= 2 * PAGE, halfway
     assert halfway["links"]["organization"]["linked"] == CONTACTS, halfway
 
     stack.restart_cluster(0)  # as the run command's supervisor does; the upkeep hands the run on
