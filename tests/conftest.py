@@ -1,11 +1,32 @@
 import contextlib
 import logging
+import socket
 
 import pytest
 from cryptography.fernet import Fernet, MultiFernet
+from django.core.servers.basehttp import ThreadedWSGIServer
+from django.test.testcases import LiveServerThread
 from encrypted_model_fields import fields as emf
 
 from tests import tiers
+
+
+class NoDelayWSGIServer(ThreadedWSGIServer):
+    """The live server with Nagle's algorithm off on each connection it accepts.
+
+    wsgiref writes a response's headers and its body in two sends; with Nagle on, the body waits for
+    the client's delayed ACK of the headers (40 ms on Linux) on every request. The suite's sync,
+    backfill and replay tests make thousands of API calls to the sandbox on the live server, so that
+    wait was most of their time (gunicorn, which the resilience stack runs, sets TCP_NODELAY too)."""
+
+    def get_request(self):
+        connection, address = super().get_request()
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection, address
+
+
+# pytest-django's live_server builds Django's LiveServerThread, which makes its server_class.
+LiveServerThread.server_class = NoDelayWSGIServer
 
 # The public address the connect-flow tests pretend to have (redirect URIs are built on it).
 SANDBOX_PUBLIC_BASE = "https://app.example"
