@@ -209,6 +209,9 @@ INBOX_SWEEP_AFTER_SECONDS = envparse.env_int(ENV, "INBOX_SWEEP_AFTER_SECONDS", 1
 INBOX_CLAIM_LEASE_SECONDS = envparse.env_int(ENV, "INBOX_CLAIM_LEASE_SECONDS", Q_CLUSTER["timeout"])
 # Rows claimed per round of a drain (a drain keeps claiming until nothing is pending).
 INBOX_CLAIM_BATCH = envparse.env_int(ENV, "INBOX_CLAIM_BATCH", 500)
+# When the Xero minute is short of room for reading events as they arrive, a drain waits at most this
+# long for a fuller batch (up to 100 ids a call) before it claims (connector/intake/drain.py).
+INBOX_BATCH_WAIT_SECONDS = float(ENV.get("INBOX_BATCH_WAIT_SECONDS", "2"))
 # How long one drain claims work: well inside the task timeout (which would kill it and leave its
 # claimed rows to wait out their lease); what is left then goes to a new drain.
 INBOX_DRAIN_SECONDS = envparse.inbox_drain_seconds(ENV, Q_CLUSTER["timeout"])

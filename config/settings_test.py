@@ -36,6 +36,10 @@ Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
 
+# No waiting for fuller Xero batches in the suite (many tests drain a few events at once, against the
+# real minute of 60): tests/connector/intake/test_drain_batching.py turns it on with the settings fixture.
+INBOX_BATCH_WAIT_SECONDS = 0.0
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 

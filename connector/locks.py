@@ -5,8 +5,12 @@ a transaction open meanwhile), so they hold across machines. SQLite (one host): 
 ``flock`` on a file under ``DATA_DIR/locks``, re-entrant within a thread like an advisory lock is
 within a session.
 
-- ``named_lock(name)``: work named ``name`` (a record's sync, a pair's drain, an index refresh).
+- ``named_lock(name)``: work named ``name`` (a record's sync, a pair's drain, an index refresh);
+  ``shared=True`` takes it in shared mode: any number of shared holders at once, none while an
+  exclusive holder has it (a pair's drains run side by side, a backfill chunk excludes them all).
 - ``file_lock(path)``: the flock primitive, for callers that lock by other means on PostgreSQL.
+- ``claim_lock(name)``: inside an open transaction, serialize it with others of that name until
+  its commit (a short critical section, such as a drain's claim).
 - ``lock_path(*parts)``: where a lock file lives.
 """
 
@@ -38,16 +42,16 @@ def lock_path(*parts: str) -> Path:
 
 
 @contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive flock on ``path`` (created if missing). A thread that already holds the
-    file goes straight in: flock would otherwise wait for itself."""
+def file_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold a flock on ``path`` (created if missing), exclusive unless ``shared``. A thread that
+    already holds the file goes straight in: flock would otherwise wait for itself."""
     held: set[Path] = _held.__dict__.setdefault("paths", set())
     if path in held:
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         held.add(path)
         try:
             yield
@@ -57,30 +61,42 @@ def file_lock(path: Path) -> Iterator[None]:
 
 
 @contextmanager
-def advisory_lock(name: str) -> Iterator[None]:
-    """A PostgreSQL session advisory lock on ``name``'s key, released on exit."""
+def advisory_lock(name: str, *, shared: bool = False) -> Iterator[None]:
+    """A PostgreSQL session advisory lock on ``name``'s key (shared or exclusive), released on exit."""
     key = lock_key(name)
+    mode = "_shared" if shared else ""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+        cursor.execute(f"SELECT pg_advisory_lock{mode}(%s)", [key])
     try:
         yield
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+            cursor.execute(f"SELECT pg_advisory_unlock{mode}(%s)", [key])
 
 
 @contextmanager
-def named_lock(name: str, *, path: Path | None = None) -> Iterator[None]:
-    """Serialize work named ``name`` across threads and processes.
+def named_lock(name: str, *, path: Path | None = None, shared: bool = False) -> Iterator[None]:
+    """Serialize work named ``name`` across threads and processes (``shared``: only against
+    exclusive holders).
 
     PostgreSQL: an advisory lock. SQLite: a flock on ``path`` when given (a lock of its own),
     otherwise on one of ``RECORD_LOCK_FILES`` shared files chosen by the name's hash.
     """
     if connection.vendor == "postgresql":
-        with advisory_lock(name):
+        with advisory_lock(name, shared=shared):
             yield
         return
     if path is None:
         path = lock_path("records", str(lock_key(name) % RECORD_LOCK_FILES))
-    with file_lock(path):
+    with file_lock(path, shared=shared):
         yield
+
+
+def claim_lock(name: str) -> None:
+    """Serialize the open transaction with every other one that calls this with ``name``, until
+    it ends (commit or rollback). PostgreSQL: a transaction advisory lock. SQLite needs none: the
+    connector's transactions there are IMMEDIATE (config/env.py), so an open one already holds the
+    database's only write lock."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key(name)])

@@ -1,15 +1,23 @@
 """Draining the inbox: claim a pair's pending events, coalesce them, sync, and record each outcome.
 
-One drain per pair at a time (a lock per pair: a second drain waits for the first, so an older
-copy of a record fetched by one drain can never overwrite a newer one written by another), and
-even without it two drains never process the same row: rows are claimed with ``SELECT … FOR
-UPDATE SKIP LOCKED`` on PostgreSQL and a conditional UPDATE everywhere, under a claim token. No
-transaction is held across a sync (HTTP). Each record's rows are finished as soon as its sync
-ends, so a killed worker leaves only its unfinished records to redo. A drain keeps claiming until
-nothing is pending, so events stored while it runs are not left behind, but only for
-``INBOX_DRAIN_SECONDS`` (well inside the task timeout, which would kill it): it claims what it can
-finish in the time left and hands the rest to a new drain. Transient failures (a 5xx or time-out
-that outlasted the client's retries) put rows back to pending for a later drain, up to
+Order per record, not per pair: a drain claims only rows of records that no other drain holds (no
+row of the same record is processing), so two changes of one record are never synced at once or
+out of order, and an older copy of a record fetched by one drain can never overwrite a newer one
+written by another; different records of one pair sync in parallel, in as many drains as the
+workers run. Claims of one pair are serialized (a transaction lock held for the claim's short
+transaction only, ``connector.locks.claim_lock``), and rows are claimed with ``SELECT … FOR
+UPDATE SKIP LOCKED`` on PostgreSQL and a conditional UPDATE everywhere, under a claim token. A
+backfill or reconciliation chunk, which syncs records it fetched itself, takes the pair's drain
+lock exclusively (``pair_drain_lock``); drains hold it shared (``drains_of_pair``).
+
+No transaction is held across a sync (HTTP). Each record's rows are finished as soon as its sync
+ends, so a killed worker leaves only its unfinished records to redo (their rows stay processing,
+and so keep their record from other drains, until the sweep takes them back at the lease). A
+drain keeps claiming until nothing claimable is left, so events stored while it runs are not left
+behind (an event of a record another drain holds is claimed by that drain's next round), but only
+for ``INBOX_DRAIN_SECONDS`` (well inside the task timeout, which would kill it): it claims what it
+can finish in the time left and hands the rest to a new drain. Transient failures (a 5xx or
+time-out that outlasted the client's retries) put rows back to pending for a later drain, up to
 ``INBOX_MAX_ATTEMPTS`` failed tries (claims are not counted: a row re-claimed after a killed
 worker is no closer to failing). The sweep re-enqueues drains for rows left pending (a lost
 broker message) or processing (a killed worker).
@@ -24,7 +32,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -36,7 +44,8 @@ from connector.intake.pipedrive_events import (
     apply_pipedrive_event,
     parse_pipedrive_body,
 )
-from connector.locks import lock_path, named_lock
+from connector.limits.ratelimit import XeroLimiter
+from connector.locks import claim_lock, lock_path, named_lock
 from connector.logging import redact
 from connector.models import ConnectionStatus, SyncPair, WebhookEvent
 from connector.sync import sync_records
@@ -66,6 +75,7 @@ class DrainReport:
     retried: int = 0  # of those, put back after a transient error, for a later drain
     stopped_by: str = ""
     handed_over: bool = False  # time was up with rows pending: a new drain was asked for
+    batch_wait_seconds: float = 0.0  # waited to fill Xero batches (the Xero minute short of room)
     # Rows whose sync failed transiently: held (processing) until the drain ends, so this drain
     # does not claim them again at once, then released or, past the attempts, failed.
     to_retry: list = field(default_factory=list, repr=False)
@@ -97,12 +107,24 @@ class _TimeUp(_Stop):
 
 
 def claim_pending(pair_id: int, limit: int) -> list[WebhookEvent]:
-    """Claim up to ``limit`` pending rows of the pair, oldest event first; short transaction."""
+    """Claim up to ``limit`` pending rows of the pair, oldest event first, leaving out the records
+    another drain holds (a row of theirs is processing); short transaction, one claim of a pair at
+    a time (so two drains cannot each take a row of the same record)."""
     token = uuid.uuid4().hex
     now = timezone.now()
     with transaction.atomic():
-        pending = WebhookEvent.objects.filter(pair_id=pair_id, status=Status.PENDING).order_by(
-            "event_time", "id"
+        claim_lock(f"claim:{pair_id}")
+        held = WebhookEvent.objects.filter(
+            pair_id=pair_id,
+            status=Status.PROCESSING,
+            source=OuterRef("source"),
+            category=OuterRef("category"),
+            resource_id=OuterRef("resource_id"),
+        )
+        pending = (
+            WebhookEvent.objects.filter(pair_id=pair_id, status=Status.PENDING)
+            .exclude(Exists(held))
+            .order_by("event_time", "id")
         )
         pending = _fresh_or_suspects(pending)
         if pending is None:
@@ -175,6 +197,84 @@ def _release(rows: list[WebhookEvent], reason: str, report: DrainReport) -> None
     report.released += _still_ours(rows).update(
         status=Status.PENDING, reason=reason[:MAX_REASON], claimed_at=None, claim_token=""
     )
+
+
+# ---------------------------------------------------------------- batching against the Xero minute
+
+FULL_BATCH = 100  # Xero's IDs= / ContactIDs= / InvoiceIDs= take up to 100 ids per call
+ARRIVAL_SECONDS = 1.0  # the recent arrival rate of a pair's Xero events is measured over this long
+BATCH_POLL_SECONDS = 0.1
+
+
+def _clock() -> float:  # names the tests replace
+    return time.monotonic()
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def batch_wait_seconds() -> float:
+    """The most a drain waits to fill a batch when the Xero minute is short of room
+    (INBOX_BATCH_WAIT_SECONDS, 2 s)."""
+    return float(settings.INBOX_BATCH_WAIT_SECONDS)
+
+
+def _claimable_xero(pair_id: int):
+    return WebhookEvent.objects.filter(
+        pair_id=pair_id,
+        status=Status.PENDING,
+        source=WebhookEvent.Source.XERO,
+        category__in=XERO_SYNCED_CATEGORIES,
+    )
+
+
+def xero_short_of_room(pair: SyncPair) -> bool:
+    """Whether the Xero minute cannot afford reading the pair's events as they arrive.
+
+    Reading at once costs about one call per event while events come slower than a drain's round;
+    at the rate they arrived over the last ARRIVAL_SECONDS that is ``rate times the window's length``
+    calls before the window has turned, against the calls the limiter has left in it now (its
+    ``room``). A lone change, or a steady trickle the minute can carry, is read at once; a burst
+    (a batch of invoices, a payment run), or any change once the window runs low, waits for a fuller
+    batch. The limiter's state decides, not a fixed window."""
+    limiter = XeroLimiter(pair.xero_connection.tenant_id)
+    minute = next(w for w in limiter.windows(1) if w.kind == "minute")
+    since = timezone.now() - timedelta(seconds=ARRIVAL_SECONDS)
+    recent = WebhookEvent.objects.filter(
+        pair_id=pair.pk,
+        source=WebhookEvent.Source.XERO,
+        category__in=XERO_SYNCED_CATEGORIES,
+        received_at__gte=since,
+    ).count()
+    calls_if_read_at_once = recent * minute.seconds / ARRIVAL_SECONDS
+    return calls_if_read_at_once > limiter.room("minute")
+
+
+def _largest_category(pair_id: int) -> int:
+    counts = _claimable_xero(pair_id).values("category").annotate(n=Count("id")).values_list("n", flat=True)
+    return max(counts, default=0)
+
+
+def wait_for_fuller_batch(pair: SyncPair, deadline: float) -> float:
+    """Before a claim: when Xero events are pending and the Xero minute is short of room, wait (at
+    most ``batch_wait_seconds``, never past the drain's deadline) until one category has a full batch
+    of FULL_BATCH ids pending; with room, or a full batch, or only Pipedrive events, claim at once.
+    Returns the seconds waited (for the drain's report)."""
+    if batch_wait_seconds() <= 0:
+        return 0.0
+    pending = _largest_category(pair.pk)
+    if pending == 0 or pending >= FULL_BATCH:
+        return 0.0
+    if not xero_short_of_room(pair):
+        return 0.0
+    started = _clock()
+    until = min(started + batch_wait_seconds(), deadline)
+    while _clock() < until:
+        _sleep(min(BATCH_POLL_SECONDS, max(0.0, until - _clock())))
+        if _largest_category(pair.pk) >= FULL_BATCH:
+            break
+    return _clock() - started
 
 
 # ---------------------------------------------------------------- processing
@@ -300,9 +400,16 @@ def _process(pair: SyncPair, rows: list[WebhookEvent], report: DrainReport, dead
 
 
 def pair_drain_lock(pair_id: int):
-    """One drain of a pair at a time, across workers; on SQLite the pair's own lock file (never
-    shared with record locks)."""
+    """Exclusive against every drain of the pair: for work that syncs records it fetched itself (a
+    backfill or reconciliation chunk), which must not interleave with a drain's newer copy. On
+    SQLite the pair's own lock file (never shared with record locks)."""
     return named_lock(f"drain:{pair_id}", path=lock_path("drains", f"pair-{pair_id}"))
+
+
+def drains_of_pair(pair_id: int):
+    """Held by each drain of the pair: shared, so the pair's drains run side by side (their claims
+    keep each record to one drain), exclusive only against ``pair_drain_lock``."""
+    return named_lock(f"drain:{pair_id}", path=lock_path("drains", f"pair-{pair_id}"), shared=True)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -332,8 +439,9 @@ def _settle_retries(pair_id: int, report: DrainReport) -> None:
 
 def drain_pair(pair_id: int) -> dict:
     """Process the pair's pending events for up to INBOX_DRAIN_SECONDS; returns the counts (see
-    DrainReport). Rows still pending when the time is up go to a new drain (after this one's lock)."""
-    with pair_drain_lock(pair_id):
+    DrainReport). Rows still pending when the time is up go to a new drain. Several drains of one
+    pair may run at once (see the module's docstring)."""
+    with drains_of_pair(pair_id):
         report = _drain(pair_id)
     if report["handed_over"]:
         request_drain(pair_id, force=True)
@@ -372,6 +480,7 @@ def _drain(pair_id: int) -> dict:
                 ).exists()
                 report.stopped_by = TIME_UP if report.handed_over else ""
                 break
+            report.batch_wait_seconds += wait_for_fuller_batch(pair, deadline)
             rows = claim_pending(pair_id, _claim_size(report, started, deadline))
             if not rows:
                 break

@@ -104,9 +104,9 @@ class DatabaseBackend:
             return tripped
         return None
 
-    def used(self, service: str, scope: str, window: Window) -> int:
-
-        number, _ = _number(window, time.time())
+    def used(self, service: str, scope: str, window: Window, moment: float | None = None) -> int:
+        """Units spent in the window that holds ``moment`` (default now)."""
+        number, _ = _number(window, time.time() if moment is None else moment)
         row = ApiRateWindow.objects.filter(
             service=service, scope=scope, kind=window.kind, window_start=number
         )
@@ -185,8 +185,10 @@ return 0
         index = int(self._spend(keys=keys, args=args))
         return windows[index - 1] if index else None
 
-    def used(self, service, scope, window):
-        return int(self.redis.get(self._key(service, scope, window, time.time())) or 0)
+    def used(self, service, scope, window, moment=None):
+        return int(
+            self.redis.get(self._key(service, scope, window, time.time() if moment is None else moment)) or 0
+        )
 
     def raise_used(self, service, scope, window, used):
         key = self._key(service, scope, window, time.time())
@@ -261,6 +263,19 @@ class Limiter:
     def remaining(self, kind: str) -> int:
         window = next(w for w in self.windows(1) if w.kind == kind)
         return max(0, window.limit - self.backend.used(self.service, self.scope, window))
+
+    def room(self, kind: str) -> int:
+        """Units that may be spent in the ``kind`` window right now without waiting: its allowance
+        (for a sliding window, the limit less the previous window's share still in view) less what
+        this window has spent. The drain reads this to decide between reading now and batching."""
+        window = next(w for w in self.windows(1) if w.kind == kind)
+        now = time.time()
+        previous = (
+            self.backend.used(self.service, self.scope, window, now - window.seconds) if window.sliding else 0
+        )
+        return max(
+            0, _allowance(window, now, previous) - self.backend.used(self.service, self.scope, window, now)
+        )
 
     def observe_remaining(self, kind: str, remaining: int) -> None:
         """Correct our count from the service's own ``*-Remaining`` header."""

@@ -366,40 +366,57 @@ def test_refused_credentials_stop_the_drain_and_keep_the_rows(pair, fake_sync):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_second_drain_of_a_pair_waits_for_the_first(pair, fake_sync, monkeypatch):
-    """Two drains of one pair never sync at once: else an older copy fetched by one could
-    overwrite a newer one written by the other."""
+def test_a_second_drain_of_a_pair_syncs_other_records_but_never_the_one_the_first_holds(
+    pair, fake_sync, monkeypatch
+):
+    """Two drains of one pair run side by side, each record in one of them only: a newer change of
+    the record the first drain is syncing waits for it (an older copy fetched by one drain must never
+    overwrite a newer one written by the other), another record's change is synced at once."""
     add_rows(pair, ("CONTACT", "c-1"))
     first_in_sync, release_first = threading.Event(), threading.Event()
     spans = []
     original = fake_sync.__call__
 
     def blocking_sync(pair_, category, ids, trigger="webhook", on_outcome=None):
-        spans.append(("start", ids[0]))
-        if ids == ["c-1"]:
+        spans.append(("start", tuple(ids)))
+        if ids == ["c-1"] and not first_in_sync.is_set():
             first_in_sync.set()
             release_first.wait(10)
-        spans.append(("end", ids[0]))
+        spans.append(("end", tuple(ids)))
         return original(pair_, category, ids, trigger)
 
     monkeypatch.setattr(drain, "_sync_records", blocking_sync)
+    reports = []
 
     def run():
         try:
-            drain.drain_pair(pair.pk)
+            reports.append(drain.drain_pair(pair.pk))
         finally:
             connections.close_all()
 
     first = threading.Thread(target=run)
     first.start()
     assert first_in_sync.wait(10)
-    add_rows(pair, ("CONTACT", "c-2"))  # arrives while the first drain is syncing
+    # Arriving while the first drain syncs c-1: a newer change of c-1, and a change of c-2.
+    newer, other = (
+        WebhookEvent.objects.create(
+            pair=pair, source="xero", tenant_id="tenant-1", category="CONTACT", resource_id=resource_id,
+            event_type="UPDATE", event_time=T0 + timedelta(seconds=10 + n), status="pending",
+        )
+        for n, resource_id in enumerate(["c-1", "c-2"])
+    )  # fmt: skip
     second = threading.Thread(target=run)
     second.start()
-    second.join(0.5)
-    assert second.is_alive(), "the second drain must wait for the first"
+    second.join(10)
+    assert not second.is_alive(), "the second drain must not wait for the first"
+    assert spans == [("start", ("c-1",)), ("start", ("c-2",)), ("end", ("c-2",))]
+    assert reports == [{**reports[0], "claimed": 1, "done": 1}]  # c-2 only
+    newer.refresh_from_db()
+    assert newer.status == "pending"  # c-1 is the first drain's until its sync ends
     release_first.set()
     first.join(10)
-    second.join(10)
-    assert spans[:2] == [("start", "c-1"), ("end", "c-1")]
-    assert ("start", "c-2") in spans and set(statuses(pair).values()) == {"done"}
+    # The first drain's next round took the newer change of c-1, after its first sync ended.
+    assert spans[3:] == [("end", ("c-1",)), ("start", ("c-1",)), ("end", ("c-1",))]
+    assert reports[1]["claimed"] == 2 and set(statuses(pair).values()) == {"done"}
+    other.refresh_from_db()
+    assert other.status == "done"
