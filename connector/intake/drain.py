@@ -12,7 +12,8 @@ lock exclusively (``pair_drain_lock``); drains hold it shared (``drains_of_pair`
 
 No transaction is held across a sync (HTTP). Each record's rows are finished as soon as its sync
 ends, so a killed worker leaves only its unfinished records to redo (their rows stay processing,
-and so keep their record from other drains, until the sweep takes them back at the lease). A
+and so keep their record from other drains, until the sweep takes them back at the lease; a live
+drain renews the lease of what it holds as it goes, so only a dead drain's rows run out). A
 drain keeps claiming until nothing claimable is left, so events stored while it runs are not left
 behind (an event of a record another drain holds is claimed by that drain's next round), but only
 for ``INBOX_DRAIN_SECONDS`` (well inside the task timeout, which would kill it): it claims what it
@@ -79,9 +80,12 @@ class DrainReport:
     # Rows whose sync failed transiently: held (processing) until the drain ends, so this drain
     # does not claim them again at once, then released or, past the attempts, failed.
     to_retry: list = field(default_factory=list, repr=False)
+    # The claim tokens of this drain's rounds, and when their lease was last renewed (see keep_claims).
+    claim_tokens: set = field(default_factory=set, repr=False)
+    renewed_at: float = field(default_factory=time.monotonic, repr=False)
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "to_retry"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("to_retry", "claim_tokens", "renewed_at")}
 
 
 class _Stop(Exception):
@@ -178,6 +182,33 @@ def _still_ours(rows: list[WebhookEvent]):
     """The rows, unless the sweep took them back (lease expired) and another drain claimed them since."""
     return WebhookEvent.objects.filter(
         id__in=[r.id for r in rows], status=Status.PROCESSING, claim_token=rows[0].claim_token
+    )
+
+
+def renew_claims_every() -> float:
+    """Seconds between a drain's lease renewals: a quarter of INBOX_CLAIM_LEASE_SECONDS (one name
+    tests replace)."""
+    return settings.INBOX_CLAIM_LEASE_SECONDS / 4
+
+
+def keep_claims(report: DrainReport, *, force: bool = False) -> int:
+    """Renew the lease of the rows this live drain still holds (processing under one of its claim
+    tokens), at most every quarter lease unless ``force``; returns the rows renewed.
+
+    The sweep takes back rows processing past the lease as a lost worker's and counts a loss on them.
+    Without renewal a drain that is alive but slow (a loaded machine, a long batch, rows held for a
+    retry until the drain ends) lost its rows to the sweep as if it had died: counted lost each time
+    (given up at INBOX_MAX_LOST_CLAIMS though no worker died) and claimed by a second drain while the
+    first still synced them. Renewed, a lease runs out only when its drain has stopped, so a loss is
+    counted once per real loss."""
+    if not report.claim_tokens:
+        return 0
+    now = time.monotonic()
+    if not force and now - report.renewed_at < renew_claims_every():
+        return 0
+    report.renewed_at = now
+    return WebhookEvent.objects.filter(claim_token__in=report.claim_tokens, status=Status.PROCESSING).update(
+        claimed_at=timezone.now()
     )
 
 
@@ -332,6 +363,7 @@ def _sync_category(
         resource_rows = unfinished.pop(str(resource_id).lower(), None)
         if resource_rows and outcome is not None:
             _finish_outcome(resource_rows, outcome, report)
+        keep_claims(report)
         if time.monotonic() > deadline and unfinished:
             raise _TimeUp()
 
@@ -485,6 +517,8 @@ def _drain(pair_id: int) -> dict:
             if not rows:
                 break
             report.claimed += len(rows)
+            report.claim_tokens.add(rows[0].claim_token)
+            keep_claims(report)  # the rows held for a retry since earlier rounds
             try:
                 _process(pair, rows, report, deadline)
             except _Stop as stop:
@@ -497,6 +531,7 @@ def _drain(pair_id: int) -> dict:
                     schedule_drain(pair_id, stop.retry_at)
                 break
     finally:
+        keep_claims(report)
         _settle_retries(pair_id, report)
     return report.as_dict()
 

@@ -420,3 +420,47 @@ def test_a_second_drain_of_a_pair_syncs_other_records_but_never_the_one_the_firs
     assert reports[1]["claimed"] == 2 and set(statuses(pair).values()) == {"done"}
     other.refresh_from_db()
     assert other.status == "done"
+
+
+# ---------------------------------------------------------------- leases: a live drain keeps its claims
+
+
+def test_a_live_drain_past_the_lease_keeps_its_claims_and_nothing_counts_as_lost(pair, monkeypatch, settings):
+    """The killed-workers run gave up records "lost 5 times" though no worker had died 5 times: a
+    slow live drain's rows ran past the lease, the sweep took them back as lost, again and again."""
+    settings.INBOX_CLAIM_LEASE_SECONDS = 60
+    settings.INBOX_SWEEP_AFTER_SECONDS = 120
+    monkeypatch.setattr(drain, "renew_claims_every", lambda: 0.0)  # the two minutes below pass at once
+    add_rows(pair, ("CONTACT", "c-1"), ("CONTACT", "c-2"))
+    swept = []
+
+    def slow_sync(pair, category, resource_ids, trigger="webhook", on_outcome=None):
+        # Two minutes pass while c-1 syncs (the claim was made before them).
+        WebhookEvent.objects.update(claimed_at=timezone.now() - timedelta(minutes=2))
+        on_outcome("c-1", Outcome("done", "synced c-1"))
+        swept.append(drain.sweep_inbox())  # the sweep runs while c-2 is still being synced
+        on_outcome("c-2", Outcome("done", "synced c-2"))
+        return {}
+
+    monkeypatch.setattr(drain, "_sync_records", slow_sync)
+    drain.drain_pair(pair.pk)
+
+    assert swept == [{"expired_claims": 0, "drains_requested": 0}]
+    assert statuses(pair) == {"c-1": "done", "c-2": "done"}
+    assert set(WebhookEvent.objects.values_list("lost_claims", flat=True)) == {0}
+
+
+def test_a_dead_drains_record_is_synced_once_by_the_next_drain_and_lost_once(pair, fake_sync, settings):
+    settings.INBOX_CLAIM_LEASE_SECONDS = 60
+    settings.INBOX_SWEEP_AFTER_SECONDS = 120
+    add_rows(pair, ("CONTACT", "c-1"), ("CONTACT", "c-1"))
+    drain.claim_pending(pair.pk, 10)  # the drain that claimed them was killed: nobody renews them
+    assert drain.drain_pair(pair.pk)["claimed"] == 0  # its record is held until the lease runs out
+    WebhookEvent.objects.update(claimed_at=timezone.now() - timedelta(minutes=2))
+
+    for _ in range(3):  # more sweeps and drains after the one that takes the rows back
+        drain.sweep_inbox()
+        drain.drain_pair(pair.pk)
+
+    assert fake_sync.calls == [("CONTACT", ["c-1"])]
+    assert list(WebhookEvent.objects.values_list("status", "lost_claims")) == [("done", 1), ("done", 1)]
