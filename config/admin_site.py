@@ -90,6 +90,16 @@ MODEL_PLACES = {
         "Reconciliation states",
         "When each pair was last compared with Xero to catch missed changes.",
     ),
+    "connector.OverduePassState": (
+        "advanced",
+        "Overdue checks",
+        "When each pair's daily overdue check last ran and what it did.",
+    ),
+    "connector.OverdueReminder": (
+        "advanced",
+        "Overdue reminders",
+        "Pipedrive activities given to deal owners for overdue invoices.",
+    ),
     "connector.OAuthState": ("advanced", "OAuth states", "Sign-ins to Xero or Pipedrive in progress."),
     "django_q.OrmQ": ("advanced", "Task queue: queued", ""),
     "django_q.Schedule": ("advanced", "Task queue: scheduled", ""),

@@ -9,6 +9,8 @@ admin can show it and the sync keeps going.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +18,21 @@ DEAL_VALUE_FROM = ("Total", "AmountDue")
 ARCHIVED_RULES = ("mark", "clear", "leave")
 ON_PIPEDRIVE_DELETE = ("flag", "drop")
 DEFAULT_DEAL_TITLE = "{InvoiceNumber} · {Contact.Name}"
+DEFAULT_OVERDUE_CHECK_AT = "06:00"
+_CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def clock_time_problem(value: str) -> str | None:
+    """Why ``value`` is not a 24-hour time written HH:MM (None when it is)."""
+    if _CLOCK_TIME.match(value.strip()):
+        return None
+    return f"{value!r} is not a time of day written HH:MM (24-hour, e.g. 06:00 or 18:30)"
+
+
+def clock_time(value: str) -> dt.time:
+    """The time of day of a valid HH:MM text (see ``clock_time_problem``)."""
+    hours, minutes = value.strip().split(":")
+    return dt.time(int(hours), int(minutes))
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,10 @@ class PairOptions:
     reconciliation_interval_minutes: int = 15
     # no webhooks: reconciliation alone keeps Pipedrive level
     reconciliation_only: bool = False
+    # the daily overdue check starts at or after this local time (HH:MM, the Xero organisation's zone)
+    overdue_check_at: str = DEFAULT_OVERDUE_CHECK_AT
+    # one Pipedrive activity for the deal's owner per invoice that falls overdue
+    overdue_reminders: bool = False
     # what was wrong with the stored values (each replaced by its default)
     problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -105,6 +126,8 @@ def _check(name: str, value: Any, default: Any) -> str | None:
         return f"{value!r} is not text"
     if name in CHOICES and value not in CHOICES[name]:
         return f"{value!r} is not one of {', '.join(CHOICES[name])}"
+    if name == "overdue_check_at":
+        return clock_time_problem(value)
     if name == "deal_title_template" and not value.strip():
         return "the title template is empty"
     return None

@@ -24,6 +24,12 @@ class PaymentState(models.TextChoices):
     PAID = "PAID", "Paid"
 
 
+class DueState(models.TextChoices):
+    """What the connector derives from an invoice's due date and the organisation's local date."""
+
+    OVERDUE = "OVERDUE", "Overdue: approved, due date passed, amount still due"
+
+
 # Statuses whose deal stays open (the credit flag is re-checked for these).
 OPEN_STATUSES = (InvoiceStatus.DRAFT, InvoiceStatus.SUBMITTED, InvoiceStatus.AUTHORISED)
 # An invoice in these never gets a new deal.

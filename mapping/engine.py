@@ -30,6 +30,7 @@ from mapping.values import as_number, as_text, is_empty, parse_path, parse_xero_
 
 __all__ = [
     "Mapped",
+    "is_overdue",
     "map_deal",
     "map_organization",
     "map_persons",
@@ -255,10 +256,26 @@ def payment_state(invoice: dict) -> str | None:
     return None
 
 
-def stage_rule_for(stage_rules, invoice_status: str, payment_state: str | None):
-    """The enabled rule that applies: a payment-state rule when the invoice is AUTHORISED/PAID and has a
-    payment state with a rule, else the invoice-status rule; None if none."""
+def is_overdue(invoice: dict, today: dt.date) -> bool:
+    """An AUTHORISED invoice with an amount due whose due date is before ``today`` (the Xero
+    organisation's local date: due dates are its calendar dates)."""
+    if invoice.get("Status") != "AUTHORISED" or (as_number(invoice.get("AmountDue")) or 0.0) <= 0:
+        return False
+    due = parse_xero_date(invoice.get("DueDate") or invoice.get("DueDateString"))
+    if isinstance(due, dt.datetime):
+        due = due.date()
+    return due is not None and due < today
+
+
+def stage_rule_for(stage_rules, invoice_status: str, payment_state: str | None, overdue: bool = False):
+    """The enabled rule that applies: the Overdue rule when the invoice is ``overdue`` (see
+    ``is_overdue``) and the table has one; else a payment-state rule when the invoice is AUTHORISED/PAID
+    and has a payment state with a rule, else the invoice-status rule; None if none."""
     enabled = [r for r in stage_rules or () if getattr(r, "enabled", True)]
+    if overdue and invoice_status == "AUTHORISED":
+        for rule in enabled:
+            if rule.kind == "due_state" and rule.xero_value == "OVERDUE":
+                return rule
     if payment_state and invoice_status in ("AUTHORISED", "PAID"):
         for rule in enabled:
             if rule.kind == "payment_state" and rule.xero_value == payment_state:

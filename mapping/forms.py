@@ -16,7 +16,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html, format_html_join
 
-from mapping.choices import InvoiceStatus, PaymentState
+from mapping.choices import DueState, InvoiceStatus, PaymentState
 from mapping.fields import STANDARD_FIELDS, is_custom_field_key
 from mapping.models import FieldMapping, StageMapping, Transform
 from mapping.rules import validate_field, validate_options, validate_source_path
@@ -502,6 +502,7 @@ XERO_VALUE_CHOICES = [
     ("", "---------"),
     ("Invoice status", InvoiceStatus.choices),
     ("Payment state", PaymentState.choices),
+    ("Due state", DueState.choices),
 ]
 
 
@@ -539,7 +540,8 @@ class StageMappingForm(forms.ModelForm):
         labels = {"xero_value": "When the invoice is"}
         help_texts = {
             "xero_value": "An invoice status for the kind Invoice status, a payment state for Payment state. "
-            "A payment-state rule wins for approved and paid invoices."
+            "A payment-state rule wins for approved and paid invoices; the due state OVERDUE (approved, "
+            "due date passed in the Xero organisation's time zone, amount still due) wins over both."
         }
         widgets = {"xero_value": forms.Select(choices=XERO_VALUE_CHOICES)}
 
@@ -570,9 +572,10 @@ class StageMappingForm(forms.ModelForm):
         data = self.cleaned_data  # what ModelForm.clean() returns, typed as set here
         value = (data.get("xero_value") or "").strip().upper()
         kind = data.get("kind") or ""
-        values_by_kind: dict[str, type[InvoiceStatus] | type[PaymentState]] = {
+        values_by_kind: dict[str, type[InvoiceStatus] | type[PaymentState] | type[DueState]] = {
             StageMapping.Kind.INVOICE_STATUS: InvoiceStatus,
             StageMapping.Kind.PAYMENT_STATE: PaymentState,
+            StageMapping.Kind.DUE_STATE: DueState,
         }
         allowed = values_by_kind.get(kind)
         if allowed is not None and value not in allowed.values:

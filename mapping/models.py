@@ -59,11 +59,14 @@ class FieldMapping(models.Model):
 
 
 class StageMapping(models.Model):
-    """Which invoice status or payment state puts the deal in which pipeline stage (and deal status)."""
+    """Which invoice status, payment state or due state (Overdue) puts the deal in which pipeline stage
+    (and deal status). The Overdue rule wins for an AUTHORISED invoice with an amount due whose due date
+    is before the Xero organisation's today; without one such an invoice follows the other rules."""
 
     class Kind(models.TextChoices):
         INVOICE_STATUS = "invoice_status", "Invoice status"
         PAYMENT_STATE = "payment_state", "Payment state"
+        DUE_STATE = "due_state", "Due state (overdue)"
 
     class DealStatus(models.TextChoices):
         UNCHANGED = "", "(leave as is)"
@@ -81,7 +84,8 @@ class StageMapping(models.Model):
     )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     xero_value = models.CharField(
-        max_length=20, help_text="DRAFT, SUBMITTED, AUTHORISED, PAID, VOIDED, DELETED; or PART_PAID, PAID."
+        max_length=20,
+        help_text="DRAFT, SUBMITTED, AUTHORISED, PAID, VOIDED, DELETED; or PART_PAID, PAID; or OVERDUE.",
     )
     pipeline_id = models.BigIntegerField(null=True, blank=True)
     pipeline_name = models.CharField(max_length=255, blank=True)

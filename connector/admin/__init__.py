@@ -1,4 +1,4 @@
 """The connector's admin, one module per concern; importing the package registers them all
 (Django's autodiscovery imports ``connector.admin``)."""
 
-from connector.admin import backfill, connections, inbox, limits, mapping, sync_records, tasks  # noqa: F401
+from connector.admin import backfill, connections, inbox, limits, mapping, overdue, sync_records, tasks  # noqa: F401

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from connector.admin.backfill import backfill_urls
+from connector.admin.overdue import check_button, overdue_urls
 from connector.connections import oauth
 from connector.connections import services as connections
 from connector.connections.forms import PipedriveConnectionAdminForm, WriteOnlySecretWidget
@@ -242,6 +243,7 @@ class SyncPairAdmin(admin.ModelAdmin):
             {"fields": ("deal_value_from", "deal_title_template", "create_deals", "create_notes")},
         ),
         ("Customers and credit", {"fields": ("archived_contacts", "credit_limit_field")}),
+        ("Overdue invoices", {"fields": ("overdue_check_at", "overdue_reminders", "overdue_check")}),
         (
             "Checks and deletions",
             {
@@ -280,11 +282,12 @@ class SyncPairAdmin(admin.ModelAdmin):
         "options_check",
         "backfill_link",
         "panel_endpoint_url",
+        "overdue_check",
     )
     actions = ["test_pair", "register_pipedrive_webhooks"]
 
     def get_urls(self):
-        return [*backfill_urls(self), *super().get_urls()]
+        return [*backfill_urls(self), *overdue_urls(self), *super().get_urls()]
 
     def get_fieldsets(self, request, obj=None):
         # A user who may only view pairs would see the secrets as read-only text: leave them out.
@@ -295,6 +298,12 @@ class SyncPairAdmin(admin.ModelAdmin):
             (name, {**options, "fields": [f for f in options["fields"] if f not in self.secret_fields]})
             for name, options in fieldsets
         ]
+
+    @admin.display(description="Overdue check")
+    def overdue_check(self, obj):
+        if obj is None or not obj.pk:
+            return "Available once the pair is saved."
+        return check_button(obj)
 
     @admin.display(description="Backfill")
     def backfill_link(self, obj):

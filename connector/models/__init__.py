@@ -7,6 +7,7 @@
 - ``inbox``: received webhook events
 - ``pipedrive_index``: the local index of Pipedrive organizations and persons
 - ``operations``: backfill runs and their ambiguities, reconciliation state
+- ``overdue``: the daily overdue pass's state per pair and the reminders it gave deal owners
 - ``ledger``: what the connector last read of Xero contacts and sales invoices (balances, due dates)
 
 Every model is imported here so Django registers it under the ``connector`` app label. The pair
@@ -20,6 +21,7 @@ from connector.models.inbox import WebhookEvent
 from connector.models.ledger import KnownContact, KnownInvoice
 from connector.models.limits import ApiRateWindow, ApiSlot, DeferredJob
 from connector.models.operations import BackfillAmbiguity, BackfillRun, ReconciliationState
+from connector.models.overdue import OverduePassState, OverdueReminder
 from connector.models.pairs import (
     SetupStepResult,
     SyncPair,
@@ -41,6 +43,8 @@ __all__ = [
     "KnownContact",
     "KnownInvoice",
     "OAuthState",
+    "OverduePassState",
+    "OverdueReminder",
     "PipedriveConnection",
     "PipedriveIndexEmail",
     "PipedriveIndexEntry",

@@ -48,6 +48,12 @@ class KnownInvoice(models.Model):
     last_payment_amount = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
     xero_updated_at = models.DateTimeField(null=True, blank=True, help_text="Xero's UpdatedDateUTC.")
     read_at = models.DateTimeField(help_text="When the connector last read this invoice from Xero.")
+    rolled_over_due_on = models.DateField(
+        null=True,
+        blank=True,
+        help_text="The due date whose passing the daily overdue pass has handled (a new due date is "
+        "handled again once it passes).",
+    )
 
     class Meta:
         verbose_name = "known Xero invoice"

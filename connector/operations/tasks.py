@@ -1,6 +1,6 @@
-"""django-q2 entry points of the operations (thin): bulk replays, alerts, retention."""
+"""django-q2 entry points of the operations (thin): bulk replays, alerts, retention, overdue checks."""
 
-from connector.operations import alerts, replay, retention
+from connector.operations import alerts, overdue, replay, retention
 
 
 def run_replay(run_id: int) -> dict:
@@ -21,3 +21,13 @@ def check_alerts() -> dict:
 def prune_history() -> dict:
     """Daily: old successful sync records (audit) and finished inbox events (connector) go, in batches."""
     return retention.prune()
+
+
+def run_overdue_checks() -> dict:
+    """Every 15 minutes: start each pair's daily overdue pass once its set local time has passed."""
+    return overdue.run_due_passes()
+
+
+def run_overdue_check(pair_id: int, requested_by: str = "") -> dict:
+    """One pair's overdue pass now (the admin's "Run the overdue check now")."""
+    return overdue.overdue_pass(pair_id, requested_by=requested_by)

@@ -31,6 +31,7 @@ from typing import Any
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from connector import clock
 from connector.models import KnownContact, KnownInvoice, SyncPair
 from connector.options import pair_options
 from mapping.models import CreditLimit, RecordLink
@@ -287,7 +288,7 @@ def deal_panel(pair: SyncPair, deal_id: int, today: dt.date) -> dict:
 
 def panel_data(pair: SyncPair, resource: str, record_id: int, today: dt.date | None = None) -> dict:
     """The panel's answer for one Pipedrive record (``resource``: organization or deal)."""
-    today = today or timezone.localdate()
+    today = today or clock.pair_today(pair)  # due dates are the Xero organisation's calendar dates
     if resource == "deal":
         return deal_panel(pair, record_id, today)
     return organization_panel(pair, record_id, today)

@@ -13,7 +13,15 @@ from typing import cast
 from django import forms
 from django.core.exceptions import ValidationError
 
-from connector.options import BOUNDS, DEFAULT_DEAL_TITLE, PairOptions, option_names, pair_options
+from connector.options import (
+    BOUNDS,
+    DEFAULT_DEAL_TITLE,
+    DEFAULT_OVERDUE_CHECK_AT,
+    PairOptions,
+    clock_time_problem,
+    option_names,
+    pair_options,
+)
 from mapping.rules import validate_source_path
 
 # Pipedrive organization field types that can hold a credit limit (a number, or an amount).
@@ -122,6 +130,21 @@ class PairSettingsForm(forms.ModelForm):
         "level.",
     )
 
+    overdue_check_at = forms.CharField(
+        label="Daily overdue check at",
+        max_length=5,
+        widget=forms.TextInput(attrs={"size": 6, "placeholder": "HH:MM"}),
+        help_text="Local time (HH:MM, 24-hour) in the Xero organisation's time zone: once a day after it, "
+        "the invoices whose due date passed are re-read so overdue figures, deal stages and credit "
+        f"flags follow. Default: {DEFAULT_OVERDUE_CHECK_AT}.",
+    )
+    overdue_reminders = forms.BooleanField(
+        required=False,
+        label="Remind the deal owner when an invoice is overdue",
+        help_text="One Pipedrive activity per overdue invoice, due the day it falls overdue, for the "
+        "deal's owner; marked done when the invoice is paid or voided.",
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.is_bound and not self._options_posted():
@@ -162,6 +185,15 @@ class PairSettingsForm(forms.ModelForm):
         if problem:
             raise ValidationError(problem)
         return template
+
+    def clean_overdue_check_at(self):
+        value = (self.cleaned_data.get("overdue_check_at") or "").strip()
+        if not value and not self._options_posted():
+            return value
+        problem = clock_time_problem(value)
+        if problem:
+            raise ValidationError(f"Daily overdue check at: {problem}.")
+        return value
 
     def clean_credit_limit_field(self):
         key = self.cleaned_data.get("credit_limit_field") or ""

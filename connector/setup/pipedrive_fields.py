@@ -25,7 +25,15 @@ logger = logging.getLogger(__name__)
 
 FIELDS_CACHE_SECONDS = 300  # a field list costs 10 tokens; admin pages re-read it often
 PIPELINE_NAME = "Xero invoices"
-PIPELINE_STAGES = ["Draft", "Awaiting approval", "Awaiting payment", "Part paid", "Paid", "Voided"]
+PIPELINE_STAGES = [
+    "Draft",
+    "Awaiting approval",
+    "Awaiting payment",
+    "Overdue",
+    "Part paid",
+    "Paid",
+    "Voided",
+]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from audit.services import trigger_cause
 from connector.connections.services import pipedrive_client, xero_client
 from connector.errors import ConnectorError, ServerError, ValidationFailed
 from connector.options import pair_options
-from connector.sync import credit, ledger
+from connector.sync import credit, ledger, reminders
 from connector.sync.common import (
     RETRY_ERRORS,
     Outcomes,
@@ -155,6 +155,8 @@ class InvoiceRun:
         outcomes = {}
         for invoice in invoices:
             outcomes[str(invoice.get("InvoiceID") or "")] = self.sync_one(invoice)
+        # Reminders of invoices now paid, voided or re-dated are marked done (one query when none).
+        reminders.close_reminders(self.pair, sales, lambda: self.pipedrive)
         return outcomes
 
     def _live_org_links(self, contact_ids: list[str]) -> dict[str, RecordLink]:

@@ -6,14 +6,19 @@ stages, fetched once (10 tokens) and shared by every run for a few minutes. A na
 cached list is looked up live once before the invoice fails with a reason saying what to fix.
 """
 
+import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from django.core.cache import cache
 
+from connector import clock
 from connector.sync.common import SyncProblem
 from mapping.choices import InvoiceStatus
-from mapping.engine import payment_state, stage_rule_for
+from mapping.engine import is_overdue, payment_state, stage_rule_for
 from mapping.rules import stage_rules
+
+logger = logging.getLogger(__name__)
 
 STAGES_CACHE_SECONDS = 300  # names → ids; a name missing from the cached list is looked up live
 CLOSED_DEAL_STATUSES = ("won", "lost")
@@ -38,6 +43,14 @@ class StageTable:
         self._pipelines: list[tuple[int, str]] | None = None
         self._stages: list[tuple[int, int, str]] | None = None
         self._fresh = False
+        self._today: dt.date | None = None
+
+    @property
+    def today(self) -> dt.date:
+        """The Xero organisation's local date, read once per run (an invoice is overdue after it)."""
+        if self._today is None:
+            self._today = clock.pair_today(self.pair)
+        return self._today
 
     @property
     def rules(self):
@@ -119,6 +132,15 @@ class StageTable:
     def stage_for(self, invoice: dict) -> StageChoice:
         status = invoice.get("Status") or ""
         state = payment_state(invoice)
+        if is_overdue(invoice, self.today):
+            rule = stage_rule_for(self.rules, status, state, overdue=True)
+            if rule is not None and rule.kind == "due_state":
+                try:
+                    return StageChoice(self.resolve(rule), rule.deal_status or "", rule.lost_reason or "")
+                except SyncProblem as problem:
+                    # A pipeline made before the Overdue stage existed: the deal keeps following the
+                    # other rules (as before the rule existed) until "Create the invoice pipeline" adds it.
+                    logger.warning("Overdue stage rule not usable for pair %s: %s", self.pair.pk, problem)
         rule = stage_rule_for(self.rules, status, state)
         if rule is None:
             what = f"{status} ({state.replace('_', ' ').lower()})" if state else status
