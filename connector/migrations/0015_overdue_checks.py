@@ -64,7 +64,7 @@ class Migration(migrations.Migration):
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('done_at', models.DateTimeField(blank=True, null=True)),
                 ('closed_because', models.CharField(blank=True, max_length=255)),
-                ('pair', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='overdue_reminders', to='connector.syncpair')),
+                ('pair', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reminders_given', to='connector.syncpair')),
             ],
             options={
                 'verbose_name': 'overdue reminder',

@@ -34,7 +34,7 @@ class OverdueReminder(models.Model):
     invoice paid, voided or its amount due 0, or its due date moved: a new due date gets a new row).
     """
 
-    pair = models.ForeignKey(SyncPair, on_delete=models.CASCADE, related_name="overdue_reminders")
+    pair = models.ForeignKey(SyncPair, on_delete=models.CASCADE, related_name="reminders_given")
     invoice_id = models.CharField(max_length=64, help_text="Xero InvoiceID (lower case).")
     due_on = models.DateField(help_text="The due date that passed.")
     subject = models.CharField(max_length=255, blank=True)

@@ -56,11 +56,12 @@ class PanelRequest:
 
 
 def find_pair(key: str) -> SyncPair:
-    """The pair by its URL key with its Pipedrive connection; only the fields the panel needs are read
+    """The pair by its URL key with its Pipedrive and Xero connections; only the fields the panel needs are read
     (and so decrypted)."""
     pair = (
-        SyncPair.objects.select_related("pipedrive_connection")
+        SyncPair.objects.select_related("pipedrive_connection", "xero_connection")
         .only(
+            "xero_connection__id",  # its organisation's time zone gives the panel's today
             "id",
             "key",
             "name",

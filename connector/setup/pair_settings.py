@@ -131,8 +131,8 @@ class PairSettingsForm(forms.ModelForm):
     )
 
     overdue_check_at = forms.CharField(
+        required=False,
         label="Daily overdue check at",
-        max_length=5,
         widget=forms.TextInput(attrs={"size": 6, "placeholder": "HH:MM"}),
         help_text="Local time (HH:MM, 24-hour) in the Xero organisation's time zone: once a day after it, "
         "the invoices whose due date passed are re-read so overdue figures, deal stages and credit "
@@ -188,8 +188,8 @@ class PairSettingsForm(forms.ModelForm):
 
     def clean_overdue_check_at(self):
         value = (self.cleaned_data.get("overdue_check_at") or "").strip()
-        if not value and not self._options_posted():
-            return value
+        if not value:  # left empty (or a client that does not show it): the default time
+            return pair_options(self.instance).overdue_check_at if self.instance.pk else DEFAULT_OVERDUE_CHECK_AT
         problem = clock_time_problem(value)
         if problem:
             raise ValidationError(f"Daily overdue check at: {problem}.")

@@ -43,6 +43,7 @@ def test_defaults_are_installed_by_the_data_migration():
         ("invoice_status", "DELETED"): ("Voided", "lost"),
         ("payment_state", "PART_PAID"): ("Part paid", "open"),
         ("payment_state", "PAID"): ("Paid", "won"),
+        ("due_state", "OVERDUE"): ("Overdue", "open"),
     }
     # Every default row passes the validation the admin applies.
     for row in FieldMapping.objects.filter(pair=None):

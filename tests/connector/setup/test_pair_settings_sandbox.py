@@ -65,6 +65,8 @@ def form(pair, **values):
         "webhook_silence_alert_hours": "6",
         "reconciliation_interval_minutes": "30",
         "reconciliation_only": "on",
+        "overdue_check_at": "07:30",
+        "overdue_reminders": "on",
         "xero_webhook_key": "",
         "pipedrive_signing_secret": "",
     }
@@ -106,6 +108,8 @@ def test_each_field_is_saved_through_the_options_object(admin_client, settings_p
         "webhook_silence_alert_hours": 6,
         "reconciliation_interval_minutes": 30,
         "reconciliation_only": True,
+        "overdue_check_at": "07:30",
+        "overdue_reminders": True,
     }
     assert pair_options(pair).problems == ()
     page = admin_client.get(change_url(pair)).context["adminform"].form
@@ -198,3 +202,23 @@ def test_title_template_problems():
     assert "is not a field of a Xero invoice" in title_template_problem("{Customer}")
     assert "empty" in title_template_problem("Deal {}")
     assert PairOptions.from_raw({"deal_title_template": "{InvoiceNumber}"}).problems == ()
+
+
+@pytest.mark.parametrize("bad", ["7", "24:00", "06:60", "6.30", "noon", "06:00:00"])
+def test_a_bad_overdue_check_time_is_a_clear_error_and_nothing_is_saved(admin_client, settings_pair, bad):
+    pair, _codes = settings_pair
+    before = dict(pair.options)
+    answer = admin_client.post(change_url(pair), form(pair, overdue_check_at=bad))
+    assert answer.status_code == 200
+    errors = answer.context["adminform"].form.errors
+    assert "HH:MM" in " ".join(errors["overdue_check_at"]), errors
+    pair.refresh_from_db()
+    assert pair.options == before  # nothing half-written: not even the other (valid) fields
+
+
+def test_an_empty_overdue_check_time_keeps_the_one_in_force(admin_client, settings_pair):
+    pair, _codes = settings_pair
+    saved = admin_client.post(change_url(pair), form(pair, overdue_check_at=""))
+    assert saved.status_code == 302
+    pair.refresh_from_db()
+    assert pair_options(pair).overdue_check_at == "06:00"
