@@ -6,6 +6,7 @@ from sandbox import pages, views
 
 urlpatterns = [
     path("", pages.overview, name="sandbox-overview"),
+    path("_clock", views.sandbox_clock, name="sandbox-clock"),
     path("_webhooks/", views.webhook_subscriptions, name="sandbox-webhooks"),
     path("_webhooks/deliveries", views.webhook_deliveries, name="sandbox-webhook-deliveries"),
     path("_webhooks/deliver", views.webhook_deliver_now, name="sandbox-webhook-deliver"),

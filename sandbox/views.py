@@ -5,12 +5,16 @@ logged-in staff session (with Django's CSRF check) or the ``X-Sandbox-Token`` he
 No answer carries a signing key or a password.
 """
 
+import datetime as dt
 import json
+import zoneinfo
 
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_http_methods
 
+from connector.connections.timezones import iana_name
 from sandbox import clock, counters, faults, ratelimit, webhooks
 from sandbox.control import control_endpoint
 from sandbox.models import Service, WebhookDelivery, WebhookSubscription
@@ -56,8 +60,74 @@ def reset(request, service):
     counters.reset(service)
     ratelimit.reset(service)
     faults.reset(service)
-    clock.reset()
+    clock.reset_local()  # the clock moved with POST /sandbox/_clock stays: {"reset": true} there
     return JsonResponse({"reset": service})
+
+
+# ---------------------------------------------------------------- the clock
+
+
+CLOCK_FIELDS = {"date", "datetime", "timezone", "reset"}
+
+
+def _moment_asked(data: dict) -> dt.datetime:
+    """The time a POST /sandbox/_clock body asks for (``ValueError`` with the reason otherwise)."""
+    unknown = set(data) - CLOCK_FIELDS
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}: send date, datetime or reset")
+    if ("date" in data) == ("datetime" in data):
+        raise ValueError('send one of "date" (2026-12-10), "datetime" (2026-12-10T07:00:00+13:00) or "reset"')
+    if "datetime" in data:
+        if "timezone" in data:
+            raise ValueError('"timezone" goes with "date": a datetime carries its own UTC offset')
+        moment = parse_datetime(str(data["datetime"])) if isinstance(data["datetime"], str) else None
+        if moment is None:
+            raise ValueError(f"datetime {data['datetime']!r} is not an ISO 8601 date and time")
+        if moment.tzinfo is None:
+            raise ValueError("datetime needs a UTC offset (Z or +13:00)")
+        return moment
+    try:
+        day = parse_date(data["date"]) if isinstance(data["date"], str) else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise ValueError(f"date {data['date']!r} is not a date (YYYY-MM-DD)")
+    name = data.get("timezone", "UTC")
+    iana = iana_name(name) if isinstance(name, str) else ""
+    if not iana:
+        raise ValueError(f"timezone {name!r} is not a time zone (an IANA name or Xero's Timezone)")
+    # Noon of that day: the same date in every zone within 12 hours of the one named.
+    return dt.datetime.combine(day, dt.time(12), tzinfo=zoneinfo.ZoneInfo(iana))
+
+
+@control_endpoint
+@require_http_methods(["GET", "POST"])
+def sandbox_clock(request):
+    """GET answers the sandbox's time; POST moves it for every process of the sandbox:
+    ``{"date": "2026-12-10"}`` (noon that day, in ``"timezone"``: UTC unless named),
+    ``{"datetime": "2026-12-10T07:00:00+13:00"}``, or ``{"reset": true}`` (back to real time).
+    The clock only moves forward; a refused move changes nothing (400 with the reason)."""
+    if request.method == "POST":
+        try:
+            data = json.loads(request.body or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return refuse_clock("the body must be JSON")
+        if not isinstance(data, dict) or not data:
+            return refuse_clock('send {"date": "YYYY-MM-DD"}, {"datetime": "..."} or {"reset": true}')
+        if "reset" in data:
+            if data["reset"] is not True or len(data) > 1:
+                return refuse_clock('"reset" is sent alone, as {"reset": true}')
+            clock.reset()
+        else:
+            try:
+                clock.move_to(_moment_asked(data))
+            except ValueError as exc:  # clock.ClockError too
+                return refuse_clock(str(exc))
+    return JsonResponse(clock.state())
+
+
+def refuse_clock(message: str) -> JsonResponse:
+    return JsonResponse({"error": "sandbox clock not moved", "detail": message}, status=400)
 
 
 # ---------------------------------------------------------------- webhooks (the developer portal's part)

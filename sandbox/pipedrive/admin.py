@@ -6,14 +6,15 @@ from django.db.models import URLField
 
 from sandbox.admin_registration import register
 from sandbox.pipedrive import guard, models
-from sandbox.pipedrive.services import panels
+from sandbox.pipedrive.services import activities_of, panels
 
 RECORD_WITH_PANELS = "admin/sandbox_pipedrive/record_with_panels.html"
 
 
 class PanelsOnDetailPage(admin.ModelAdmin):
     """A record's change page shows the JSON panels registered for its detail view, drawn by calling
-    each panel's endpoint with a freshly signed token, as Pipedrive's detail views do."""
+    each panel's endpoint with a freshly signed token, as Pipedrive's detail views do, and the
+    record's activities (a deal's or an organization's), as Pipedrive's detail views list them."""
 
     change_form_template = RECORD_WITH_PANELS
     panel_resource = ""
@@ -29,6 +30,8 @@ class PanelsOnDetailPage(admin.ModelAdmin):
             extra_context["json_panels"] = panels.draw_panels(
                 record.company_id, self.panel_resource, record.pk
             )
+            link = "deal_id" if self.panel_resource == "deal" else "org_id"
+            extra_context["activities"] = activities_of(record.company_id, **{link: record.pk})
         return super().change_view(request, object_id, form_url, extra_context)
 
 
@@ -117,6 +120,13 @@ class DealAdmin(PanelsOnDetailPage):
 @register(models.Note)
 class NoteAdmin(admin.ModelAdmin):
     list_display = ["id", "__str__", "deal", "org", "person", "add_time"]
+
+
+@register(models.Activity)
+class ActivityAdmin(admin.ModelAdmin):
+    list_display = ["id", "subject", "type", "due_date", "done", "owner", "deal", "org", "update_time"]
+    list_filter = ["company", "type", "done", "is_deleted"]
+    search_fields = ["subject"]
 
 
 @register(models.Webhook)

@@ -292,3 +292,36 @@ class PanelExtension(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class Activity(models.Model):
+    """An activity (v2 ``/activities``): a call, meeting, task … with a due date, for one user, linked
+    to a deal, a person and an organization. ``attributes`` keeps the other documented fields as sent
+    (location, participants, attendees, priority …)."""
+
+    TYPES = ("call", "meeting", "task", "deadline", "email", "lunch")  # a new company's activity types
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="activities")
+    owner = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    creator = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    subject = models.CharField(max_length=255)
+    type = models.CharField(max_length=30, default="task")
+    due_date = models.DateField(null=True, blank=True)
+    due_time = models.CharField(max_length=5, blank=True, help_text="HH:MM, empty for all day.")
+    duration = models.CharField(max_length=5, blank=True, help_text="HH:MM.")
+    done = models.BooleanField(default=False)
+    marked_as_done_time = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    deal = models.ForeignKey(Deal, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    person = models.ForeignKey(Person, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    org = models.ForeignKey(Organization, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    attributes = models.JSONField(default=dict, blank=True)
+    is_deleted = models.BooleanField(default=False)
+    add_time = models.DateTimeField()
+    update_time = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "activities"
+
+    def __str__(self):
+        return self.subject

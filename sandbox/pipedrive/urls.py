@@ -46,6 +46,8 @@ urlpatterns = [
     path("api/v2/deals", views.deals),
     path("api/v2/deals/search", views.deal_search),
     path("api/v2/deals/<pdid:record_id>", views.deal),
+    path("api/v2/activities", views.activities),
+    path("api/v2/activities/<pdid:record_id>", views.activity),
     path("api/v2/itemSearch", views.item_search),
     path("api/v2/itemSearch/field", views.item_search_field),
     path("api/v2/dealFields", views.deal_fields),

@@ -214,6 +214,34 @@ stages = api("v2", "/stages", GET=_stages, POST=_stage_create)
 stage = api("v2", "/stages/{id}", GET=_stage)
 
 
+# --- activities (v2) ---------------------------------------------------------------------------
+
+
+def _activities_list(request, caller):
+    page, next_cursor = services.list_activities(caller.company, request.GET)
+    return ok([services.serialize_activity(a) for a in page], {"next_cursor": next_cursor})
+
+
+def _activity_create(request, caller):
+    return ok(services.serialize_activity(services.create_activity(caller, body_of(request))))
+
+
+def _activity(request, caller, record_id):
+    return ok(services.serialize_activity(services.get_activity(caller.company, record_id)))
+
+
+def _activity_update(request, caller, record_id):
+    return ok(services.serialize_activity(services.update_activity(caller, record_id, body_of(request))))
+
+
+def _activity_delete(request, caller, record_id):
+    return ok({"id": services.delete_activity(caller, record_id).id})
+
+
+activities = api("v2", "/activities", GET=_activities_list, POST=_activity_create)
+activity = api("v2", "/activities/{id}", GET=_activity, PATCH=_activity_update, DELETE=_activity_delete)
+
+
 # --- notes (v1) ---------------------------------------------------------------------------------
 
 

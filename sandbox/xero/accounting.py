@@ -316,7 +316,7 @@ def _apply_invoice(invoice: Invoice, data: dict, creating: bool) -> None:
         if data.get(key):
             setattr(invoice, attribute, parse_date(data[key], key))
     if creating and not invoice.date:
-        invoice.date = clock.now().date()
+        invoice.date = invoice.organisation.today()
     for key, attribute in (("Reference", "reference"), ("CurrencyCode", "currency_code")):
         if key in data:
             setattr(invoice, attribute, _text(data, key, Invoice._meta.get_field(attribute).max_length))
@@ -452,7 +452,7 @@ def create_payment(organisation: Organisation, data: dict) -> Payment:
         organisation=organisation,
         invoice=invoice,
         account_code=account.get("Code") or "090",
-        date=parse_date(data["Date"], "Date") if data.get("Date") else clock.now().date(),
+        date=parse_date(data["Date"], "Date") if data.get("Date") else organisation.today(),
         amount=amount,
         reference=_text(data, "Reference", 255),
         updated_at=clock.now(),
@@ -527,7 +527,7 @@ def create_credit_note(organisation: Organisation, data: dict) -> CreditNote:
         credit_note_number=_text(data, "CreditNoteNumber", 255) or _next_credit_note_number(organisation),
         reference=_text(data, "Reference", 255),
         line_amount_types=line_amount_types,
-        date=parse_date(data["Date"], "Date") if data.get("Date") else clock.now().date(),
+        date=parse_date(data["Date"], "Date") if data.get("Date") else organisation.today(),
         currency_code=_text(data, "CurrencyCode", 3) or organisation.base_currency,
         line_items=items,
         sub_total=sub_total,
@@ -576,7 +576,7 @@ def allocate_credit_note(credit_note: CreditNote, data: dict) -> CreditNoteAlloc
         credit_note=credit_note,
         invoice=invoice,
         amount=amount,
-        date=parse_date(data["Date"], "Date") if data.get("Date") else clock.now().date(),
+        date=parse_date(data["Date"], "Date") if data.get("Date") else credit_note.organisation.today(),
     )
     if credit_note.remaining_credit <= 0:
         credit_note.status = CreditNote.Status.PAID

@@ -36,7 +36,15 @@ class ConnectionInline(admin.TabularInline):
 
 @register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):
-    list_display = ["name", "tenant_id", "base_currency", "contact_count", "invoice_count", "created_at"]
+    list_display = [
+        "name",
+        "tenant_id",
+        "base_currency",
+        "timezone",
+        "contact_count",
+        "invoice_count",
+        "created_at",
+    ]
     readonly_fields = ["tenant_id", "created_at"]
     inlines = [ConnectionInline]
 

@@ -29,6 +29,7 @@ RESOURCE_SCOPES = {
     "Invoices": ("accounting.transactions", "accounting.invoices"),
     "Payments": ("accounting.transactions", "accounting.payments"),
     "CreditNotes": ("accounting.transactions", "accounting.invoices"),
+    "Organisation": ("accounting.settings",),
 }
 
 

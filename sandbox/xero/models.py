@@ -4,10 +4,14 @@ Nothing here is a real credential: client secrets and tokens are the fake servic
 values, stored plainly so tests and demos can read them.
 """
 
+import datetime as dt
 import uuid
 from decimal import Decimal
 
 from django.db import models
+
+from connector.connections.timezones import zone
+from sandbox import clock
 
 
 class XeroApp(models.Model):
@@ -40,10 +44,20 @@ class Organisation(models.Model):
     tenant_id = models.UUIDField(default=uuid.uuid4, unique=True)
     name = models.CharField(max_length=255)
     base_currency = models.CharField(max_length=3, default="NZD")
+    timezone = models.CharField(
+        max_length=60,
+        default="NEWZEALANDSTANDARDTIME",
+        help_text="Xero's Timezone name (GET /Organisation), e.g. NEWZEALANDSTANDARDTIME or "
+        "EASTERNSTANDARDTIME: the day an invoice falls overdue is counted in it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):
         return self.name
+
+    def today(self) -> dt.date:
+        """The organisation's date now (sandbox clock, in its time zone): what "overdue" is counted by."""
+        return clock.now().astimezone(zone(self.timezone)).date()
 
 
 class Grant(models.Model):

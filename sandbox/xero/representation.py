@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.db.models import Case, DecimalField, F, Q, Sum, When
 
 from sandbox import clock
-from sandbox.xero.models import Contact, CreditNoteAllocation, Invoice, Payment
+from sandbox.xero.models import Contact, CreditNoteAllocation, Invoice, Organisation, Payment
 
 PHONE_TYPES = ["DDI", "DEFAULT", "FAX", "MOBILE"]
 ADDRESS_TYPES = ["STREET", "POBOX"]
@@ -49,22 +49,68 @@ def _money(value) -> float:
 
 
 def balances(contacts: list[Contact]) -> dict[int, tuple[Decimal, Decimal]]:
-    """Receivables per contact (outstanding, overdue) from its AUTHORISED ACCREC invoices and payments."""
-    today = clock.now().date()
+    """Receivables per contact (outstanding, overdue) from its AUTHORISED ACCREC invoices and payments.
+
+    Overdue: what is due on invoices whose due date is before the organisation's date today (the
+    sandbox clock, in the organisation's time zone). Nothing is written when a due date passes, as in
+    Xero: the invoice's UpdatedDateUTC stays and no webhook is sent."""
     due = F("total") - F("amount_paid") - F("amount_credited")
-    rows = (
-        Invoice.objects.filter(
-            contact__in=[c.pk for c in contacts], type="ACCREC", status=Invoice.Status.AUTHORISED
+    amounts: dict[int, tuple[Decimal, Decimal]] = {}
+    by_organisation: dict[int, list[int]] = {}
+    organisations = {}
+    for row in contacts:
+        by_organisation.setdefault(row.organisation_id, []).append(row.pk)
+        organisations[row.organisation_id] = row.organisation
+    for organisation_id, ids in by_organisation.items():
+        today = organisations[organisation_id].today()
+        rows = (
+            Invoice.objects.filter(contact__in=ids, type="ACCREC", status=Invoice.Status.AUTHORISED)
+            .values("contact_id")
+            .annotate(
+                outstanding=Sum(due, output_field=DecimalField()),
+                overdue=Sum(
+                    Case(When(Q(due_date__lt=today), then=due), default=ZERO, output_field=DecimalField())
+                ),
+            )
         )
-        .values("contact_id")
-        .annotate(
-            outstanding=Sum(due, output_field=DecimalField()),
-            overdue=Sum(
-                Case(When(Q(due_date__lt=today), then=due), default=ZERO, output_field=DecimalField())
-            ),
+        amounts.update(
+            {row["contact_id"]: (row["outstanding"] or ZERO, row["overdue"] or ZERO) for row in rows}
         )
-    )
-    return {row["contact_id"]: (row["outstanding"] or ZERO, row["overdue"] or ZERO) for row in rows}
+    return amounts
+
+
+def organisation(row: Organisation) -> dict:
+    """GET /Organisation's element (xero_accounting.yaml ``Organisation``): what the sandbox keeps of
+    an organisation, and Xero's values for a New Zealand company elsewhere."""
+    return {
+        "OrganisationID": str(row.tenant_id),
+        "APIKey": "",
+        "Name": row.name,
+        "LegalName": row.name,
+        "PaysTax": True,
+        "Version": "NZ",
+        "OrganisationType": "COMPANY",
+        "BaseCurrency": row.base_currency,
+        "CountryCode": "NZ",
+        "IsDemoCompany": False,
+        "OrganisationStatus": "ACTIVE",
+        "FinancialYearEndDay": 31,
+        "FinancialYearEndMonth": 3,
+        "SalesTaxBasis": "PAYMENTS",
+        "SalesTaxPeriod": "TWOMONTHS",
+        "DefaultSalesTax": "Tax Exclusive",
+        "DefaultPurchasesTax": "Tax Exclusive",
+        "CreatedDateUTC": ms_date(row.created_at),
+        "OrganisationEntityType": "COMPANY",
+        "Timezone": row.timezone,
+        "ShortCode": "!" + row.tenant_id.hex[:5],
+        "Edition": "BUSINESS",
+        "Class": "PREMIUM",
+        "Addresses": [],
+        "Phones": [],
+        "ExternalLinks": [],
+        "PaymentTerms": {},
+    }
 
 
 def customer_ids(contacts: list[Contact]) -> set[int]:

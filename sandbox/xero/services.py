@@ -44,8 +44,10 @@ def create_app(name: str, redirect_uris: list[str], client_id: str = "", client_
     )
 
 
-def create_organisation(name: str, currency: str = "NZD") -> Organisation:
-    return Organisation.objects.create(name=name, base_currency=currency)
+def create_organisation(
+    name: str, currency: str = "NZD", timezone: str = "NEWZEALANDSTANDARDTIME"
+) -> Organisation:
+    return Organisation.objects.create(name=name, base_currency=currency, timezone=timezone)
 
 
 @transaction.atomic
@@ -106,7 +108,7 @@ def seed_demo_data(organisation: Organisation, customers: int = 8) -> None:
         ("Orlena Greenville", "orlena@greenville.example"),
         ("Young Bros Transport", "office@youngbros.example"),
     ]
-    today = clock.now().date()
+    today = organisation.today()
     for index, (name, email) in enumerate(companies[:customers]):
         first, last = ("Jo", name.split()[0]) if index % 2 else ("Sam", name.split()[-1])
         contact = accounting.create_contact(
@@ -178,7 +180,7 @@ def demo_activity_step(organisation: Organisation, chooser) -> str:
     """One thing a finance team does: add a customer, raise an invoice, or record a payment."""
     from sandbox.xero.models import Contact, Invoice
 
-    today = clock.now().date()
+    today = organisation.today()
     open_invoices = list(Invoice.objects.filter(organisation=organisation, status="AUTHORISED"))
     action = chooser.choice(["contact", "invoice", "invoice", "payment"])
     if action == "payment" and open_invoices:

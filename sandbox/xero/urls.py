@@ -32,6 +32,7 @@ urlpatterns = [
     path("identity/connect/revocation", views.revocation, name="sandbox-xero-revocation"),
     *both_cases("api/Connections", views.connections, "sandbox-xero-connections"),
     *both_cases("api/Connections/<uuid:connection_id>", views.connection, "sandbox-xero-connection"),
+    *both_cases(API + "Organisation", views.organisation, "sandbox-xero-organisation"),
     *both_cases(API + "Contacts", views.contacts, "sandbox-xero-contacts"),
     *both_cases(API + "Contacts/<uuid:record_id>", views.contact, "sandbox-xero-contact"),
     *both_cases(API + "Invoices", views.invoices, "sandbox-xero-invoices"),

@@ -452,7 +452,13 @@ def resource_views(key: str, update_one=None):
     return collection, item
 
 
+def _organisation(request, ctx):
+    """GET /Organisation: the tenant's settings, its Timezone among them (scope accounting.settings)."""
+    return JsonResponse(shape.envelope(ctx.app.name, "Organisations", [shape.organisation(ctx.organisation)]))
+
+
 connections = endpoint("/connections", needs_tenant=False, GET=_list_connections)
+organisation = endpoint("/Organisation", GET=_organisation)
 connection = endpoint("/connections/{id}", needs_tenant=False, DELETE=_delete_connection)
 contacts, contact = resource_views("Contacts")
 invoices, invoice = resource_views("Invoices")

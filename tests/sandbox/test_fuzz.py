@@ -1,14 +1,14 @@
 """Generated requests from the official specs against both emulators (schemathesis, in-process WSGI).
 
-Every emulated operation, none left out (Xero Contacts, Invoices, Payments and CreditNotes; Pipedrive
-v2 organizations, persons, deals, pipelines, stages, fields and search), gets the spec's own examples
-and valid and invalid requests built from its spec (types, required fields, enums, nested items, odd
-strings and numbers); the emulator must never answer 5xx, and what it answers with a documented status
-must match the spec as the real API serves it (``sandbox/spec_differences.py``). The specs are read as
-their JSON equivalent (``specs.load_spec``: unquoted example dates stay strings, which schemathesis
-needs). Bounded: ``FUZZ_EXAMPLES`` examples per operation, derandomised so a CI failure reproduces
-(about two minutes for the 66 operations on a loaded two-core machine); raise it locally
-(``FUZZ_EXAMPLES=100`` or more) for a deeper run.
+Every emulated operation, none left out (Xero Contacts, Invoices, Payments, CreditNotes and
+Organisation; Pipedrive v2 organizations, persons, deals, activities, pipelines, stages, fields and
+search), gets the spec's own examples and valid and invalid requests built from its spec (types,
+required fields, enums, nested items, odd strings and numbers); the emulator must never answer 5xx,
+and what it answers with a documented status must match the spec as the real API serves it
+(``sandbox/spec_differences.py``). The specs are read as their JSON equivalent (``specs.load_spec``:
+unquoted example dates stay strings, which schemathesis needs). Bounded: ``FUZZ_EXAMPLES`` examples
+per operation, derandomised so a CI failure reproduces (about two minutes for the 72 operations on a
+loaded two-core machine); raise it locally (``FUZZ_EXAMPLES=100`` or more) for a deeper run.
 """
 
 import contextlib
@@ -27,7 +27,7 @@ from schemathesis.config import SchemathesisConfig  # noqa: E402
 from schemathesis.specs.openapi.checks import response_schema_conformance  # noqa: E402
 
 from sandbox.spec_differences import served_spec  # noqa: E402
-from tests.sandbox.conftest import SANDBOX_URLS, authorize, token_request  # noqa: E402
+from tests.sandbox.conftest import SANDBOX_URLS, SCOPE, authorize, token_request  # noqa: E402
 
 urlpatterns = SANDBOX_URLS
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db]
@@ -44,11 +44,12 @@ FUZZ = settings(
 CHECKS = [not_a_server_error, response_schema_conformance]
 
 # What the sandbox emulates, by spec path; other operations of the specs are not served.
-XERO_OPERATIONS = r"^/(Contacts|Invoices|Payments|CreditNotes)(/\{[A-Za-z]+\})?$"
+XERO_OPERATIONS = r"^/(Contacts|Invoices|Payments|CreditNotes)(/\{[A-Za-z]+\})?$|^/Organisation$"
 PIPEDRIVE_V2_OPERATIONS = (
     r"^/(organizations|persons|deals)(/\{id\}|/search)?$"
     r"|^/itemSearch(/field)?$|^/(deal|person|organization)Fields(/\{field_code\})?$"
     r"|^/(pipelines|stages)(/\{id\})?$"
+    r"|^/activities(/\{id\})?$"
 )
 PIPEDRIVE_V2_METHODS = ["GET", "POST", "PATCH", "DELETE"]
 
@@ -87,7 +88,7 @@ def xero_headers(client):
     app.concurrent_limit = 100
     app.save()
     organisation = services.create_organisation("Fuzz Ltd")
-    query = authorize(client, app, [organisation])
+    query = authorize(client, app, [organisation], scope=f"{SCOPE} accounting.settings.read")
     tokens = token_request(
         client,
         app,

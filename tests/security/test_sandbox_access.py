@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver
 from django.utils import timezone
 
-from sandbox import faults, webhooks
+from sandbox import clock, faults, webhooks
 from sandbox.models import FaultSwitch, WebhookSubscription
 from sandbox.pipedrive.models import PanelExtension
 
@@ -26,6 +26,8 @@ pytestmark = pytest.mark.django_db
 
 # (method, path, JSON body) for every control endpoint; {pk} is the known webhook's id.
 ENDPOINTS = [
+    ("get", "/sandbox/_clock", None),
+    ("post", "/sandbox/_clock", {"date": "2099-01-01"}),
     ("get", "/sandbox/_webhooks/", None),
     ("post", "/sandbox/_webhooks/", {"client_id": "NEWAPP", "url": RECEIVER, "signing_key": "other-key-123"}),
     ("get", "/sandbox/_webhooks/deliveries", None),
@@ -43,6 +45,13 @@ ENDPOINTS = [
     ),
 ]
 IDS = [f"{m} {p}" for m, p, _ in ENDPOINTS]
+
+
+@pytest.fixture(autouse=True)
+def _sandbox_clock_back_to_now():
+    """POST /sandbox/_clock moves the clock of every process: put it back for the next test."""
+    yield
+    clock.reset()
 
 
 @pytest.fixture
@@ -77,6 +86,7 @@ def state():
         list(WebhookSubscription.objects.values_list("pk", "intent_verified_at", "signing_key")),
         list(FaultSwitch.objects.values_list("service", "error_rate")),
         list(PanelExtension.objects.values_list("pk", "endpoint_url", "jwt_secret")),
+        clock.shared_offset(),
     )
 
 
@@ -237,7 +247,8 @@ from django.contrib import admin
 from django.urls import Resolver404, resolve
 labels = sorted({m._meta.app_label for m in admin.site._registry})
 paths = {}
-for path in ("/sandbox/", "/sandbox/_webhooks/", "/sandbox/xero/_faults", "/sandbox/pipedrive/_reset",
+for path in ("/sandbox/", "/sandbox/_clock", "/sandbox/_webhooks/", "/sandbox/xero/_faults",
+             "/sandbox/pipedrive/_reset",
              "/admin/sandbox/webhooksubscription/"):
     try:
         paths[path] = resolve(path).url_name or "resolved"
@@ -268,6 +279,7 @@ def test_with_the_sandbox_off_neither_its_urls_nor_its_admin_exist(tmp_path):
     assert not {"sandbox", "sandbox_xero", "sandbox_pipedrive"} & set(off["labels"])
     assert "connector" in off["labels"]
     assert off["paths"]["/sandbox/"] is None and off["paths"]["/sandbox/_webhooks/"] is None
+    assert off["paths"]["/sandbox/_clock"] is None
     assert off["paths"]["/sandbox/xero/_faults"] is None and off["paths"]["/sandbox/pipedrive/_reset"] is None
     # the admin's catch-all resolves any path, but not to a sandbox model's page
     assert off["paths"]["/admin/sandbox/webhooksubscription/"] != "sandbox_webhooksubscription_changelist"
@@ -275,4 +287,5 @@ def test_with_the_sandbox_off_neither_its_urls_nor_its_admin_exist(tmp_path):
     on = run_with_sandbox("1", tmp_path)  # the same check sees them when the sandbox is on
     assert {"sandbox", "sandbox_xero", "sandbox_pipedrive"} <= set(on["labels"])
     assert on["paths"]["/sandbox/_webhooks/"] == "sandbox-webhooks"
+    assert on["paths"]["/sandbox/_clock"] == "sandbox-clock"
     assert on["paths"]["/admin/sandbox/webhooksubscription/"] == "sandbox_webhooksubscription_changelist"

@@ -1,10 +1,19 @@
 """Business logic of the emulated Pipedrive, one module per job; views parse requests and call these.
 
 ``common`` (errors, shared helpers), ``paging`` (cursors), ``records`` (organizations, persons, deals),
-``fields`` (the *Fields endpoints), ``search``, ``pipelines`` (pipelines, stages), ``notes`` and
-``demo`` (the demo company). The names below are the package's public interface.
+``fields`` (the *Fields endpoints), ``search``, ``pipelines`` (pipelines, stages), ``notes``,
+``activities`` and ``demo`` (the demo company). The names below are the package's public interface.
 """
 
+from sandbox.pipedrive.services.activities import (
+    activities_of,
+    create_activity,
+    delete_activity,
+    get_activity,
+    list_activities,
+    serialize_activity,
+    update_activity,
+)
 from sandbox.pipedrive.services.common import MODELS, ApiError, entity_of, rfc3339
 from sandbox.pipedrive.services.demo import (
     DEMO_API_TOKEN,
@@ -57,6 +66,8 @@ __all__ = [
     "MAX_PAGE",
     "MODELS",
     "ApiError",
+    "activities_of",
+    "create_activity",
     "create_field",
     "create_note",
     "create_pipeline",
@@ -65,12 +76,15 @@ __all__ = [
     "cursor_page",
     "custom_field_codes",
     "decode_cursor",
+    "delete_activity",
     "delete_record",
     "encode_cursor",
     "ensure_demo_company",
     "entity_of",
+    "get_activity",
     "get_field",
     "get_record",
+    "list_activities",
     "list_fields",
     "list_notes",
     "list_records",
@@ -83,9 +97,11 @@ __all__ = [
     "search_items",
     "search_records",
     "serialize",
+    "serialize_activity",
     "serialize_field",
     "serialize_note",
     "serialize_pipeline",
     "serialize_stage",
+    "update_activity",
     "update_record",
 ]
