@@ -167,7 +167,8 @@ XERO_CONNECTIONS_URL = ENV.get("XERO_CONNECTIONS_URL", "https://api.xero.com/con
 XERO_API_URL = ENV.get("XERO_API_URL", "https://api.xero.com/api.xro/2.0").rstrip("/")
 XERO_SCOPES = ENV.get(
     "XERO_SCOPES",
-    "offline_access accounting.contacts.read accounting.invoices.read accounting.payments.read",
+    "offline_access accounting.contacts.read accounting.invoices.read accounting.payments.read"
+    " accounting.settings.read",
 )
 PIPEDRIVE_API_URL = ENV.get("PIPEDRIVE_API_URL", "https://api.pipedrive.com").rstrip("/")
 PIPEDRIVE_OAUTH_URL = ENV.get("PIPEDRIVE_OAUTH_URL", "https://oauth.pipedrive.com").rstrip("/")

@@ -10,11 +10,11 @@ _DEFAULT = object()
 
 # (version, METHOD, spec path) -> x-token-cost, from the vendored specs/pipedrive (a test checks it).
 TOKEN_COSTS = {
-    **{("v2", "GET", f"/{e}"): 10 for e in ("organizations", "persons", "deals")},
-    **{("v2", "GET", f"/{e}/{{id}}"): 1 for e in ("organizations", "persons", "deals")},
-    **{("v2", "POST", f"/{e}"): 5 for e in ("organizations", "persons", "deals")},
-    **{("v2", "PATCH", f"/{e}/{{id}}"): 5 for e in ("organizations", "persons", "deals")},
-    **{("v2", "DELETE", f"/{e}/{{id}}"): 3 for e in ("organizations", "persons", "deals")},
+    **{("v2", "GET", f"/{e}"): 10 for e in ("organizations", "persons", "deals", "activities")},
+    **{("v2", "GET", f"/{e}/{{id}}"): 1 for e in ("organizations", "persons", "deals", "activities")},
+    **{("v2", "POST", f"/{e}"): 5 for e in ("organizations", "persons", "deals", "activities")},
+    **{("v2", "PATCH", f"/{e}/{{id}}"): 5 for e in ("organizations", "persons", "deals", "activities")},
+    **{("v2", "DELETE", f"/{e}/{{id}}"): 3 for e in ("organizations", "persons", "deals", "activities")},
     ("v2", "GET", "/organizations/search"): 20,
     ("v2", "GET", "/persons/search"): 20,
     ("v2", "GET", "/itemSearch/field"): 20,
@@ -33,7 +33,7 @@ TOKEN_COSTS = {
     ("v1", "DELETE", "/webhooks/{id}"): 6,
     ("v1", "GET", "/users/me"): 2,
 }
-ENTITIES = {"organization": "organizations", "person": "persons", "deal": "deals"}
+ENTITIES = {"organization": "organizations", "person": "persons", "deal": "deals", "activity": "activities"}
 SEARCH_PAGE = 500  # the largest page Pipedrive's v2 searches return
 
 
@@ -121,6 +121,24 @@ class PipedriveClient(ApiClient):
     def delete(self, entity: str, record_id):
         plural = ENTITIES[entity]
         return self.call("v2", "DELETE", f"/{plural}/{{id}}", f"/{plural}/{record_id}")
+
+    # --- v2 activities (the overdue reminder) --------------------------------
+    def create_activity(self, data: dict) -> dict:
+        """POST /api/v2/activities (subject, type, due_date, owner_id, deal_id, person_id, org_id, done,
+        note); 5 tokens."""
+        return self.create("activity", data)
+
+    def update_activity(self, activity_id, data: dict) -> dict:
+        """PATCH /api/v2/activities/{id} (e.g. ``{"done": True}``); 5 tokens."""
+        return self.update("activity", activity_id, data)
+
+    def activities_for_deal(self, deal_id, done: bool | None = None):
+        """Every activity of a deal, a list of dicts (GET /api/v2/activities?deal_id=, 10 tokens a page
+        of 500)."""
+        filters = {"deal_id": deal_id}
+        if done is not None:
+            filters["done"] = "true" if done else "false"
+        return list(self.iter("activity", **filters))
 
     def _pages(self, spec_path: str, params: dict, items_of):
         """Every page of a search, following ``next_cursor`` (500 a page; each page costs its tokens):

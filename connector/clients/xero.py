@@ -136,8 +136,13 @@ class XeroClient(ApiClient):
     def get_credit_note(self, credit_note_id):
         return self._get(f"CreditNotes/{credit_note_id}")["CreditNotes"][0]
 
+    def organisation(self) -> dict:
+        """GET /Organisation: the tenant's settings (Name, BaseCurrency, Timezone …); needs the
+        ``accounting.settings.read`` scope."""
+        return self._get("Organisation")["Organisations"][0]
+
     def get_organisation(self):
-        """Cheap call for "Test connection" (the sandbox has no /Organisation: a one-row contacts page)."""
+        """Cheap call for "Test connection", which needs no settings scope: a one-row contacts page."""
         return self.get_contacts(page=1, page_size=1, summary_only=True)
 
     def remaining_limits(self) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import zoneinfo
 from dataclasses import dataclass, field
 
 import requests
@@ -21,7 +22,7 @@ from django.utils import timezone
 from connector.clients.http import backoff, retry_after_seconds
 from connector.clients.pipedrive import PipedriveClient
 from connector.clients.xero import XeroClient
-from connector.connections import hosts, oauth
+from connector.connections import hosts, oauth, timezones
 from connector.errors import AuthExpired, ConnectionBroken, ConnectorError
 from connector.models import ConnectionStatus, OAuthState, PipedriveConnection, XeroConnection
 
@@ -106,7 +107,46 @@ def pick_xero_tenant(row: OAuthState, tenant_id: str) -> XeroConnection:
         row.token_set = ""
         row.save(update_fields=["token_set"])
     logger.info("Connected Xero organisation %s", conn)
+    read_organisation_timezone(conn)
     return conn
+
+
+SETTINGS_SCOPES = ("accounting.settings", "accounting.settings.read")
+
+
+def read_organisation_timezone(conn: XeroConnection) -> str:
+    """Read the organisation's time zone from Xero (GET /Organisation) and keep it on the row, as an
+    IANA name; "" when the consent lacks the settings scope, Xero does not answer, or the name is not
+    one the map knows. Never fails the caller: connecting goes on, and the next reader tries again."""
+    if not set(conn.scopes.split()) & set(SETTINGS_SCOPES):
+        logger.warning(
+            "Xero %s: the consent lacks accounting.settings.read; its time zone is taken as UTC "
+            "until it is connected again with that scope",
+            conn,
+        )
+        return ""
+    try:
+        xero_name = str(xero_client(conn).organisation().get("Timezone") or "")
+    except (ConnectorError, LookupError, ValueError, TypeError) as exc:
+        logger.warning("Xero %s: its time zone could not be read (%s)", conn, type(exc).__name__)
+        return ""
+    iana = timezones.iana_name(xero_name)
+    if not iana:
+        logger.warning(
+            "Xero %s: time zone %r is not one the connector knows; UTC is assumed", conn, xero_name
+        )
+        return ""
+    if iana != conn.org_timezone:
+        conn.org_timezone = iana
+        XeroConnection.objects.filter(pk=conn.pk).update(org_timezone=iana)
+    return iana
+
+
+def organisation_timezone(connection: XeroConnection) -> zoneinfo.ZoneInfo:
+    """The Xero organisation's time zone, in which its due dates fall and its days begin: the stored
+    one, read from Xero again when it is empty; UTC when it still cannot be told."""
+    name = connection.org_timezone or read_organisation_timezone(connection)
+    return timezones.zone(name)
 
 
 # --- Pipedrive connect ---

@@ -17,7 +17,9 @@ def _key(name: str) -> str:
     return "".join(ch for ch in name.upper() if ch.isalnum() or ch == "+")
 
 
-_BY_XERO_KEY = {_key(windows): iana for windows, iana in win_tz.items()}
+# Two zones Xero still lists that Windows (and so CLDR's map) retired: the zones they stood for.
+RETIRED_WINDOWS_ZONES = {"KAMCHATKASTANDARDTIME": "Asia/Kamchatka", "MIDATLANTICSTANDARDTIME": "Etc/GMT+2"}
+_BY_XERO_KEY = {**RETIRED_WINDOWS_ZONES, **{_key(windows): iana for windows, iana in win_tz.items()}}
 
 
 def iana_name(xero_timezone: str) -> str:

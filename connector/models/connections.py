@@ -32,6 +32,12 @@ class XeroConnection(models.Model):
     previous_refresh_token = EncryptedSecretField(blank=True)
     previous_refresh_grace_until = models.DateTimeField(null=True, blank=True)
     scopes = models.TextField(blank=True)
+    org_timezone = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The organisation's time zone (IANA, e.g. Pacific/Auckland), read from Xero's "
+        "Organisation endpoint when the tenant is picked; empty until read (then UTC is assumed).",
+    )
     status = models.CharField(
         max_length=20, choices=ConnectionStatus.choices, default=ConnectionStatus.PENDING
     )

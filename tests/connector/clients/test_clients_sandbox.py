@@ -102,3 +102,29 @@ def test_pipedrive_api_token_crud_search_and_current_user(live_server):
     bad = PipedriveClient(company.id, f"{live_server.url}/sandbox/pipedrive", "wrong-token")
     with pytest.raises(AuthExpired):
         bad.get_current_user()
+
+
+def test_pipedrive_activities_through_the_client(live_server):
+    """The overdue reminder's calls: create, mark done, list a deal's activities; tokens as the spec."""
+    company = pipedrive_services.ensure_demo_company()
+    client = PipedriveClient(
+        company.id, f"{live_server.url}/sandbox/pipedrive", pipedrive_services.DEMO_API_TOKEN
+    )
+    org = client.create("organization", {"name": "Overdue Ltd"})
+    deal = client.create("deal", {"title": "INV-0042", "org_id": org["id"]})
+    owner_id = client.get_current_user()["id"]
+    before = counters.snapshot("pipedrive", str(company.id))["tokens"]
+    activity = client.create_activity(
+        {"subject": "INV-0042 overdue", "type": "task", "due_date": "2026-12-10", "owner_id": owner_id,
+         "deal_id": deal["id"], "org_id": org["id"]}
+    )  # fmt: skip
+    assert client.activities_for_deal(deal["id"], done=False) == [activity]
+    closed = client.update_activity(activity["id"], {"done": True})
+    assert closed["done"] is True
+    assert client.activities_for_deal(deal["id"], done=False) == []
+    assert [a["id"] for a in client.activities_for_deal(deal["id"])] == [activity["id"]]
+    spent = counters.snapshot("pipedrive", str(company.id))["tokens"] - before
+    assert spent == 5 + 10 + 5 + 10 + 10  # POST, GET list, PATCH, GET list, GET list
+    assert client.remaining_limits() == {
+        "daily-tokens": 30000 - counters.snapshot("pipedrive", str(company.id))["tokens"]
+    }

@@ -24,7 +24,10 @@ def xero_sandbox(sandbox_urls):
     from sandbox.xero import services
 
     app = services.create_app("Connector under test", [f"{BASE}/connect/xero/callback/"])
-    orgs = [services.create_organisation("Acme Ltd"), services.create_organisation("Beta Traders")]
+    orgs = [
+        services.create_organisation("Acme Ltd"),
+        services.create_organisation("Beta Traders", timezone="EASTERNSTANDARDTIME"),
+    ]
     return app, orgs
 
 
@@ -62,6 +65,8 @@ def test_full_xero_connect_flow(admin_client, xero_sandbox):
     assert conn.status == ConnectionStatus.ACTIVE
     assert conn.tenant_id == str(orgs[1].tenant_id) and conn.tenant_name == "Beta Traders"
     assert conn.access_token and conn.refresh_token and conn.xero_connection_id
+    assert conn.org_timezone == "America/New_York"  # read from GET /Organisation on the pick
+    assert "accounting.settings.read" in conn.scopes
     assert OAuthState.objects.get(state=query["state"]).token_set == ""  # the token set lives in one place
 
     # The same callback again (reused state) is refused and stores nothing new.
