@@ -8,8 +8,9 @@ this pass:
 1. picks from the connector's own ledger (``KnownInvoice``, no Xero scan) the open sales invoices
    (AUTHORISED, amount due > 0) whose due date is before the organisation's today and whose due date
    was not handled yet (``rolled_over_due_on``);
-2. re-syncs them with the normal invoice sync (``sync_invoices``: ``GET /Invoices?IDs=``, 100 a call,
-   and their contacts ``GET /Contacts?IDs=``, 100 a call), so the organization's outstanding/overdue
+2. re-syncs them with the normal invoice sync (``InvoiceRun.sync_ids``: ``GET /Invoices?IDs=``, 100 a
+   call, and their contacts ``GET /Contacts?IDs=``, 100 a call; the credit re-check of the contacts'
+   other deals is left out, as a passing due date changes no balance), so the organization's outstanding/overdue
    figures, the deal's stage (the stage table's Overdue rule) and the credit flags follow; every record
    is audited with the trigger "overdue check (due date passed)";
 3. with the option ``overdue_reminders``, gives each deal owner one activity per overdue invoice
@@ -38,7 +39,7 @@ from connector.limits import budget
 from connector.models import BackfillRun, KnownInvoice, OverduePassState, OverdueReminder, SyncPair
 from connector.options import clock_time, pair_options
 from connector.sync import reminders
-from connector.sync.invoices import BATCH_SIZE, chunks, sync_invoices
+from connector.sync.invoices import BATCH_SIZE, InvoiceRun, chunks
 
 logger = logging.getLogger(__name__)
 
@@ -144,8 +145,10 @@ def roll_over(pair: SyncPair, today) -> dict:
             budget.check_budget(pair.pipedrive_connection.company_id, 0, urgent=False)
         for chunk in chunks(due, BATCH_SIZE):
             ids = [invoice_id for invoice_id, _ in chunk]
+            run = InvoiceRun(pair, TRIGGER)
+            run.recheck_other_deals = False  # a passing due date changes no balance: no credit re-check
             with trigger_cause(TRIGGER, TRIGGER_TEXT):
-                outcomes = sync_invoices(pair, ids, trigger=TRIGGER)
+                outcomes = run.sync_ids(ids)
             handled: dict = defaultdict(list)
             for invoice_id, due_on in chunk:
                 outcome = outcomes.get(invoice_id)

@@ -189,7 +189,9 @@ class PairSettingsForm(forms.ModelForm):
     def clean_overdue_check_at(self):
         value = (self.cleaned_data.get("overdue_check_at") or "").strip()
         if not value:  # left empty (or a client that does not show it): the default time
-            return pair_options(self.instance).overdue_check_at if self.instance.pk else DEFAULT_OVERDUE_CHECK_AT
+            return (
+                pair_options(self.instance).overdue_check_at if self.instance.pk else DEFAULT_OVERDUE_CHECK_AT
+            )
         problem = clock_time_problem(value)
         if problem:
             raise ValidationError(f"Daily overdue check at: {problem}.")

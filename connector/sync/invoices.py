@@ -88,6 +88,9 @@ class InvoiceRun:
         # A backfill sets this: the contacts' links of a batch are read in two queries once its contacts
         # are synced (it holds the pair's drain lock meanwhile), not twice per invoice.
         self.prefetch_contact_links = False
+        # After a batch, the contacts' other open deals are re-checked (their credit flag follows the
+        # contact's balance). The overdue pass turns it off: a passing due date changes no balance.
+        self.recheck_other_deals = True
         self._org_links: dict[str, RecordLink] = {}  # ContactID -> its live organization link
         self._primary_persons: dict[str, int] = {}  # ContactID -> its primary person's id
         self._prefetched: set[str] = set()  # the ContactIDs whose primary person the batch read
@@ -375,7 +378,7 @@ class InvoiceRun:
                     reason = "Xero has no such invoice (deleted or never existed in this organisation)."
                     outcome = self.ignored(invoice_id, reason)
                 outcomes[invoice_id] = outcome
-            if self.credit_applies and refresh_contacts:
+            if self.credit_applies and refresh_contacts and self.recheck_other_deals:
                 done = {invoice_id.lower() for invoice_id in outcomes}
                 self.reevaluate_open_deals(_contact_ids(invoices), done=done)
         return outcomes

@@ -1,0 +1,252 @@
+"""The daily overdue pass against the sandboxes: the clock moves past an invoice's due date and, with no
+change in Xero, the pass re-reads the invoice and its contact so the deal's stage (the Overdue rule),
+the organization's figures and the audit follow; a second pass the same day reads and writes nothing;
+a payment moves the deal on; the pass waits for a low budget; the schedule starts it once a local day
+after the pair's set time; the manual check needs the pair's change permission.
+
+Time: the connector's clock (``connector.clock.now``) is pointed at the sandbox's clock and the sandbox's
+clock is moved, so both sides see the same day (see ``connector/clock.py``).
+"""
+
+import datetime as dt
+import importlib
+from decimal import Decimal
+
+import pytest
+from django.apps import apps
+from django.contrib.auth.models import Permission, User
+from django.urls import reverse
+
+from audit.models import SyncRecord
+from connector import clock
+from connector.models import KnownContact, KnownInvoice, OverduePassState
+from connector.operations import overdue
+from connector.sync import sync_records
+from connector.sync.invoices import sync_invoices
+from mapping.models import CreditLimit, FieldMapping, StageMapping
+from sandbox import clock as sandbox_clock
+from tests.connector.sync.harness import SYNC_MARKS, SYNC_URLS
+
+urlpatterns = SYNC_URLS
+pytestmark = SYNC_MARKS
+
+STAGES = ["Draft", "Awaiting approval", "Awaiting payment", "Overdue", "Part paid", "Paid", "Voided"]
+DAY = 24 * 3600
+
+
+@pytest.fixture
+def moved_clock(monkeypatch):
+    """One clock for both sides: the connector reads the sandbox's clock, which the test moves."""
+    sandbox_clock.reset()
+    monkeypatch.setattr(clock, "now", sandbox_clock.now)
+    yield sandbox_clock
+    sandbox_clock.reset()
+
+
+@pytest.fixture
+def overdue_rule(default_rules):
+    """The default Overdue rule of the data migration (a transactional test before may have flushed it)."""
+    importlib.import_module("mapping.migrations.0005_overdue_stage_rule").add_default(apps, None)
+
+
+@pytest.fixture
+def pipeline(sandbox, overdue_rule):
+    return sandbox.add_pipeline("Xero invoices", STAGES)
+
+
+@pytest.fixture
+def figures(sync_pair, sandbox, pipeline):
+    """Fields finance would map: the organization's Xero overdue balance and available credit, the
+    deal's over-credit flag; a credit limit of 1,000 for every customer (the pair's default)."""
+    overdue_field = sandbox.add_custom_field("organization", "Xero overdue", "double")
+    available = sandbox.add_custom_field("organization", "Available credit", "double")
+    flag = sandbox.add_custom_field("deal", "Over credit limit", "varchar")
+    rows = [
+        ("organization", "Balances.AccountsReceivable.Overdue", overdue_field, "number"),
+        ("organization", "Connector.AvailableCredit", available, "number"),
+        ("deal", "Connector.OverCreditLimit", flag, "text"),
+    ]
+    for target, source, key, transform in rows:
+        FieldMapping.objects.create(
+            pair=sync_pair, target=target, source_path=source, pipedrive_field=key, transform=transform
+        )
+    CreditLimit.objects.create(pair=sync_pair, amount=Decimal("1000"))
+    return {"overdue": overdue_field, "available": available, "flag": flag}
+
+
+def field(record: dict, key: str):
+    return (record.get("custom_fields") or {}).get(key, record.get(key))
+
+
+def deal_of(sandbox):
+    [deal] = sandbox.deals()
+    return deal
+
+
+def customer_with_invoice(sandbox, sync_pair, *, due_in_days=2, amount=1250):
+    contact_id = sandbox.create_contact("Late Payers Ltd", email="ap@late.example")
+    invoice_id = sandbox.create_invoice(contact_id, amount=amount, currency="NZD", due_in_days=due_in_days)
+    outcomes = sync_invoices(sync_pair, [invoice_id], trigger="webhook")
+    assert outcomes[invoice_id].status == "done", outcomes
+    return contact_id, invoice_id
+
+
+def test_the_pass_rolls_an_invoice_over_once_its_due_date_passed_and_a_second_pass_does_nothing(
+    sync_pair, sandbox, pipeline, figures, moved_clock
+):
+    contact_id, invoice_id = customer_with_invoice(sandbox, sync_pair)
+    assert deal_of(sandbox)["stage_id"] == pipeline["Awaiting payment"]
+    [org] = sandbox.organizations()
+    assert not field(org, figures["overdue"])  # nothing overdue yet
+    assert field(org, figures["available"]) == -250.0
+    known = KnownInvoice.objects.get(pair=sync_pair, invoice_id=invoice_id.lower())
+    due = known.due_on
+
+    # Not yet due: the pass has nothing to do and asks Xero nothing.
+    sandbox.reset_counters()
+    assert overdue.overdue_pass(sync_pair.pk)["due"] == 0
+    assert sandbox.counts().xero_calls == 0 and sandbox.counts().pipedrive_calls == 0
+
+    moved_clock.advance(3 * DAY)  # the due date passes; nothing changes in Xero
+    today = clock.local_today(sync_pair.xero_connection)
+    assert today > due
+    OverduePassState.objects.filter(pair=sync_pair).update(last_pass_on=None)
+    sandbox.reset_counters()
+    records_before = SyncRecord.objects.count()
+
+    counts = overdue.overdue_pass(sync_pair.pk)
+
+    assert counts["due"] == 1 and counts["done"] == 1, counts
+    deal = deal_of(sandbox)
+    assert deal["stage_id"] == pipeline["Overdue"] and deal["status"] == "open"
+    assert field(deal, figures["flag"])  # still over the credit limit (1,250 open against 1,000)
+    org = sandbox.organization(org["id"])
+    assert field(org, figures["overdue"]) == 1250.0  # Xero's overdue balance, re-read
+    calls = sandbox.counts()
+    # One batched read of the invoices and one of their contacts (IDs=, up to 100 a call).
+    # (the sandbox's access token expired as the clock moved: one 401 and a refresh, not counted)
+    reads = {e: by.get("200", 0) for e, by in calls.xero_by_endpoint.items()}
+    assert reads == {"GET /Invoices": 1, "GET /Contacts": 1}, calls
+    record = SyncRecord.objects.filter(xero_type="invoice", xero_id=invoice_id).latest("id")
+    assert record.trigger == "overdue" and record.trigger_text == "overdue check (due date passed)"
+    assert SyncRecord.objects.count() > records_before
+    known.refresh_from_db()
+    assert known.rolled_over_due_on == due
+    assert KnownContact.objects.filter(pair=sync_pair, contact_id=contact_id.lower()).exists()
+    state = OverduePassState.objects.get(pair=sync_pair)
+    assert state.last_pass_on == today and state.last_error == ""
+
+    # The same day again: nothing read, nothing written, no record — scheduled or started by hand.
+    sandbox.reset_counters()
+    records = SyncRecord.objects.count()
+    assert not overdue.pass_due(sync_pair)
+    again = overdue.overdue_pass(sync_pair.pk)
+    assert again["due"] == 0
+    assert sandbox.counts().xero_calls == 0 and sandbox.counts().pipedrive_calls == 0
+    assert SyncRecord.objects.count() == records
+
+    # Paid in full: the invoice sync moves the deal on, as for any payment.
+    payment_id = sandbox.pay(invoice_id, 1250)
+    sync_records(sync_pair, "PAYMENT", [payment_id], trigger="webhook")
+    deal = deal_of(sandbox)
+    assert deal["stage_id"] == pipeline["Paid"] and deal["status"] == "won"
+
+
+def test_without_an_overdue_rule_the_deal_stays_where_it_was(sync_pair, sandbox, pipeline, moved_clock):
+    StageMapping.objects.filter(kind=StageMapping.Kind.DUE_STATE).delete()
+    _contact_id, _invoice_id = customer_with_invoice(sandbox, sync_pair)
+    moved_clock.advance(3 * DAY)
+    sandbox.reset_counters()
+
+    counts = overdue.overdue_pass(sync_pair.pk)
+
+    assert counts["due"] == 1
+    assert deal_of(sandbox)["stage_id"] == pipeline["Awaiting payment"]
+    assert sandbox.counts().pipedrive_writes == 0  # the same payload: nothing sent
+
+
+def test_a_pipeline_without_the_overdue_stage_keeps_the_other_rules(
+    sync_pair, sandbox, overdue_rule, moved_clock
+):
+    old = sandbox.add_pipeline("Xero invoices", [s for s in STAGES if s != "Overdue"])
+    _contact_id, invoice_id = customer_with_invoice(sandbox, sync_pair)
+    moved_clock.advance(3 * DAY)
+
+    counts = overdue.overdue_pass(sync_pair.pk)
+
+    assert counts.get("done") == 1, counts
+    assert deal_of(sandbox)["stage_id"] == old["Awaiting payment"]
+
+
+def test_the_pass_waits_while_the_pipedrive_budget_is_low(
+    sync_pair, sandbox, pipeline, moved_clock, settings
+):
+    _contact_id, invoice_id = customer_with_invoice(sandbox, sync_pair)
+    moved_clock.advance(3 * DAY)
+    settings.PIPEDRIVE_BUDGET_RESERVE = 10**9  # the whole daily budget is kept for urgent work
+    sandbox.reset_counters()
+
+    outcome = overdue.overdue_pass(sync_pair.pk)
+
+    assert "deferred" in outcome
+    assert sandbox.counts().xero_calls == 0 and sandbox.counts().pipedrive_calls == 0
+    assert deal_of(sandbox)["stage_id"] == pipeline["Awaiting payment"]
+    state = OverduePassState.objects.get(pair=sync_pair)
+    assert state.last_pass_on is None and "budget" in state.last_error.lower()
+    assert KnownInvoice.objects.get(invoice_id=invoice_id.lower()).rolled_over_due_on is None
+    assert overdue.pass_due(sync_pair)  # the schedule tries again
+
+    settings.PIPEDRIVE_BUDGET_RESERVE = 0
+    assert overdue.overdue_pass(sync_pair.pk)["done"] == 1
+    assert deal_of(sandbox)["stage_id"] == pipeline["Overdue"]
+
+
+def test_the_schedule_starts_a_pass_once_a_local_day_after_the_set_time(
+    sync_pair, sandbox, pipeline, moved_clock
+):
+    customer_with_invoice(sandbox, sync_pair)
+    moved_clock.advance(3 * DAY)
+    local = clock.local_now(sync_pair.xero_connection)
+    later = (local + dt.timedelta(minutes=30)).strftime("%H:%M")
+    if later < local.strftime("%H:%M"):  # near midnight: the set time would be tomorrow
+        moved_clock.advance(3600)
+        local = clock.local_now(sync_pair.xero_connection)
+        later = (local + dt.timedelta(minutes=30)).strftime("%H:%M")
+    sync_pair.options = {**sync_pair.options, "overdue_check_at": later}
+    sync_pair.save()
+
+    assert overdue.run_due_passes() == {}  # before the set time
+    assert deal_of(sandbox)["stage_id"] == pipeline["Awaiting payment"]
+
+    moved_clock.advance(31 * 60)
+    ran = overdue.run_due_passes()
+    assert ran[str(sync_pair.pk)]["done"] == 1
+    assert deal_of(sandbox)["stage_id"] == pipeline["Overdue"]
+    assert overdue.run_due_passes() == {}  # once a day
+
+
+def test_the_manual_check_needs_the_pairs_change_permission(
+    sync_pair, sandbox, pipeline, moved_clock, client, admin_client
+):
+    customer_with_invoice(sandbox, sync_pair)
+    moved_clock.advance(3 * DAY)
+    url = reverse("admin:connector_syncpair_overdue_check", args=[sync_pair.pk])
+    viewer = User.objects.create_user("viewer", password="pw-viewer-123", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_syncpair"))
+    client.force_login(viewer)
+    sandbox.reset_counters()
+
+    refused = client.post(url)
+
+    assert refused.status_code == 403
+    assert not OverduePassState.objects.filter(pair=sync_pair).exists()
+    assert sandbox.counts().xero_calls == 0
+    assert deal_of(sandbox)["stage_id"] == pipeline["Awaiting payment"]
+    assert admin_client.get(url).status_code == 405  # a GET changes nothing
+
+    started = admin_client.post(url)  # the task runs at once in the tests' synchronous queue
+
+    assert started.status_code == 302
+    state = OverduePassState.objects.get(pair=sync_pair)
+    assert state.last_counts["done"] == 1 and state.last_counts["requested_by"] == "admin"
+    assert deal_of(sandbox)["stage_id"] == pipeline["Overdue"]
