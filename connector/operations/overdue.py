@@ -8,9 +8,10 @@ this pass:
 1. picks from the connector's own ledger (``KnownInvoice``, no Xero scan) the open sales invoices
    (AUTHORISED, amount due > 0) whose due date is before the organisation's today and whose due date
    was not handled yet (``rolled_over_due_on``);
-2. re-syncs them with the normal invoice sync (``InvoiceRun.sync_ids``: ``GET /Invoices?IDs=``, 100 a
-   call, and their contacts ``GET /Contacts?IDs=``, 100 a call; the credit re-check of the contacts'
-   other deals is left out, as a passing due date changes no balance), so the organization's outstanding/overdue
+2. re-syncs them with the normal invoice sync (``InvoiceRun.sync_ids``: ``GET /Invoices?IDs=``,
+   100 a call, and their contacts ``GET /Contacts?IDs=``, 100 a call; the credit re-check of the
+   contacts' other deals is left out, as a passing due date changes no balance), so the organization's
+   outstanding/overdue
    figures, the deal's stage (the stage table's Overdue rule) and the credit flags follow; every record
    is audited with the trigger "overdue check (due date passed)";
 3. with the option ``overdue_reminders``, gives each deal owner one activity per overdue invoice

@@ -56,8 +56,8 @@ class PanelRequest:
 
 
 def find_pair(key: str) -> SyncPair:
-    """The pair by its URL key with its Pipedrive and Xero connections; only the fields the panel needs are read
-    (and so decrypted)."""
+    """The pair by its URL key with its Pipedrive and Xero connections; only the fields the panel needs
+    are read (and so decrypted)."""
     pair = (
         SyncPair.objects.select_related("pipedrive_connection", "xero_connection")
         .only(

@@ -169,7 +169,7 @@ def test_a_pipeline_without_the_overdue_stage_keeps_the_other_rules(
     sync_pair, sandbox, overdue_rule, moved_clock
 ):
     old = sandbox.add_pipeline("Xero invoices", [s for s in STAGES if s != "Overdue"])
-    _contact_id, invoice_id = customer_with_invoice(sandbox, sync_pair)
+    customer_with_invoice(sandbox, sync_pair)
     moved_clock.advance(3 * DAY)
 
     counts = overdue.overdue_pass(sync_pair.pk)
