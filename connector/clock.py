@@ -20,14 +20,8 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
-
-def organisation_timezone(connection) -> ZoneInfo:
-    """Until the connection reads the organisation's zone: its stored name if any, else UTC."""
-    name = getattr(connection, "org_timezone", "") or "UTC"
-    try:
-        return ZoneInfo(name)
-    except (ValueError, KeyError):
-        return ZoneInfo("UTC")
+from connector.connections import timezones
+from connector.connections.services import organisation_timezone
 
 
 def now() -> dt.datetime:
@@ -50,6 +44,13 @@ def local_now(connection) -> dt.datetime:
 def local_today(connection) -> dt.date:
     """The organisation's local date: the day against which due dates are compared."""
     return local_now(connection).date()
+
+
+def stored_today(connection) -> dt.date:
+    """The organisation's local date from the zone the connection has stored (never a Xero call: for
+    pages answered from the connector's own records, such as the Pipedrive panel; UTC when unknown)."""
+    name = getattr(connection, "org_timezone", "") if connection is not None else ""
+    return now().astimezone(timezones.zone(name or "")).date()
 
 
 def pair_today(pair) -> dt.date:

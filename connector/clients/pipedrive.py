@@ -24,9 +24,6 @@ TOKEN_COSTS = {
     ("v2", "POST", "/stages"): 5,
     **{("v2", "GET", f"/{e}Fields"): 10 for e in ("organization", "person", "deal")},
     **{("v2", "POST", f"/{e}Fields"): 5 for e in ("organization", "person", "deal")},
-    ("v2", "GET", "/activities"): 10,
-    ("v2", "POST", "/activities"): 5,
-    ("v2", "PATCH", "/activities/{id}"): 5,
     ("v1", "POST", "/notes"): 10,
     ("v1", "GET", "/webhooks"): 10,
     ("v1", "POST", "/webhooks"): 10,
@@ -205,20 +202,6 @@ class PipedriveClient(ApiClient):
     # --- v1 -------------------------------------------------------------------
     def add_note(self, content: str, **links):
         return self.call("v1", "POST", "/notes", json={"content": content, **links})["data"]
-
-    # --- v2 activities (the overdue reminders) ---------------------------------------
-    def create_activity(self, data: dict):
-        return self.call("v2", "POST", "/activities", json=data)["data"]
-
-    def update_activity(self, activity_id, data: dict):
-        path = f"/activities/{activity_id}"
-        return self.call("v2", "PATCH", "/activities/{id}", path, json=data)["data"]
-
-    def deal_activities(self, deal_id):
-        """The deal's activities (one page of up to 500, 10 tokens): only to find one a killed worker
-        created but did not record."""
-        body = self.call("v2", "GET", "/activities", params={"deal_id": deal_id, "limit": 500})
-        return body.get("data") or []
 
     def list_webhooks(self):
         return self.call("v1", "GET", "/webhooks")["data"]

@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('django_q', '__latest__'),
-        ('connector', '0014_pipedrive_panel_secret'),
+        ('connector', '0015_xero_org_timezone'),
     ]
 
     operations = [

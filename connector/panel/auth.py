@@ -61,7 +61,8 @@ def find_pair(key: str) -> SyncPair:
     pair = (
         SyncPair.objects.select_related("pipedrive_connection", "xero_connection")
         .only(
-            "xero_connection__id",  # its organisation's time zone gives the panel's today
+            "xero_connection__id",
+            "xero_connection__org_timezone",  # the panel's today is the organisation's
             "id",
             "key",
             "name",

@@ -288,7 +288,9 @@ def deal_panel(pair: SyncPair, deal_id: int, today: dt.date) -> dict:
 
 def panel_data(pair: SyncPair, resource: str, record_id: int, today: dt.date | None = None) -> dict:
     """The panel's answer for one Pipedrive record (``resource``: organization or deal)."""
-    today = today or clock.pair_today(pair)  # due dates are the Xero organisation's calendar dates
+    today = today or clock.stored_today(
+        pair.xero_connection
+    )  # due dates are the Xero organisation's calendar dates
     if resource == "deal":
         return deal_panel(pair, record_id, today)
     return organization_panel(pair, record_id, today)

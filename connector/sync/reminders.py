@@ -70,7 +70,7 @@ def remind_owner(pair, invoice: KnownInvoice, today: dt.date, pipedrive) -> str:
     deal_id = linked_id(link.pipedrive_id)
     if not created:  # claimed earlier and no id stored: the activity may exist already
         found = next(
-            (a for a in pipedrive.deal_activities(deal_id) if a.get("subject") == reminder.subject), None
+            (a for a in pipedrive.activities_for_deal(deal_id) if a.get("subject") == reminder.subject), None
         )
         if found is not None:
             OverdueReminder.objects.filter(pk=reminder.pk).update(activity_id=int(found["id"]))

@@ -19,12 +19,13 @@ from django.urls import reverse
 
 from audit.models import SyncRecord
 from connector import clock
-from connector.models import KnownContact, KnownInvoice, OverduePassState
+from connector.models import KnownContact, KnownInvoice, OverduePassState, OverdueReminder
 from connector.operations import overdue
 from connector.sync import sync_records
 from connector.sync.invoices import sync_invoices
 from mapping.models import CreditLimit, FieldMapping, StageMapping
 from sandbox import clock as sandbox_clock
+from sandbox.pipedrive.models import Activity
 from tests.connector.sync.harness import SYNC_MARKS, SYNC_URLS
 
 urlpatterns = SYNC_URLS
@@ -250,3 +251,52 @@ def test_the_manual_check_needs_the_pairs_change_permission(
     state = OverduePassState.objects.get(pair=sync_pair)
     assert state.last_counts["done"] == 1 and state.last_counts["requested_by"] == "admin"
     assert deal_of(sandbox)["stage_id"] == pipeline["Overdue"]
+
+
+def activities(sandbox) -> list:
+    return list(Activity.objects.filter(company=sandbox.company, is_deleted=False).order_by("id"))
+
+
+def test_the_reminder_is_one_activity_for_the_deals_owner_closed_when_paid(
+    sync_pair, sandbox, pipeline, moved_clock
+):
+    sync_pair.options = {**sync_pair.options, "overdue_reminders": True}
+    sync_pair.save()
+    _contact_id, invoice_id = customer_with_invoice(sandbox, sync_pair)
+    deal = deal_of(sandbox)
+    moved_clock.advance(3 * DAY)
+    today = clock.local_today(sync_pair.xero_connection)
+
+    counts = overdue.overdue_pass(sync_pair.pk)
+
+    assert counts["reminders"] == {"created": 1}, counts
+    [activity] = activities(sandbox)
+    number = sandbox.xero_invoice(invoice_id).invoice_number
+    assert activity.subject.startswith(f"{number} overdue: 1,250.00 NZD, due ")
+    assert activity.owner_id == deal["owner_id"] and activity.deal_id == deal["id"]
+    assert activity.org_id == deal["org_id"] and activity.due_date == today and not activity.done
+    reminder = OverdueReminder.objects.get(pair=sync_pair)
+    assert reminder.activity_id == activity.id and reminder.done_at is None
+
+    # Again the same day (started by hand): still one activity.
+    overdue.overdue_pass(sync_pair.pk)
+    assert len(activities(sandbox)) == 1
+
+    payment_id = sandbox.pay(invoice_id, 1250)
+    sync_records(sync_pair, "PAYMENT", [payment_id], trigger="webhook")
+
+    [activity] = activities(sandbox)
+    assert activity.done
+    reminder.refresh_from_db()
+    assert reminder.done_at is not None and reminder.closed_because == "invoice paid"
+    assert deal_of(sandbox)["stage_id"] == pipeline["Paid"]
+
+
+def test_with_the_reminder_option_off_no_activity_is_made(sync_pair, sandbox, pipeline, moved_clock):
+    customer_with_invoice(sandbox, sync_pair)
+    moved_clock.advance(3 * DAY)
+
+    counts = overdue.overdue_pass(sync_pair.pk)
+
+    assert counts["done"] == 1 and "reminders" not in counts
+    assert activities(sandbox) == [] and not OverdueReminder.objects.exists()
