@@ -13,12 +13,18 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
 # The test client and live servers speak plain HTTP with DEBUG off.
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 # Under pytest-xdist each worker (PYTEST_XDIST_WORKER=gw0, gw1...) has a data folder of its own: its SQLite
-# test database (pytest-django adds the worker to TEST NAME too), its lock files (connector/locks.py), its
-# static root; processes the tests start inherit it.
+# test database (pytest-django adds the worker to TEST NAME too), its lock files (connector/locks.py), the
+# sandbox's shared clock (sandbox/clock.py), its static root; processes the tests start inherit it. The
+# worker's name is appended to whatever folder the environment names: xdist's controller loads these
+# settings first and its environment (with the folder it set) is what the workers inherit, so a plain
+# default would give every worker the controller's one folder.
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-os.environ.setdefault(
-    "CONNECTOR_DATA_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test", _WORKER)
+_DATA_ROOT = os.environ.get(
+    "CONNECTOR_DATA_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test")
 )
+if _WORKER and os.path.basename(os.path.normpath(_DATA_ROOT)) != _WORKER:
+    _DATA_ROOT = os.path.join(_DATA_ROOT, _WORKER)
+os.environ["CONNECTOR_DATA_DIR"] = _DATA_ROOT
 # And a Redis database of its own (the cache, the rate limits' counters and django-q2's queue would
 # otherwise be shared): worker n uses REDIS_URL's database + 8 * n, modulo 16 (docs/testing.md).
 _redis = urlsplit(os.environ.get("REDIS_URL", ""))
