@@ -8,6 +8,7 @@ from django.core.servers.basehttp import ThreadedWSGIServer
 from django.test.testcases import LiveServerThread
 from encrypted_model_fields import fields as emf
 
+from sandbox import clock as sandbox_clock
 from tests import tiers
 
 
@@ -27,6 +28,16 @@ class NoDelayWSGIServer(ThreadedWSGIServer):
 
 # pytest-django's live_server builds Django's LiveServerThread, which makes its server_class.
 LiveServerThread.server_class = NoDelayWSGIServer
+
+@pytest.fixture(autouse=True)
+def sandbox_clock_at_real_time():
+    """Every test starts and ends with the sandbox clock at real time: a test that moved it (a day on
+    for a limit, past a due date) and did not put it back would otherwise hand the next test on the
+    same worker expired tokens and shifted dates, so failures followed the order of the tests."""
+    sandbox_clock.reset()
+    yield
+    sandbox_clock.reset()
+
 
 # The public address the connect-flow tests pretend to have (redirect URIs are built on it).
 SANDBOX_PUBLIC_BASE = "https://app.example"

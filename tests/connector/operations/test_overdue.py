@@ -16,6 +16,7 @@ import pytest
 from django.apps import apps
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import SyncRecord
 from connector import clock
@@ -38,10 +39,13 @@ DAY = 24 * 3600
 @pytest.fixture
 def moved_clock(monkeypatch):
     """One clock for both sides: the connector reads the sandbox's clock, which the test moves."""
-    sandbox_clock.reset()
+    # From noon (UTC, the pair's zone: its consent lacks the settings scope) of tomorrow, so that a
+    # test's "three days on" and "half an hour later" fall on the same local day at any time of day
+    # the suite runs, and after the default check time (06:00).
+    tomorrow = timezone.now().date() + dt.timedelta(days=1)
+    sandbox_clock.move_to(dt.datetime.combine(tomorrow, dt.time(12), tzinfo=dt.UTC))
     monkeypatch.setattr(clock, "now", sandbox_clock.now)
     yield sandbox_clock
-    sandbox_clock.reset()
 
 
 @pytest.fixture
@@ -208,11 +212,8 @@ def test_the_schedule_starts_a_pass_once_a_local_day_after_the_set_time(
     customer_with_invoice(sandbox, sync_pair)
     moved_clock.advance(3 * DAY)
     local = clock.local_now(sync_pair.xero_connection)
+    assert local.hour == 12  # the fixture's noon: half an hour later is the same local day
     later = (local + dt.timedelta(minutes=30)).strftime("%H:%M")
-    if later < local.strftime("%H:%M"):  # near midnight: the set time would be tomorrow
-        moved_clock.advance(3600)
-        local = clock.local_now(sync_pair.xero_connection)
-        later = (local + dt.timedelta(minutes=30)).strftime("%H:%M")
     sync_pair.options = {**sync_pair.options, "overdue_check_at": later}
     sync_pair.save()
 
