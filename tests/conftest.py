@@ -29,6 +29,7 @@ class NoDelayWSGIServer(ThreadedWSGIServer):
 # pytest-django's live_server builds Django's LiveServerThread, which makes its server_class.
 LiveServerThread.server_class = NoDelayWSGIServer
 
+
 @pytest.fixture(autouse=True)
 def sandbox_clock_at_real_time():
     """Every test starts and ends with the sandbox clock at real time: a test that moved it (a day on
