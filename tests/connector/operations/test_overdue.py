@@ -20,6 +20,8 @@ from django.utils import timezone
 
 from audit.models import SyncRecord
 from connector import clock
+from connector.clients.pipedrive import PipedriveClient
+from connector.errors import ConnectionBroken
 from connector.models import KnownContact, KnownInvoice, OverduePassState, OverdueReminder
 from connector.operations import overdue
 from connector.sync import sync_records
@@ -301,3 +303,111 @@ def test_with_the_reminder_option_off_no_activity_is_made(sync_pair, sandbox, pi
 
     assert counts["done"] == 1 and "reminders" not in counts
     assert activities(sandbox) == [] and not OverdueReminder.objects.exists()
+
+
+@pytest.fixture
+def reminders_on(sync_pair):
+    sync_pair.options = {**sync_pair.options, "overdue_reminders": True}
+    sync_pair.save()
+    return sync_pair
+
+
+def customer_with_person_and_invoice(sandbox, sync_pair):
+    """A customer whose contact names a person, so the deal has a person the reminder is linked to."""
+    contact_id = sandbox.create_contact(
+        "Late Payers Ltd", email="ap@late.example", first_name="Tama", last_name="Ruru"
+    )
+    invoice_id = sandbox.create_invoice(contact_id, amount=1250, currency="NZD", due_in_days=2)
+    assert sync_invoices(sync_pair, [invoice_id], trigger="webhook")[invoice_id].status == "done"
+    return contact_id, invoice_id
+
+
+def test_the_reminder_is_linked_to_the_deals_person_and_a_void_closes_it(
+    reminders_on, sandbox, pipeline, moved_clock
+):
+    _contact_id, invoice_id = customer_with_person_and_invoice(sandbox, reminders_on)
+    deal = deal_of(sandbox)
+    [person] = sandbox.persons()
+    assert deal["person_id"] == person["id"]
+    moved_clock.advance(3 * DAY)
+
+    assert overdue.overdue_pass(reminders_on.pk)["reminders"] == {"created": 1}
+    [activity] = activities(sandbox)
+    assert activity.attributes["participants"] == [{"person_id": person["id"], "primary": True}]
+    assert activity.deal_id == deal["id"] and activity.org_id == deal["org_id"] and not activity.done
+
+    sandbox.void_invoice(invoice_id)
+    assert sync_invoices(reminders_on, [invoice_id], trigger="webhook")[invoice_id].status == "done"
+
+    [activity] = activities(sandbox)
+    assert activity.done
+    reminder = OverdueReminder.objects.get(pair=reminders_on)
+    assert reminder.done_at is not None and reminder.closed_because == "invoice voided"
+    assert deal_of(sandbox)["stage_id"] == pipeline["Voided"]
+    # The next day's pass makes no new reminder for a voided invoice.
+    moved_clock.advance(DAY)
+    overdue.overdue_pass(reminders_on.pk)
+    assert len(activities(sandbox)) == 1
+
+
+def test_a_moved_due_date_closes_the_reminder_and_a_new_one_follows_once_the_new_date_passes(
+    reminders_on, sandbox, pipeline, moved_clock
+):
+    _contact_id, invoice_id = customer_with_invoice(sandbox, reminders_on)
+    moved_clock.advance(3 * DAY)
+    overdue.overdue_pass(reminders_on.pk)
+    [first] = activities(sandbox)
+    today = clock.local_today(reminders_on.xero_connection)
+
+    # Finance gives the customer five more days: the deal is no longer overdue, the reminder is done.
+    new_due = today + dt.timedelta(days=5)
+    sandbox.update_invoice(invoice_id, DueDate=new_due.isoformat())
+    assert sync_invoices(reminders_on, [invoice_id], trigger="webhook")[invoice_id].status == "done"
+    [first] = activities(sandbox)
+    assert first.done
+    assert OverdueReminder.objects.get(activity_id=first.id).closed_because == "due date moved"
+    assert deal_of(sandbox)["stage_id"] == pipeline["Awaiting payment"]
+
+    moved_clock.advance(DAY)  # before the new date: nothing to remind of
+    overdue.overdue_pass(reminders_on.pk)
+    assert len(activities(sandbox)) == 1
+
+    moved_clock.advance(5 * DAY)  # the new date passed
+    counts = overdue.overdue_pass(reminders_on.pk)
+    assert counts["reminders"] == {"created": 1}, counts
+    first, second = activities(sandbox)
+    assert first.done and not second.done
+    assert second.subject.endswith(f"due {new_due.day} {new_due:%b}")
+    assert deal_of(sandbox)["stage_id"] == pipeline["Overdue"]
+    assert OverdueReminder.objects.filter(pair=reminders_on).count() == 2
+
+
+def test_a_reminder_whose_answer_was_lost_is_found_not_made_twice(
+    reminders_on, sandbox, pipeline, moved_clock, monkeypatch
+):
+    """The activity was created in Pipedrive but the answer never came back (a killed worker, a
+    dropped connection): the next pass finds it on the deal instead of creating a second one."""
+    customer_with_invoice(sandbox, reminders_on)
+    moved_clock.advance(3 * DAY)
+    create = PipedriveClient.create_activity
+
+    def create_then_lose_the_answer(self, data):
+        create(self, data)
+        raise ConnectionBroken("the connection dropped before the answer")
+
+    monkeypatch.setattr(PipedriveClient, "create_activity", create_then_lose_the_answer)
+    assert "error" in overdue.overdue_pass(reminders_on.pk)
+    [activity] = activities(sandbox)
+    reminder = OverdueReminder.objects.get(pair=reminders_on)
+    assert reminder.activity_id is None  # claimed, but its id never came back
+    assert overdue.pass_due(reminders_on)  # the schedule tries again today
+
+    monkeypatch.setattr(PipedriveClient, "create_activity", create)
+    counts = overdue.overdue_pass(reminders_on.pk)
+
+    assert counts["reminders"] == {"found": 1}, counts
+    assert [a.id for a in activities(sandbox)] == [activity.id]
+    reminder.refresh_from_db()
+    assert reminder.activity_id == activity.id
+    overdue.overdue_pass(reminders_on.pk)  # and later passes leave it alone
+    assert len(activities(sandbox)) == 1
