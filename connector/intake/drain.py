@@ -29,7 +29,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -245,6 +245,10 @@ def _sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
+def _wall_now() -> datetime:  # the moment arrivals are counted back from (``received_at``)
+    return timezone.now()
+
+
 def batch_wait_seconds() -> float:
     """The most a drain waits to fill a batch when the Xero minute is short of room
     (INBOX_BATCH_WAIT_SECONDS, 2 s)."""
@@ -271,7 +275,7 @@ def xero_short_of_room(pair: SyncPair) -> bool:
     batch. The limiter's state decides, not a fixed window."""
     limiter = XeroLimiter(pair.xero_connection.tenant_id)
     minute = next(w for w in limiter.windows(1) if w.kind == "minute")
-    since = timezone.now() - timedelta(seconds=ARRIVAL_SECONDS)
+    since = _wall_now() - timedelta(seconds=ARRIVAL_SECONDS)
     recent = WebhookEvent.objects.filter(
         pair_id=pair.pk,
         source=WebhookEvent.Source.XERO,

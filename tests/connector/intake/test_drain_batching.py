@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from connector.intake import drain
 from connector.limits.ratelimit import XeroLimiter
@@ -27,13 +28,22 @@ def tenant(pair):
 
 
 class Arrivals:
-    """A stand-in clock for the drain's wait; each pause lets ``per_pause`` more events arrive."""
+    """A stand-in clock for the drain's wait; each pause lets ``per_pause`` more events arrive.
+
+    Its wall clock (the one the drain counts recent arrivals back from) moves with it, and events
+    arrive at its time, so a slow start (a loaded machine, a first import) cannot make the three
+    events of a moment ago look a second old."""
 
     def __init__(self, pair, tenant_id, per_pause=0):
         self.pair, self.tenant_id, self.per_pause = pair, tenant_id, per_pause
         self.now, self.pauses, self.added = 1000.0, [], 0
+        self.wall_start = timezone.now()
+
+    def wall(self):
+        return self.wall_start + timedelta(seconds=self.now - 1000.0)
 
     def add(self, count):
+        first = self.added
         WebhookEvent.objects.bulk_create(
             WebhookEvent(
                 pair=self.pair, source="xero", tenant_id=self.tenant_id, category="CONTACT",
@@ -43,6 +53,8 @@ class Arrivals:
             for n in range(count)
         )  # fmt: skip
         self.added += count
+        names = [f"c-{n:04}" for n in range(first, self.added)]
+        WebhookEvent.objects.filter(pair=self.pair, resource_id__in=names).update(received_at=self.wall())
 
     def clock(self):
         return self.now
@@ -59,6 +71,7 @@ def arrivals(pair, tenant, monkeypatch, settings):
     stand_in = Arrivals(pair, tenant)
     monkeypatch.setattr(drain, "_clock", stand_in.clock)
     monkeypatch.setattr(drain, "_sleep", stand_in.sleep)
+    monkeypatch.setattr(drain, "_wall_now", stand_in.wall)
     return stand_in
 
 
