@@ -25,6 +25,7 @@ broker message) or processing (a killed worker).
 """
 
 import logging
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 from django_q.models import Schedule
@@ -210,6 +211,48 @@ def keep_claims(report: DrainReport, *, force: bool = False) -> int:
     return WebhookEvent.objects.filter(claim_token__in=report.claim_tokens, status=Status.PROCESSING).update(
         claimed_at=timezone.now()
     )
+
+
+class ClaimKeeper:
+    """Renews the drain's leases from a thread of its own every quarter lease while the drain runs.
+
+    ``keep_claims`` in the drain's own thread runs only between records, so a drain blocked inside one
+    sync (waiting for a Xero call slot a killed worker still holds, a lock, a slow answer) let its
+    leases lapse: the sweep took the rows back as a lost worker's, counted a loss on them each time
+    and gave them up after INBOX_MAX_LOST_CLAIMS though no worker had died that often (the killed-
+    workers run). Inside a transaction (a test's) nothing is started: another connection could not
+    see the rows, and its wait for the database would only stall."""
+
+    def __init__(self, report: DrainReport):
+        self.report = report
+        self.stopped = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def __enter__(self) -> "ClaimKeeper":
+        if not connection.in_atomic_block:
+            self.thread = threading.Thread(target=self.run, name="drain-claim-keeper", daemon=True)
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stopped.set()
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(renew_claims_every()):
+                tokens = self.report.claim_tokens.copy()
+                if not tokens:
+                    continue
+                try:
+                    WebhookEvent.objects.filter(claim_token__in=tokens, status=Status.PROCESSING).update(
+                        claimed_at=timezone.now()
+                    )
+                except DatabaseError as exc:  # the database away a moment: the next turn tries again
+                    logger.warning("Renewing the drain's claims failed: %s", exc)
+        finally:
+            connection.close()  # this thread's own connection
 
 
 def _finish(rows: list[WebhookEvent], status: str, reason: str, report: DrainReport) -> None:
@@ -509,35 +552,40 @@ def _drain(pair_id: int) -> dict:
         report.stopped_by = "pair disabled"
         return report.as_dict()
     try:
-        for _ in range(MAX_ROUNDS):
-            if report.claimed and time.monotonic() >= deadline:
-                report.handed_over = WebhookEvent.objects.filter(
-                    pair_id=pair_id, status=Status.PENDING
-                ).exists()
-                report.stopped_by = TIME_UP if report.handed_over else ""
-                break
-            report.batch_wait_seconds += wait_for_fuller_batch(pair, deadline)
-            rows = claim_pending(pair_id, _claim_size(report, started, deadline))
-            if not rows:
-                break
-            report.claimed += len(rows)
-            report.claim_tokens.add(rows[0].claim_token)
-            keep_claims(report)  # the rows held for a retry since earlier rounds
-            try:
-                _process(pair, rows, report, deadline)
-            except _Stop as stop:
-                held = {row.id for row, _ in report.to_retry}  # settled below, with their reason
-                # Only those still processing under this claim.
-                _release([r for r in rows if r.id not in held], stop.reason, report)
-                report.stopped_by = stop.reason
-                report.handed_over = isinstance(stop, _TimeUp)
-                if stop.retry_at is not None:
-                    schedule_drain(pair_id, stop.retry_at)
-                break
+        with ClaimKeeper(report):
+            _rounds(pair, report, started, deadline)
     finally:
         keep_claims(report)
         _settle_retries(pair_id, report)
     return report.as_dict()
+
+
+def _rounds(pair: SyncPair, report: DrainReport, started: float, deadline: float) -> None:
+    """Claim and process batches until nothing is pending, the time is up or a batch stops the drain."""
+    pair_id = pair.pk
+    for _ in range(MAX_ROUNDS):
+        if report.claimed and time.monotonic() >= deadline:
+            report.handed_over = WebhookEvent.objects.filter(pair_id=pair_id, status=Status.PENDING).exists()
+            report.stopped_by = TIME_UP if report.handed_over else ""
+            break
+        report.batch_wait_seconds += wait_for_fuller_batch(pair, deadline)
+        rows = claim_pending(pair_id, _claim_size(report, started, deadline))
+        if not rows:
+            break
+        report.claimed += len(rows)
+        report.claim_tokens.add(rows[0].claim_token)
+        keep_claims(report)  # the rows held for a retry since earlier rounds
+        try:
+            _process(pair, rows, report, deadline)
+        except _Stop as stop:
+            held = {row.id for row, _ in report.to_retry}  # settled below, with their reason
+            # Only those still processing under this claim.
+            _release([r for r in rows if r.id not in held], stop.reason, report)
+            report.stopped_by = stop.reason
+            report.handed_over = isinstance(stop, _TimeUp)
+            if stop.retry_at is not None:
+                schedule_drain(pair_id, stop.retry_at)
+            break
 
 
 LATER_DRAIN = "connector: drain pair {} later"

@@ -464,3 +464,36 @@ def test_a_dead_drains_record_is_synced_once_by_the_next_drain_and_lost_once(pai
 
     assert fake_sync.calls == [("CONTACT", ["c-1"])]
     assert list(WebhookEvent.objects.values_list("status", "lost_claims")) == [("done", 1), ("done", 1)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_blocked_inside_one_sync_keeps_its_claims_from_its_own_thread(pair, monkeypatch, settings):
+    """A drain waiting inside one record's sync (a Xero call slot a killed worker still holds, a lock)
+    reaches no point between records where it could renew its leases: its claim keeper thread does,
+    so the sweep does not take the rows back as a lost worker's (the killed-workers run gave up four
+    records "lost 5 times" so)."""
+    settings.INBOX_CLAIM_LEASE_SECONDS = 60
+    settings.INBOX_SWEEP_AFTER_SECONDS = 120
+    monkeypatch.setattr(drain, "renew_claims_every", lambda: 0.05)
+    add_rows(pair, ("CONTACT", "c-1"), ("CONTACT", "c-2"))
+    long_ago = timezone.now() - timedelta(minutes=2)
+    swept, renewed = [], threading.Event()
+
+    def blocked_sync(pair, category, resource_ids, trigger="webhook", on_outcome=None):
+        WebhookEvent.objects.update(claimed_at=long_ago)  # two minutes spent waiting in this sync
+        for _ in range(200):  # until the keeper has renewed them (10 s at most)
+            if not WebhookEvent.objects.filter(claimed_at=long_ago).exists():
+                renewed.set()
+                break
+            threading.Event().wait(0.05)
+        swept.append(drain.sweep_inbox())
+        return {"c-1": Outcome("done", "synced c-1"), "c-2": Outcome("done", "synced c-2")}
+
+    monkeypatch.setattr(drain, "_sync_records", blocked_sync)
+    drain.drain_pair(pair.pk)
+
+    assert renewed.is_set(), "the claims were not renewed while the drain waited"
+    assert swept == [{"expired_claims": 0, "drains_requested": 0}]
+    assert statuses(pair) == {"c-1": "done", "c-2": "done"}
+    assert set(WebhookEvent.objects.values_list("lost_claims", flat=True)) == {0}
+    assert not [t for t in threading.enumerate() if t.name == "drain-claim-keeper"]  # stopped with the drain
