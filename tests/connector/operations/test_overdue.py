@@ -411,3 +411,28 @@ def test_a_reminder_whose_answer_was_lost_is_found_not_made_twice(
     assert reminder.activity_id == activity.id
     overdue.overdue_pass(reminders_on.pk)  # and later passes leave it alone
     assert len(activities(sandbox)) == 1
+
+
+def test_the_pass_reads_xero_in_batches_of_100_however_many_invoices_fall_due(
+    sync_pair, sandbox, pipeline, moved_clock
+):
+    """120 invoices of three customers fall due on one day: two reads of invoices (100 + 20 ids),
+    one of their contacts (IDs=), never one call per invoice."""
+    customers = [sandbox.create_contact(f"Customer {n}", email=f"ap{n}@example.com") for n in range(3)]
+    invoice_ids = [
+        sandbox.create_invoice(customers[n % 3], amount=100 + n, currency="NZD", due_in_days=2)
+        for n in range(120)
+    ]
+    outcomes = sync_invoices(sync_pair, invoice_ids, trigger="backfill")
+    assert {o.status for o in outcomes.values()} == {"done"}
+    moved_clock.advance(3 * DAY)
+    sandbox.reset_counters()
+
+    counts = overdue.overdue_pass(sync_pair.pk)
+
+    assert counts["due"] == 120 and counts["done"] == 120, counts
+    calls = sandbox.counts()
+    reads = {e: by.get("200", 0) for e, by in calls.xero_by_endpoint.items()}
+    assert reads == {"GET /Invoices": 2, "GET /Contacts": 1}, calls
+    assert {d["stage_id"] for d in sandbox.deals()} == {pipeline["Overdue"]}
+    assert len(sandbox.deals()) == 120
