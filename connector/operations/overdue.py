@@ -144,10 +144,11 @@ def roll_over(pair: SyncPair, today) -> dict:
         counts["due"] = len(due)
         if due:
             budget.check_budget(pair.pipedrive_connection.company_id, 0, urgent=False)
+        # One run for every chunk: a customer with invoices in several chunks is read once.
+        run = InvoiceRun(pair, TRIGGER)
+        run.recheck_other_deals = False  # a passing due date changes no balance: no credit re-check
         for chunk in chunks(due, BATCH_SIZE):
             ids = [invoice_id for invoice_id, _ in chunk]
-            run = InvoiceRun(pair, TRIGGER)
-            run.recheck_other_deals = False  # a passing due date changes no balance: no credit re-check
             with trigger_cause(TRIGGER, TRIGGER_TEXT):
                 outcomes = run.sync_ids(ids)
             handled: dict = defaultdict(list)

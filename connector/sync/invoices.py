@@ -13,6 +13,7 @@ over-credit flag depends on the contact's balance, which the batch may have chan
 
 import logging
 import re
+import time
 from decimal import Decimal, InvalidOperation
 
 from django.db.models import Q
@@ -53,6 +54,7 @@ __all__ = ["InvoiceRun", "SyncProblem", "refresh_open_deals", "sync_invoices"]
 
 BATCH_SIZE = 100  # GUIDs per GET /Invoices?IDs= (Xero pages at 100; the URL stays under 4 kB)
 SALES = "ACCREC"
+CONTACT_FRESH_SECONDS = 60.0  # a contact read this recently by the same run is not read again
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 
@@ -94,6 +96,10 @@ class InvoiceRun:
         self._org_links: dict[str, RecordLink] = {}  # ContactID -> its live organization link
         self._primary_persons: dict[str, int] = {}  # ContactID -> its primary person's id
         self._prefetched: set[str] = set()  # the ContactIDs whose primary person the batch read
+        # ContactID -> when this run last read and synced it (time.monotonic): a contact with invoices
+        # in several batches of one run (a payment run, the overdue pass's 100-id chunks) is read once,
+        # not once a batch; a long run (a backfill) reads it again after CONTACT_FRESH_SECONDS.
+        self._contacts_refreshed: dict[str, float] = {}
 
     # --- what is fetched or read once per run -------------------------------------------
     @property
@@ -125,11 +131,21 @@ class InvoiceRun:
         """Sync the contacts of a batch once: creates the missing ones, refreshes the balances of the
         others (an unchanged contact costs no Pipedrive write). Failures are kept per contact; the
         contacts read are kept for the credit figures (not read again)."""
+        now = time.monotonic()
+        fresh_since = now - CONTACT_FRESH_SECONDS
+        contact_ids = [
+            cid
+            for cid in contact_ids
+            if self._contacts_refreshed.get(cid.lower(), fresh_since) <= fresh_since
+        ]
         if not contact_ids:
             return
         fetched: dict[str, dict] = {}
         outcomes = sync_contacts(self.pair, contact_ids, trigger=self.trigger, fetched=fetched)
         self.credit.remember(fetched)
+        for contact_id in contact_ids:
+            if outcomes.get(contact_id) is None or outcomes[contact_id].status not in ("failed", "retry"):
+                self._contacts_refreshed[contact_id.lower()] = now
         for contact_id, outcome in outcomes.items():
             if outcome.status == "failed":
                 self.contact_failures[contact_id] = outcome.reason
