@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.db.models import F, Q
 from django.db.models.functions import Greatest
 
@@ -65,43 +65,79 @@ def _number(window: Window, now: float) -> tuple[int, float]:
     return number, max(0.01, (number + 1) * window.seconds - now)
 
 
+# The identifiers are the model's own (quoted as both SQLite and PostgreSQL read them); every value is a
+# parameter.
+ADD_WITHIN_ALLOWANCE = (
+    f'UPDATE "{ApiRateWindow._meta.db_table}" SET "used" = "used" + %s'  # noqa: S608
+    ' WHERE "service" = %s AND "scope" = %s AND "kind" = %s AND "window_start" = %s AND "used" <= %s'
+    ' RETURNING "used"'
+)
+
+
 class DatabaseBackend:
-    """Windows and slots as rows of ApiRateWindow / ApiSlot (works on SQLite and PostgreSQL)."""
+    """Windows and slots as rows of ApiRateWindow / ApiSlot (works on SQLite and PostgreSQL).
+
+    Every spend is one conditional ``UPDATE … RETURNING`` per window, outside any transaction: each
+    statement is atomic on its own, so no caller overspends, and a spend over several windows that
+    finds a later one full gives back what it took from the earlier ones (a moment's over-count, on
+    the safe side). Without a transaction of its own a spend costs one statement, not the four of
+    BEGIN, UPDATE, UPDATE, COMMIT, for each of the several API calls of every record's sync.
+
+    One backend serves one limiter (one client, one sync run) and remembers, per window, the highest
+    count it has seen there, so a service's ``*-Remaining`` header that tells nothing new (our own
+    calls, already counted) costs no write; and the count of a finished window, which a sliding
+    window reads on every spend."""
+
+    def __init__(self):
+        self.seen: dict[tuple, int] = {}  # (service, scope, kind, window number) -> highest count seen
+        self.slots_ready: set[tuple] = set()  # (service, scope, limit) whose slot rows exist
+
+    def _add(self, keys: dict, units: int, allowance: int) -> int | None:
+        """Add ``units`` to the window's row if it stays within ``allowance``; the new count, or None
+        (no row, or it would go over). RETURNING: Django's ``update()`` cannot give the new value."""
+        values = [units, *(keys[k] for k in ("service", "scope", "kind", "window_start")), allowance - units]
+        with connection.cursor() as cursor:
+            cursor.execute(ADD_WITHIN_ALLOWANCE, values)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        self._saw(keys, int(row[0]))
+        return int(row[0])
+
+    def _saw(self, keys: dict, used: int) -> None:
+        key = (keys["service"], keys["scope"], keys["kind"], keys["window_start"])
+        self.seen[key] = max(self.seen.get(key, 0), used)
+
+    def _previous_used(self, keys: dict) -> int:
+        """The count of the window before (finished: read once per backend)."""
+        key = ("previous", keys["service"], keys["scope"], keys["kind"], keys["window_start"])
+        if key not in self.seen:
+            before = ApiRateWindow.objects.filter(**{**keys, "window_start": keys["window_start"] - 1})
+            self.seen[key] = before.values_list("used", flat=True).first() or 0
+        return self.seen[key]
+
+    def _charge(self, keys: dict, units: int, allowance: int) -> bool:
+        if self._add(keys, units, allowance) is not None:
+            return True
+        if units > allowance:
+            return False
+        # No row yet (a new window), or a full one: open it (a no-op when it exists), then try again.
+        ApiRateWindow.objects.bulk_create([ApiRateWindow(**keys, used=0)], ignore_conflicts=True)
+        return self._add(keys, units, allowance) is not None
 
     def try_spend(self, service: str, scope: str, windows: list[Window], units: int) -> Window | None:
         """Spend ``units`` in every window, all or nothing; return the window that is full, if any."""
-
         now = time.time()
-
-        class _Full(Exception):
-            pass
-
-        tripped = None
-        try:
-            with transaction.atomic():
-                for window in windows:
-                    number, _ = _number(window, now)
-                    keys = {"service": service, "scope": scope, "kind": window.kind, "window_start": number}
-                    previous = 0
-                    if window.sliding:
-                        before = ApiRateWindow.objects.filter(**{**keys, "window_start": number - 1})
-                        previous = before.values_list("used", flat=True).first() or 0
-                    allowance = _allowance(window, now, previous)
-                    rows = ApiRateWindow.objects.filter(**keys, used__lte=allowance - units)
-                    if rows.update(used=F("used") + units):
-                        continue
-                    if units > allowance or ApiRateWindow.objects.filter(**keys).exists():
-                        tripped = window
-                        raise _Full
-                    try:  # open the window; a conflict means another caller just opened it
-                        with transaction.atomic():
-                            ApiRateWindow.objects.create(**keys, used=units)
-                    except IntegrityError:
-                        if not rows.update(used=F("used") + units):
-                            tripped = window
-                            raise _Full from None
-        except _Full:
-            return tripped
+        charged: list[dict] = []
+        for window in windows:
+            number, _ = _number(window, now)
+            keys = {"service": service, "scope": scope, "kind": window.kind, "window_start": number}
+            previous = self._previous_used(keys) if window.sliding else 0
+            if not self._charge(keys, units, _allowance(window, now, previous)):
+                for earlier in charged:  # all or nothing: give back what the earlier windows took
+                    ApiRateWindow.objects.filter(**earlier).update(used=F("used") - units)
+                return window
+            charged.append(keys)
         return None
 
     def used(self, service: str, scope: str, window: Window, moment: float | None = None) -> int:
@@ -113,21 +149,28 @@ class DatabaseBackend:
         return row.values_list("used", flat=True).first() or 0
 
     def raise_used(self, service: str, scope: str, window: Window, used: int) -> None:
-        """The service says we used at least ``used`` (another app, another installation): never lower it."""
-
+        """The service says we used at least ``used`` (another app, another installation): never lower it.
+        Nothing is written when this backend has already seen that much in the window."""
         number, _ = _number(window, time.time())
         keys = {"service": service, "scope": scope, "kind": window.kind, "window_start": number}
-        if not ApiRateWindow.objects.filter(**keys).update(used=Greatest(F("used"), used)):
-            with contextlib.suppress(IntegrityError), transaction.atomic():
-                ApiRateWindow.objects.create(**keys, used=used)
+        if used <= self.seen.get((service, scope, window.kind, number), 0):
+            return
+        rows = ApiRateWindow.objects.filter(**keys)
+        if not rows.update(used=Greatest(F("used"), used)):
+            ApiRateWindow.objects.bulk_create([ApiRateWindow(**keys, used=used)], ignore_conflicts=True)
+            rows.update(used=Greatest(F("used"), used))
+        self._saw(keys, used)
 
     def try_acquire(self, service: str, scope: str, limit: int, lease: float) -> str | None:
 
         slots = ApiSlot.objects.filter(service=service, scope=scope, number__lt=limit)
-        if slots.count() < limit:
-            ApiSlot.objects.bulk_create(
-                [ApiSlot(service=service, scope=scope, number=n) for n in range(limit)], ignore_conflicts=True
-            )
+        if (service, scope, limit) not in self.slots_ready:  # counted once per backend, not per call
+            if slots.count() < limit:
+                ApiSlot.objects.bulk_create(
+                    [ApiSlot(service=service, scope=scope, number=n) for n in range(limit)],
+                    ignore_conflicts=True,
+                )
+            self.slots_ready.add((service, scope, limit))
         holder = uuid.uuid4().hex
         now = now_dt()
         free = Q(holder="") | Q(expires_at__lt=now)  # an expired lease belonged to a killed worker
