@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 
 from mapping.choices import IN_RECEIVABLES
 from mapping.engine import parse_path
@@ -151,26 +152,34 @@ def validate_rule(target: str, source_path: str, key: str, transform: str, optio
 
 
 def field_rules(pair, target: str) -> list[FieldMapping]:
-    """The pair's enabled rows for ``target`` if it has any rows for it, else the enabled default rows."""
-    rows = FieldMapping.objects.filter(target=target)
-    if pair is not None and rows.filter(pair=pair).exists():
-        rows = rows.filter(pair=pair)
-    else:
-        rows = rows.filter(pair__isnull=True)
-    return list(rows.filter(enabled=True).order_by("order", "id"))
+    """The pair's enabled rows for ``target`` if it has any rows for it, else the enabled default rows
+    (one query: the pair's rows and the defaults together)."""
+    rows = _pair_and_defaults(pair, FieldMapping.objects.filter(target=target).order_by("order", "id"))
+    return _own_or_default(pair, list(rows))
 
 
 def stage_rules(pair) -> list[StageMapping]:
-    """Per kind (invoice status, payment state): the pair's enabled rows if it has any, else the defaults."""
+    """Per kind (invoice status, payment state): the pair's enabled rows if it has any, else the defaults
+    (one query for every kind)."""
+    rows = list(_pair_and_defaults(pair, StageMapping.objects.order_by("id")))
     result = []
     for kind in StageMapping.Kind.values:
-        rows = StageMapping.objects.filter(kind=kind)
-        if pair is not None and rows.filter(pair=pair).exists():
-            rows = rows.filter(pair=pair)
-        else:
-            rows = rows.filter(pair__isnull=True)
-        result += list(rows.filter(enabled=True).order_by("id"))
+        result += _own_or_default(pair, [row for row in rows if row.kind == kind])
     return result
+
+
+def _pair_and_defaults(pair, rows):
+    if pair is None:
+        return rows.filter(pair__isnull=True)
+    return rows.filter(Q(pair=pair) | Q(pair__isnull=True))
+
+
+def _own_or_default(pair, rows: list) -> list:
+    """Of the pair's rows and the default rows (in order): the pair's if it has any, else the defaults;
+    the enabled ones only."""
+    own = [row for row in rows if pair is not None and row.pair_id == pair.pk]
+    chosen = own or [row for row in rows if row.pair_id is None]
+    return [row for row in chosen if row.enabled]
 
 
 def credit_limit_for(pair, contact: dict, limits: list[CreditLimit] | None = None) -> Decimal | None:
@@ -236,18 +245,21 @@ def _decimal(value) -> Decimal | None:
     return number if number is not None and number.is_finite() else None
 
 
-def contact_context(pair, contact: dict, limit: Decimal | None = None) -> dict:
+def contact_context(
+    pair, contact: dict, limit: Decimal | None = None, limits: list[CreditLimit] | None = None
+) -> dict:
     """The engine context of a contact (its organization and persons): XeroUrl, Currency (the contact's
     default), and when a credit limit applies CreditLimit, AvailableCredit (limit minus outstanding
     receivables) and OverCreditLimit (outstanding above the limit). With no limit, CreditLimit and
     AvailableCredit are empty (rules with ``clear_when_empty`` clear them) and OverCreditLimit is False
     ("No": no limit can be exceeded). ``limit`` overrides the connector's own credit limit rows (a limit
-    read from a Pipedrive organization field)."""
+    read from a Pipedrive organization field); ``limits``: the pair's credit limit rows, when the caller
+    has read them already."""
     context: dict[str, Any] = {"XeroUrl": xero_url("contact", contact.get("ContactID") or "")}
     if contact.get("DefaultCurrency"):
         context["Currency"] = contact["DefaultCurrency"]
     if limit is None:
-        limit = credit_limit_for(pair, contact)
+        limit = credit_limit_for(pair, contact, limits=limits)
     if limit is not None:
         receivable = (contact.get("Balances") or {}).get("AccountsReceivable") or {}
         outstanding = _decimal(receivable.get("Outstanding")) or Decimal(0)
