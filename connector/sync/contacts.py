@@ -191,7 +191,8 @@ class ContactSync:
             existing_id, last_hash = self._search_organization(contact, sent, notes, names=names), ""
         else:
             existing_id, last_hash = self.match_organization(contact, contact.get("Name") or "", notes), ""
-        context = contact_context(self.pair, contact, self._credit_limit(contact, existing_id))
+        limit = self._credit_limit(contact, existing_id)
+        context = contact_context(self.pair, contact, limit, limits=self._credit_limit_rows())
 
         mapped = map_organization(contact, self.org_rules, context)
         payload = dict(mapped.payload)
@@ -227,7 +228,8 @@ class ContactSync:
 
     def _name_to_send(self, contact: dict, status: str, flagged: bool) -> str:
         """The organization name a create for this contact sends (rules and archive marker applied)."""
-        mapped = map_organization(contact, self.org_rules, contact_context(self.pair, contact, None))
+        context = contact_context(self.pair, contact, None, limits=self._credit_limit_rows())
+        mapped = map_organization(contact, self.org_rules, context)
         name = str(mapped.payload.get("name") or contact.get("Name") or "")
         if flagged and self.archived_rule == "mark":
             marker = ARCHIVED_STATUSES[status]
@@ -239,10 +241,13 @@ class ContactSync:
         it holds one), else the connector's own rows, read once per run."""
         limit = self._pipedrive_credit_limit(org_id)
         if limit is None:
-            if self._credit_limits is None:
-                self._credit_limits = list(CreditLimit.objects.filter(pair=self.pair))
-            limit = credit_limit_for(self.pair, contact, limits=self._credit_limits)
+            limit = credit_limit_for(self.pair, contact, limits=self._credit_limit_rows())
         return limit
+
+    def _credit_limit_rows(self) -> list:
+        if self._credit_limits is None:
+            self._credit_limits = list(CreditLimit.objects.filter(pair=self.pair))
+        return self._credit_limits
 
     def _pipedrive_credit_limit(self, org_id):
         """The limit sales keep in the organization field named by option ``credit_limit_field`` (1 token)."""

@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 
 from connector.errors import NotFound
 from connector.options import pair_options
-from mapping.models import RecordLink
+from mapping.models import CreditLimit, RecordLink
 from mapping.rules import contact_context, credit_limit_for
 
 BATCH_SIZE = 100  # ContactIDs per GET /Contacts?IDs=
@@ -94,10 +94,13 @@ def credit_limit(pair, contact: dict, organization: dict | None = None) -> Decim
     return limit if limit is not None else credit_limit_for(pair, contact)
 
 
-def contact_credit_context(pair, contact: dict, organization: dict | None = None) -> dict:
+def contact_credit_context(
+    pair, contact: dict, organization: dict | None = None, limits: list | None = None
+) -> dict:
     """The engine context of one contact (``mapping.rules.contact_context``), with the limit read from
-    the Pipedrive ``organization`` when the pair keeps limits in an organization field."""
-    return contact_context(pair, contact, organization_limit(pair, organization))
+    the Pipedrive ``organization`` when the pair keeps limits in an organization field; ``limits``: the
+    pair's credit limit rows when the caller has read them."""
+    return contact_context(pair, contact, organization_limit(pair, organization), limits=limits)
 
 
 def contacts_under_limit(limit_row) -> list[str]:
@@ -122,6 +125,7 @@ class ContactCredit:
         self._pipedrive = pipedrive
         self.contacts: dict[str, dict] = {}  # ContactID -> full contact
         self.organizations: dict[int, dict] = {}  # organization id -> record (limit field only)
+        self.limit_rows: list | None = None  # the pair's CreditLimit rows, read once per run
 
     def remember(self, contacts: dict[str, dict]) -> None:
         """Contacts already fetched (by the contact sync of the same run): not read again."""
@@ -149,4 +153,6 @@ class ContactCredit:
         if contact_id not in self.contacts:
             return {}
         organization = self.organization(int(org_id)) if org_id else None
-        return contact_credit_context(self.pair, self.contacts[contact_id], organization)
+        if self.limit_rows is None:
+            self.limit_rows = list(CreditLimit.objects.filter(pair=self.pair))
+        return contact_credit_context(self.pair, self.contacts[contact_id], organization, self.limit_rows)
