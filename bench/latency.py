@@ -26,6 +26,13 @@ would need more, so by default the sandbox app's and the connector's Xero minute
 to ``--xero-minute-limit`` (6000) for this run: the figure is the pipeline's own speed. Run with
 ``--xero-minute-limit 60 --rate 0.8`` for real limits. bench/api_economy.py counts the calls.
 
+Pipedrive allows each token a number of requests per rolling 2 s by plan (the sandbox's demo company is
+on Growth: 40 for an API token, 160 for an OAuth app), and the connector's limiter holds its calls to
+``PIPEDRIVE_BURST_LIMIT`` (20 by default, the smallest plan's API token). A rename is one PATCH, so 20
+changes a second need more than 10 requests a second: the run sets the sandbox company's and the
+connector's burst limit to ``--pipedrive-burst-limit`` (80, below an OAuth app's 160 on Growth). At 20,
+the queue grows by the difference and the figure measures Pipedrive's limit, not the connector.
+
 Prints a table and exits 0; 1 when changes never became visible; 2 when it could not run.
 """
 
@@ -62,6 +69,12 @@ def parse_args(argv=None):
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--q-workers", type=int, default=2, help="qcluster workers (default 2)")
     parser.add_argument("--xero-minute-limit", type=int, default=6000)
+    parser.add_argument(
+        "--pipedrive-burst-limit",
+        type=int,
+        default=80,
+        help="Pipedrive requests per 2 s per token, sandbox and connector (default 80; see above)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the data folder and the logs")
     args = parser.parse_args(argv)
@@ -142,7 +155,8 @@ def print_report(args, label: str, stages: dict, invisible: int, extra: dict) ->
     print()
     print(
         f"Latency, {label}: {args.changes} changes at {args.rate:g}/s over {args.pool} contacts; "
-        f"qcluster {args.q_workers} workers; Xero minute limit {args.xero_minute_limit}"
+        f"qcluster {args.q_workers} workers; Xero minute limit {args.xero_minute_limit}; "
+        f"Pipedrive burst {args.pipedrive_burst_limit} per 2 s"
     )
     print(f"{'stage':<52}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}{'n':>6}   goal")
     figures = {}
@@ -176,6 +190,7 @@ def print_report(args, label: str, stages: dict, invisible: int, extra: dict) ->
         "pool": args.pool,
         "q_workers": args.q_workers,
         "xero_minute_limit": args.xero_minute_limit,
+        "pipedrive_burst_limit": args.pipedrive_burst_limit,
         "stages_ms": figures,
         "invisible": invisible,
         "goals_ms": GOALS,
@@ -186,7 +201,10 @@ def print_report(args, label: str, stages: dict, invisible: int, extra: dict) ->
 def main(argv=None) -> int:
     args = parse_args(argv)
     config = StackConfig(
-        database=args.database, q_workers=args.q_workers, xero_minute_limit=args.xero_minute_limit
+        database=args.database,
+        q_workers=args.q_workers,
+        xero_minute_limit=args.xero_minute_limit,
+        pipedrive_burst_limit=args.pipedrive_burst_limit,
     )
     config.keep = args.keep
     try:

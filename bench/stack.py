@@ -88,6 +88,9 @@ class StackConfig:
     q_workers: int = 2
     web_workers: int = 3
     xero_minute_limit: int = 60
+    # Requests per 2 s per Pipedrive token, for the sandbox's company and the connector's limiter alike;
+    # None keeps the plan's (the bench's API token on the smallest plan: 20).
+    pipedrive_burst_limit: int | None = None
     keep: bool = False
     log_level: str = "WARNING"
     extra_env: dict = field(default_factory=dict)
@@ -183,6 +186,8 @@ class Stack:
                 "XERO_MINUTE_LIMIT": str(self.config.xero_minute_limit),
             }
         )
+        if self.config.pipedrive_burst_limit:
+            env["PIPEDRIVE_BURST_LIMIT"] = str(self.config.pipedrive_burst_limit)
         if self.postgres_url:
             env["DATABASE_URL"] = self.postgres_url
             env["REDIS_URL"] = self.redis_url
@@ -238,7 +243,12 @@ class Stack:
         }
         credentials = self.sandbox(
             "setup",
-            {**keys, "connector_url": self.connector_url, "xero_minute_limit": self.config.xero_minute_limit},
+            {
+                **keys,
+                "connector_url": self.connector_url,
+                "xero_minute_limit": self.config.xero_minute_limit,
+                "pipedrive_burst_limit": self.config.pipedrive_burst_limit,
+            },
         )
         self._create_pair(credentials, keys)
         self._spawn(
