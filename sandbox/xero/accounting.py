@@ -29,7 +29,7 @@ class ValidationError(Exception):
         self.messages = list(messages)
 
 
-def _emit(organisation: Organisation, category: str, event_type: str, resource_id) -> None:
+def emit_event(organisation: Organisation, category: str, event_type: str, resource_id) -> None:
     tenant, resource = str(organisation.tenant_id), str(resource_id)
     transaction.on_commit(lambda: webhooks.emit_xero_event(tenant, category, event_type, resource))
 
@@ -188,7 +188,7 @@ def create_contact(organisation: Organisation, data: dict) -> Contact:
     contact = Contact(organisation=organisation, updated_at=clock.now())
     _apply_contact(contact, data)
     contact.save()
-    _emit(organisation, "CONTACT", "CREATE", contact.contact_id)
+    emit_event(organisation, "CONTACT", "CREATE", contact.contact_id)
     return contact
 
 
@@ -196,7 +196,7 @@ def update_contact(contact: Contact, data: dict) -> Contact:
     _apply_contact(contact, data)
     contact.updated_at = clock.now()
     contact.save()
-    _emit(contact.organisation, "CONTACT", "UPDATE", contact.contact_id)
+    emit_event(contact.organisation, "CONTACT", "UPDATE", contact.contact_id)
     return contact
 
 
@@ -376,7 +376,7 @@ def create_invoice(organisation: Organisation, data: dict) -> Invoice:
     if invoice.type == "ACCREC" and not invoice.invoice_number:
         invoice.invoice_number = _next_invoice_number(organisation)
     invoice.save()
-    _emit(organisation, "INVOICE", "CREATE", invoice.invoice_id)
+    emit_event(organisation, "INVOICE", "CREATE", invoice.invoice_id)
     return invoice
 
 
@@ -384,7 +384,7 @@ def update_invoice(invoice: Invoice, data: dict) -> Invoice:
     _apply_invoice(invoice, data, creating=False)
     invoice.updated_at = clock.now()
     invoice.save()
-    _emit(invoice.organisation, "INVOICE", "UPDATE", invoice.invoice_id)
+    emit_event(invoice.organisation, "INVOICE", "UPDATE", invoice.invoice_id)
     return invoice
 
 
@@ -418,7 +418,7 @@ def _recompute_paid(invoice: Invoice) -> None:
         invoice.status, invoice.fully_paid_on = Invoice.Status.AUTHORISED, None
     invoice.updated_at = clock.now()
     invoice.save()
-    _emit(invoice.organisation, "INVOICE", "UPDATE", invoice.invoice_id)
+    emit_event(invoice.organisation, "INVOICE", "UPDATE", invoice.invoice_id)
 
 
 @transaction.atomic  # the invoice row is locked while its payments change
@@ -457,7 +457,7 @@ def create_payment(organisation: Organisation, data: dict) -> Payment:
         reference=_text(data, "Reference", 255),
         updated_at=clock.now(),
     )
-    _emit(organisation, "PAYMENT", "CREATE", payment.payment_id)
+    emit_event(organisation, "PAYMENT", "CREATE", payment.payment_id)
     _recompute_paid(invoice)
     return payment
 
@@ -472,7 +472,7 @@ def delete_payment(payment: Payment, data: dict) -> Payment:
     payment.status = Payment.Status.DELETED
     payment.updated_at = clock.now()
     payment.save()
-    _emit(payment.organisation, "PAYMENT", "UPDATE", payment.payment_id)
+    emit_event(payment.organisation, "PAYMENT", "UPDATE", payment.payment_id)
     _recompute_paid(Invoice.objects.select_for_update().get(pk=payment.invoice_id))
     return payment
 

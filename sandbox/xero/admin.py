@@ -68,7 +68,7 @@ class ContactAdmin(admin.ModelAdmin):
         # This page stands in for Xero's web app, where an edit sends a webhook like an API write does.
         obj.updated_at = clock.now()
         super().save_model(request, obj, form, change)
-        accounting._emit(obj.organisation, "CONTACT", "UPDATE" if change else "CREATE", obj.contact_id)
+        accounting.emit_event(obj.organisation, "CONTACT", "UPDATE" if change else "CREATE", obj.contact_id)
 
     def _balance(self, obj):
         return representation.balances([obj]).get(obj.pk, (0, 0))

@@ -14,8 +14,14 @@ from sandbox import clock
 from sandbox.pipedrive import spec
 from sandbox.pipedrive.models import Activity, Company, Entity, User
 from sandbox.pipedrive.services.common import ApiError, rfc3339
-from sandbox.pipedrive.services.paging import _decode, _encode, _parse_time, page_limit, record_page
-from sandbox.pipedrive.services.records import _int, get_record
+from sandbox.pipedrive.services.paging import (
+    decode_position,
+    encode_position,
+    page_limit,
+    parse_time,
+    record_page,
+)
+from sandbox.pipedrive.services.records import body_int, get_record
 
 SPEC_PATH = "/activities/{id}"
 # Body fields kept as sent in ``attributes`` (openapi-v2.yaml, POST /activities); the rest have columns.
@@ -108,14 +114,14 @@ def _apply(activity: Activity, body, company: Company, creating: bool) -> None:
     if "note" in body:
         activity.note = _text(body, "note")
     if "owner_id" in body:
-        owner_id = _int(body["owner_id"], "owner_id")
+        owner_id = body_int(body["owner_id"], "owner_id")
         owner = User.objects.filter(company=company, id=owner_id).first() if owner_id is not None else None
         if owner is None:
             raise ApiError(400, "Owner not found")
         activity.owner = owner
     for name, entity in LINKS:
         if name in body:
-            record_id = _int(body[name], name)
+            record_id = body_int(body[name], name)
             if record_id is None:
                 setattr(activity, name, None)
                 continue
@@ -197,9 +203,9 @@ def list_activities(company: Company, params) -> tuple[list[Activity], str | Non
     if params.get("done") not in (None, ""):
         rows = rows.filter(done=params["done"] in ("true", "1"))
     if params.get("updated_since"):
-        rows = rows.filter(update_time__gte=_parse_time(params["updated_since"]))
+        rows = rows.filter(update_time__gte=parse_time(params["updated_since"]))
     if params.get("updated_until"):
-        rows = rows.filter(update_time__lt=_parse_time(params["updated_until"]))
+        rows = rows.filter(update_time__lt=parse_time(params["updated_until"]))
     if (params.get("sort_by") or "id") != "due_date":
         return record_page(rows, params)
     # By due date (undated last), ties by id: the cursor keeps how many rows came before.
@@ -209,8 +215,8 @@ def list_activities(company: Company, params) -> tuple[list[Activity], str | Non
     order = F("due_date").desc(nulls_last=True) if direction == "desc" else F("due_date").asc(nulls_last=True)
     rows = rows.order_by(order, "-id" if direction == "desc" else "id")
     limit = page_limit(params.get("limit"))
-    start = int(_decode(params["cursor"]).get("offset", 0)) if params.get("cursor") else 0
+    start = int(decode_position(params["cursor"]).get("offset", 0)) if params.get("cursor") else 0
     page = list(rows[start : start + limit + 1])
     more = len(page) > limit
     page = page[:limit]
-    return page, (_encode({"id": page[-1].id, "offset": start + limit}) if more else None)
+    return page, (encode_position({"id": page[-1].id, "offset": start + limit}) if more else None)

@@ -19,7 +19,7 @@ def rfc3339(moment) -> str | None:
 MODELS = {Entity.ORGANIZATION: Organization, Entity.PERSON: Person, Entity.DEAL: Deal}
 
 
-def _drop_none(data: dict) -> dict:
+def drop_none(data: dict) -> dict:
     # The spec marks most fields non-nullable: absent beats null.
     return {k: v for k, v in data.items() if v is not None or k == "custom_fields"}
 

@@ -4,7 +4,7 @@ from sandbox import clock
 from sandbox.pipedrive.models import Company, Entity, Note
 from sandbox.pipedrive.services.common import ApiError
 from sandbox.pipedrive.services.paging import page_limit
-from sandbox.pipedrive.services.records import _int, get_record
+from sandbox.pipedrive.services.records import body_int, get_record
 
 
 def serialize_note(note: Note) -> dict:
@@ -42,7 +42,7 @@ def create_note(caller, body: dict) -> Note:
         ("org_id", Entity.ORGANIZATION),
     ):
         if body.get(key) is not None:
-            targets[key.removesuffix("_id")] = get_record(caller.company, entity, _int(body[key], key))
+            targets[key.removesuffix("_id")] = get_record(caller.company, entity, body_int(body[key], key))
     if not targets:
         raise ApiError(400, "One of deal_id, person_id, org_id or lead_id is required")
     now = clock.now()

@@ -11,12 +11,12 @@ MAX_PAGE = 500
 DEFAULT_PAGE = 100
 
 
-def _encode(position: dict) -> str:
+def encode_position(position: dict) -> str:
     # Opaque to clients, like Pipedrive's: base64 of where the last page ended.
     return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> dict:
+def decode_position(cursor: str) -> dict:
     try:
         position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         int(position["id"])
@@ -26,11 +26,11 @@ def _decode(cursor: str) -> dict:
 
 
 def encode_cursor(last_id: int) -> str:
-    return _encode({"id": last_id})
+    return encode_position({"id": last_id})
 
 
 def decode_cursor(cursor: str) -> int:
-    return int(_decode(cursor)["id"])
+    return int(decode_position(cursor)["id"])
 
 
 def page_limit(raw: str | None, maximum: int = MAX_PAGE) -> int:
@@ -76,8 +76,8 @@ def record_page(rows, params) -> tuple[list, str | None]:
     sign, beyond = ("-", "lt") if direction == "desc" else ("", "gt")
     rows = rows.order_by(f"{sign}{sort_by}", f"{sign}id")
     if params.get("cursor"):
-        after = _decode(params["cursor"])
-        value = _parse_time(after.get("value") or "")
+        after = decode_position(params["cursor"])
+        value = parse_time(after.get("value") or "")
         # Ties on the timestamp are broken by id, so no record is skipped or repeated.
         rows = rows.filter(
             Q(**{f"{sort_by}__{beyond}": value}) | Q(**{sort_by: value, f"id__{beyond}": int(after["id"])})
@@ -86,11 +86,13 @@ def record_page(rows, params) -> tuple[list, str | None]:
     more = len(page) > limit
     page = page[:limit]
     last = page[-1] if page else None
-    next_cursor = _encode({"id": last.id, "value": getattr(last, sort_by).isoformat()}) if more else None
+    next_cursor = None
+    if more:
+        next_cursor = encode_position({"id": last.id, "value": getattr(last, sort_by).isoformat()})
     return page, next_cursor
 
 
-def _parse_time(raw: str):
+def parse_time(raw: str):
     from django.utils.dateparse import parse_datetime
 
     moment = parse_datetime(raw.replace(" ", "+"))

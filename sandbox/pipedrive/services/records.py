@@ -20,7 +20,7 @@ from sandbox.pipedrive.models import (
     User,
 )
 from sandbox.pipedrive.services.common import MODELS, ApiError, entity_of, rfc3339
-from sandbox.pipedrive.services.paging import _parse_time, record_page
+from sandbox.pipedrive.services.paging import parse_time, record_page
 
 # Body fields each v2 POST/PATCH accepts besides the ones with columns (openapi-v2.yaml request bodies).
 ATTRIBUTES = {
@@ -150,7 +150,7 @@ def serialize(record, codes: list[str] | None = None) -> dict:
     return spec.complete(data, "v2", SPEC_PATHS[entity])
 
 
-def _int(value, name: str):
+def body_int(value, name: str):
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
@@ -227,12 +227,12 @@ def _apply(
             **_custom_fields(fields, body["custom_fields"]),
         }
     if "owner_id" in body:
-        owner_id = _int(body["owner_id"], "owner_id")
+        owner_id = body_int(body["owner_id"], "owner_id")
         if owner_id is not None and not User.objects.filter(company=company, id=owner_id).exists():
             raise ApiError(400, "Owner not found")
         record.owner_id = owner_id
     if "org_id" in body:
-        org_id = _int(body["org_id"], "org_id")
+        org_id = body_int(body["org_id"], "org_id")
         if (
             org_id is not None
             and not Organization.objects.filter(company=company, id=org_id, is_deleted=False).exists()
@@ -288,7 +288,7 @@ def _apply_deal(deal: Deal, body: dict, company: Company, creating: bool) -> Non
     if creating and not deal.title:
         raise ApiError(400, "title is required")
     if "person_id" in body:
-        person_id = _int(body["person_id"], "person_id")
+        person_id = body_int(body["person_id"], "person_id")
         if (
             person_id is not None
             and not Person.objects.filter(company=company, id=person_id, is_deleted=False).exists()
@@ -308,12 +308,12 @@ def _apply_deal(deal: Deal, body: dict, company: Company, creating: bool) -> Non
     stages = Stage.objects.filter(pipeline__company=company)
     previous_stage = None if creating else deal.stage_id
     if "stage_id" in body:
-        stage = stages.filter(id=_int(body["stage_id"], "stage_id")).first()
+        stage = stages.filter(id=body_int(body["stage_id"], "stage_id")).first()
         if stage is None:
             raise ApiError(400, "Stage not found")
         deal.stage = stage
     elif "pipeline_id" in body:
-        stage = stages.filter(pipeline_id=_int(body["pipeline_id"], "pipeline_id")).first()
+        stage = stages.filter(pipeline_id=body_int(body["pipeline_id"], "pipeline_id")).first()
         if stage is None:
             raise ApiError(400, "Pipeline not found")
         if creating or deal.stage.pipeline_id != stage.pipeline_id:
@@ -433,7 +433,7 @@ def list_records(company: Company, entity: str, params) -> tuple[list, str | Non
     if params.get("pipeline_id") and entity == Entity.DEAL:
         rows = rows.filter(stage__pipeline_id=params["pipeline_id"])
     if params.get("updated_since"):
-        rows = rows.filter(update_time__gte=_parse_time(params["updated_since"]))
+        rows = rows.filter(update_time__gte=parse_time(params["updated_since"]))
     if params.get("updated_until"):
-        rows = rows.filter(update_time__lt=_parse_time(params["updated_until"]))
+        rows = rows.filter(update_time__lt=parse_time(params["updated_until"]))
     return record_page(rows, params)

@@ -1,7 +1,7 @@
 """Search (v2): /persons/search, /organizations/search and /itemSearch/field."""
 
 from sandbox.pipedrive.models import Company, CustomField, Entity
-from sandbox.pipedrive.services.common import MODELS, ApiError, _drop_none
+from sandbox.pipedrive.services.common import MODELS, ApiError, drop_none
 from sandbox.pipedrive.services.paging import cursor_page, decode_cursor, encode_cursor, page_limit
 
 SEARCHABLE_FIELD_TYPES = {"address", "varchar", "text", "varchar_auto", "double", "monetary", "phone"}
@@ -111,7 +111,7 @@ def _item(record, entity: str, custom_codes: list[str]) -> dict:
     else:
         address = record.attributes.get("address")
         item["address"] = address.get("value") if isinstance(address, dict) else None
-    return _drop_none(item)
+    return drop_none(item)
 
 
 def search_records(company: Company, entity: str, params) -> tuple[list[dict], str | None]:
