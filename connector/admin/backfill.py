@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from connector.admin.readonly import ReadOnlyAdmin
 from connector.models import BackfillRun, ReconciliationState, SyncPair
 from connector.operations import backfill
 
@@ -150,16 +151,8 @@ def _act(request, pair) -> None:
         raise backfill.BackfillError("Unknown action.")
 
 
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(BackfillRun)
-class BackfillRunAdmin(_ReadOnly):
+class BackfillRunAdmin(ReadOnlyAdmin):
     """Every backfill, with its state; each pair's backfill page starts, follows and controls them."""
 
     list_display = ["pair", "status", "phase", "created_at", "finished_at", "errors", "open_page"]
@@ -173,7 +166,7 @@ class BackfillRunAdmin(_ReadOnly):
 
 
 @admin.register(ReconciliationState)
-class ReconciliationStateAdmin(_ReadOnly):
+class ReconciliationStateAdmin(ReadOnlyAdmin):
     """Each pair's last reconciliation pass: since when it asked Xero, what it did, what went wrong."""
 
     list_display = ["pair", "last_success_started_at", "last_run_at", "last_error"]

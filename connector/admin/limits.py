@@ -2,15 +2,8 @@
 
 from django.contrib import admin
 
+from connector.admin.readonly import ReadOnlyAdmin
 from connector.models import ApiRateWindow, DeferredJob, PipedriveIndexState
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(DeferredJob)

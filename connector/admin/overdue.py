@@ -6,13 +6,13 @@ Thin: the pass itself is ``connector.operations.overdue``.
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django_q.tasks import async_task
 
+from connector.admin.readonly import ReadOnlyAdmin
 from connector.models import OverduePassState, OverdueReminder, SyncPair
+from connector.operations import overdue
 
 
 def overdue_urls(model_admin) -> list:
@@ -35,15 +35,7 @@ def run_check_view(model_admin, request, pair_id):
         raise Http404("No such sync pair")
     if not model_admin.has_change_permission(request, pair):
         raise PermissionDenied
-    user = request.user.get_username()
-    transaction.on_commit(
-        lambda: async_task(
-            "connector.operations.tasks.run_overdue_check",
-            pair.pk,
-            user,
-            task_name=f"overdue check of pair {pair.pk}",
-        )
-    )
+    overdue.queue_check(pair.pk, requested_by=request.user.get_username())
     messages.success(
         request,
         "Overdue check queued: invoices whose due date passed are re-read and their deals updated "
@@ -68,16 +60,6 @@ def check_button(pair) -> str:
         last,
         url,
     )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows the connector writes: shown, never added or edited by hand."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(OverduePassState)

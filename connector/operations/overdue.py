@@ -28,8 +28,10 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
+from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django_q.models import Schedule
+from django_q.tasks import async_task
 
 from audit.services import trigger_cause
 from connector import clock
@@ -90,6 +92,18 @@ def due_invoices(pair: SyncPair, today):
         )
         .exclude(rolled_over_due_on=F("due_on"))
         .order_by("due_on", "invoice_id")
+    )
+
+
+def queue_check(pair_id: int, *, requested_by: str) -> None:
+    """A check started by hand: one pass of the pair on a worker, once the request's transaction commits."""
+    transaction.on_commit(
+        lambda: async_task(
+            "connector.operations.tasks.run_overdue_check",
+            pair_id,
+            requested_by,
+            task_name=f"overdue check of pair {pair_id}",
+        )
     )
 
 
