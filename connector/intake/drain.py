@@ -84,9 +84,11 @@ class DrainReport:
     # The claim tokens of this drain's rounds, and when their lease was last renewed (see keep_claims).
     claim_tokens: set = field(default_factory=set, repr=False)
     renewed_at: float = field(default_factory=time.monotonic, repr=False)
+    renewed_by_keeper: bool = field(default=False, repr=False)  # a ClaimKeeper thread renews the leases
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k not in ("to_retry", "claim_tokens", "renewed_at")}
+        hidden = ("to_retry", "claim_tokens", "renewed_at", "renewed_by_keeper")
+        return {k: v for k, v in self.__dict__.items() if k not in hidden}
 
 
 class _Stop(Exception):
@@ -202,8 +204,8 @@ def keep_claims(report: DrainReport, *, force: bool = False) -> int:
     (given up at INBOX_MAX_LOST_CLAIMS though no worker died) and claimed by a second drain while the
     first still synced them. Renewed, a lease runs out only when its drain has stopped, so a loss is
     counted once per real loss."""
-    if not report.claim_tokens:
-        return 0
+    if not report.claim_tokens or (report.renewed_by_keeper and not force):
+        return 0  # the keeper thread renews them already
     now = time.monotonic()
     if not force and now - report.renewed_at < renew_claims_every():
         return 0
@@ -232,12 +234,14 @@ class ClaimKeeper:
         if not connection.in_atomic_block:
             self.thread = threading.Thread(target=self.run, name="drain-claim-keeper", daemon=True)
             self.thread.start()
+            self.report.renewed_by_keeper = True
         return self
 
     def __exit__(self, *exc_info) -> None:
         self.stopped.set()
         if self.thread is not None:
             self.thread.join(timeout=10)
+        self.report.renewed_by_keeper = False
 
     def run(self) -> None:
         try:
